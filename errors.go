@@ -1,0 +1,106 @@
+package mxroute
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The sentinels an [*Error] unwraps to. Route never returns one of them bare:
+// it returns an *Error that carries the verdict (Temporary) and the RFC 3463
+// status code, so test with errors.Is and read the rest with errors.As.
+var (
+	// ErrNullMX: the domain publishes a null MX (RFC 7505) and accepts no
+	// mail. Permanent, 5.1.10.
+	ErrNullMX = errors.New("mxroute: domain accepts no mail (null MX)")
+	// ErrNoSuchDomain: the domain does not exist (NXDOMAIN). Permanent, 5.1.2.
+	ErrNoSuchDomain = errors.New("mxroute: no such domain")
+	// ErrNoMailHost: the domain exists but has no MX, A or AAAA records.
+	// Permanent, 5.1.2.
+	ErrNoMailHost = errors.New("mxroute: domain has no MX, A or AAAA records")
+	// ErrLoop: this host is the most preferred mail exchanger left for the
+	// domain, so relaying would loop the mail back here. Permanent, 5.4.6.
+	ErrLoop = errors.New("mxroute: mail for domain loops back to this host")
+	// ErrNoAddress: no mail host has a usable address. Temporary (4.4.3)
+	// when any lookup failed temporarily, else permanent (5.4.4). On a Host,
+	// the one host has no usable address.
+	ErrNoAddress = errors.New("mxroute: no usable address")
+	// ErrCNAME: a CNAME chain loops or is longer than the limit. Temporary,
+	// 4.4.3.
+	ErrCNAME = errors.New("mxroute: CNAME chain loops or is too long")
+	// ErrTemporary: DNS could not answer now (SERVFAIL, REFUSED, timeout,
+	// network failure, cancelled context). Temporary, 4.4.3.
+	ErrTemporary = errors.New("mxroute: temporary DNS failure")
+	// ErrBadDomain: the domain is empty or not a syntactically valid domain
+	// or address literal (RFC 5321, Section 4.1.2 and 4.1.3). Permanent, 5.1.3.
+	ErrBadDomain = errors.New("mxroute: malformed domain")
+)
+
+// RFC 3463 enhanced status codes (and RFC 7505's 5.1.10) used by Error.Status.
+const (
+	statusTempDNS     = "4.4.3"  // directory server failure
+	statusNoDomain    = "5.1.2"  // bad destination system address
+	statusBadSyntax   = "5.1.3"  // bad destination mailbox address syntax
+	statusNullMX      = "5.1.10" // RFC 7505: recipient address has null MX
+	statusUnroutable  = "5.4.4"  // unable to route
+	statusRoutingLoop = "5.4.6"  // routing loop detected
+)
+
+// Error is the error Route returns and the error a Host carries. It says
+// whether to defer (Temporary) or bounce, with the RFC 3463 status code to
+// put in the DSN, and it unwraps to one of the Err* sentinels.
+type Error struct {
+	Domain    string // the domain routed, as given to Route
+	Host      string // the mail host concerned, or "" when the error is about the domain
+	Status    string // RFC 3463 enhanced status code, e.g. "5.1.2"
+	Temporary bool   // true: defer and retry later; false: bounce
+	Err       error  // one of the Err* sentinels
+	Detail    string // what was seen, e.g. "MX lookup: SERVFAIL", or ""
+	Cause     error  // the underlying failure (network error, context.Canceled), or nil
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("mxroute: ")
+	fmt.Fprintf(&b, "%q: ", e.Domain)
+	if e.Host != "" {
+		fmt.Fprintf(&b, "host %q: ", e.Host)
+	}
+	if e.Err != nil {
+		b.WriteString(strings.TrimPrefix(e.Err.Error(), "mxroute: "))
+	} else {
+		b.WriteString("routing failed")
+	}
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	if e.Status != "" {
+		fmt.Fprintf(&b, " (%s)", e.Status)
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinel, so errors.Is(err, ErrNullMX) works.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target matches the underlying cause, so that
+// errors.Is(err, context.DeadlineExceeded) holds for a route that ran out of
+// time even though Unwrap returns the sentinel.
+func (e *Error) Is(target error) bool {
+	return e.Cause != nil && errors.Is(e.Cause, target)
+}
+
+// IsTemporary reports whether err is (or wraps) an *Error that asks the
+// caller to defer the message and retry later. It is false for nil, for a
+// permanent *Error, and for errors that did not come from this package.
+func IsTemporary(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Temporary
+}
+
+// newTemporary builds the 4.4.3 error for a DNS failure seen while routing domain.
+func newTemporary(domain, host, detail string, cause error) *Error {
+	return &Error{Domain: domain, Host: host, Status: statusTempDNS, Temporary: true,
+		Err: ErrTemporary, Detail: detail, Cause: cause}
+}

@@ -1,0 +1,146 @@
+package mxroute
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// maxCNAMEs bounds a CNAME chain. RFC 1034, Section 3.6.2 only asks that
+// chains be followed; resolvers bound them (BIND at 16 for the chains it
+// builds, Go's resolver at 10). A chain of more than a few links is a
+// misconfiguration; 10 gives room without letting a loop of fresh names run on.
+const maxCNAMEs = 10
+
+// followCNAMEs canonicalizes a.name through the CNAME records in msg.
+//
+// RFC 5321, Section 5.1: "If a CNAME record is found, the resulting name is
+// processed as if it were the initial name."
+//
+// Only records owned by the name being followed are believed, so unrelated
+// records in the answer section cannot steer the chain. It sets a.rrs when
+// records of qtype are found at the chain's end and reports whether the chain
+// advanced in this message. A loop or a chain longer than maxCNAMEs is an
+// error (ErrCNAME, temporary: RFC 1034, Section 3.6.2 calls such chains
+// errors of the zone's administrator, which may be mended).
+func followCNAMEs(a *answer, msg *dns.Msg, qtype uint16) (advanced bool, _ *lookupError) {
+	for {
+		if rrs := records(msg.Answer, a.name, qtype); len(rrs) > 0 {
+			a.rrs = rrs
+			return advanced, nil
+		}
+		target := ""
+		for _, rr := range records(msg.Answer, a.name, dns.TypeCNAME) {
+			if c, ok := rr.(*dns.CNAME); ok {
+				target = strings.ToLower(dns.Fqdn(c.Target))
+				break
+			}
+		}
+		if target == "" {
+			return advanced, nil
+		}
+		if target == a.asked || slices.Contains(a.chain, target) {
+			return advanced, &lookupError{cname: true, detail: "CNAME loop at " + a.name + " -> " + target}
+		}
+		if len(a.chain) >= maxCNAMEs {
+			return advanced, &lookupError{cname: true, detail: "CNAME chain longer than 10 links at " + a.name}
+		}
+		a.chain = append(a.chain, target)
+		a.name = target
+		advanced = true
+	}
+}
+
+// mxHosts turns an MX RRset into mail hosts, one per name at its lowest
+// preference, or returns ErrNullMX.
+//
+// RFC 7505, Section 3: the null MX is "an ordinary MX record with an RDATA
+// section consisting of preference number 0 and a zero-length label, written
+// in master files as '.'", and "A domain that advertises a null MX MUST NOT
+// advertise any other MX RR." A set whose only targets are "." therefore
+// means no mail, whatever the preference (RFC 7505 says 0; deployed MTAs
+// accept any); a "." mixed with real hosts is a publishing error, and like
+// deployed MTAs the router ignores it and uses the real hosts.
+func mxHosts(domain string, rrs []dns.RR) ([]*mxHost, *Error) {
+	hosts := make([]*mxHost, 0, len(rrs))
+	for _, rr := range rrs {
+		mx, ok := rr.(*dns.MX)
+		if !ok {
+			continue
+		}
+		name := normalizeHost(mx.Mx)
+		if name == "" {
+			continue // the null MX target "."
+		}
+		// RFC 5321, Section 5.1 (and RFC 974): a name listed twice counts
+		// once, at its best preference.
+		if i := slices.IndexFunc(hosts, func(h *mxHost) bool { return h.name == name }); i >= 0 {
+			hosts[i].pref = min(hosts[i].pref, mx.Preference)
+			continue
+		}
+		h := &mxHost{name: name, pref: mx.Preference}
+		if isIPName(name) {
+			// RFC 5321, Section 5.1: "the data field of that response MUST
+			// contain a domain name." An address there is a
+			// misconfiguration; a sender that connected to it would be
+			// trusting a record that no standard gives a meaning.
+			h.err = &Error{Domain: domain, Host: name, Status: statusUnroutable, Err: ErrNoAddress,
+				Detail: "MX target is an IP address, not a host name (RFC 5321, Section 5.1)"}
+		}
+		hosts = append(hosts, h)
+	}
+	if len(hosts) == 0 {
+		return nil, &Error{Domain: domain, Status: statusNullMX, Err: ErrNullMX}
+	}
+	return hosts, nil
+}
+
+// isIPName reports whether an MX target names an IP address ("192.0.2.1",
+// "[192.0.2.1]", "2001:db8::1") rather than a host.
+func isIPName(name string) bool {
+	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"))
+	return err == nil
+}
+
+// implicitError says why the implicit MX of a domain without MX records is
+// unusable. RFC 5321, Section 5.1: "If an empty list of MXs is returned, the
+// address is treated as if it was associated with an implicit MX RR, with a
+// preference of 0, pointing to that host. If MX records are present, but none
+// of them are usable, or the implicit MX is unusable, this situation MUST be
+// reported as an error."
+//
+// A temporary failure of its A or AAAA lookup stays temporary: the domain may
+// have addresses that DNS could not give now. When the Family asked for one
+// address family only, the other is looked up before the domain is declared
+// to have no mail host at all, so that an IPv6Only sender is told "no usable
+// address", not "no such mail host", for an IPv4-only domain.
+func (r *Router) implicitError(ctx context.Context, res Resolver, domain string, h *mxHost) *Error {
+	switch {
+	case h.err.Temporary && errors.Is(h.err, ErrCNAME):
+		return &Error{Domain: domain, Status: statusTempDNS, Temporary: true, Err: ErrCNAME, Detail: h.err.Detail}
+	case h.err.Temporary:
+		return newTemporary(domain, "", h.err.Detail, h.err.Cause)
+	}
+	other := &h.v4
+	qtype := dns.TypeA
+	if !h.v6.looked {
+		other, qtype = &h.v6, dns.TypeAAAA
+	}
+	if !other.looked {
+		ans, lerr := lookup(ctx, res, h.name+".", qtype)
+		if lerr == nil && ans.kind == found {
+			return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress,
+				Detail: "the domain has no MX records and only " + typeName(qtype) +
+					" records, which the family policy " + r.Family.String() + " excludes"}
+		}
+		if lerr != nil { // unknown: the domain may have addresses, just none usable here
+			return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress, Detail: h.err.Detail}
+		}
+	}
+	return &Error{Domain: domain, Status: statusNoDomain, Err: ErrNoMailHost,
+		Detail: "no MX records and no A or AAAA records for " + h.name}
+}

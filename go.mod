@@ -1,0 +1,16 @@
+module github.com/mxroute-go/mxroute
+
+go 1.26.0
+
+require (
+	github.com/miekg/dns v1.1.73
+	github.com/stretchr/testify v1.12.1
+	golang.org/x/net v0.62.0
+	golang.org/x/sync v0.24.0
+)
+
+require (
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+)

@@ -1,0 +1,110 @@
+package mxroute
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// answerKind classifies a DNS answer the way RFC 5321, Section 5.1 needs it.
+type answerKind int
+
+const (
+	found    answerKind = iota // records of the asked type exist
+	noData                     // the name exists, without records of that type (NODATA)
+	noDomain                   // the name does not exist (NXDOMAIN)
+)
+
+// answer is one question's classified result, after CNAMEs.
+type answer struct {
+	kind  answerKind
+	asked string   // the name asked for (lower-case FQDN)
+	name  string   // lower-case FQDN the records belong to: the end of the CNAME chain
+	chain []string // CNAME targets followed, in order (FQDNs); empty without CNAMEs
+	rrs   []dns.RR // records of the asked type owned by name, in response order
+}
+
+// lookupError says why a question got no usable answer. It never leaves the
+// package: the router turns it into an *Error for the domain or the host.
+type lookupError struct {
+	cname  bool   // a CNAME loop or an over-long chain (ErrCNAME), not a failed query
+	detail string // e.g. "MX lookup for example.com.: SERVFAIL"
+	cause  error  // the Resolver's error, if any
+}
+
+func (e *lookupError) Error() string { return e.detail }
+
+// lookup asks res for name's records of type qtype and follows CNAMEs
+// (see followCNAMEs), asking again when a chain ends at a name the response
+// says nothing about. NOERROR and NXDOMAIN are answers; every other rcode,
+// a Resolver error and a done ctx are temporary failures.
+func lookup(ctx context.Context, res Resolver, name string, qtype uint16) (answer, *lookupError) {
+	a := answer{asked: name, name: name}
+	qname := name
+	for {
+		if err := ctx.Err(); err != nil {
+			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": " + err.Error(), cause: err}
+		}
+		msg, err := res.Resolve(ctx, qname, qtype)
+		switch {
+		case err != nil:
+			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": " + err.Error(), cause: err}
+		case msg == nil:
+			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": no response"}
+		case msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError:
+			// RFC 5321, Section 5.1: "If a temporary error is returned, the
+			// message MUST be queued and retried later." SERVFAIL, REFUSED
+			// and the rest say nothing about the name, so they never bounce.
+			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: %s", typeName(qtype), qname, rcodeName(msg.Rcode))}
+		}
+		advanced, lerr := followCNAMEs(&a, msg, qtype)
+		if lerr != nil {
+			return a, lerr
+		}
+		switch {
+		case len(a.rrs) > 0:
+			a.kind = found
+			return a, nil
+		case msg.Rcode == dns.RcodeNameError:
+			// RFC 6604, Section 3: with a CNAME chain the rcode is about
+			// the last name of the chain.
+			a.kind = noDomain
+			return a, nil
+		case !advanced:
+			a.kind = noData
+			return a, nil
+		}
+		// The chain ends at a name this response has nothing for (an
+		// authoritative server stops at the edge of its zones): ask again.
+		qname = a.name
+	}
+}
+
+// records returns the records of type qtype and class IN in rrs whose owner is
+// name (compared case-insensitively), in their order.
+func records(rrs []dns.RR, name string, qtype uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		h := rr.Header()
+		if h.Rrtype == qtype && h.Class == dns.ClassINET && strings.EqualFold(h.Name, name) {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+func typeName(qtype uint16) string {
+	if s, ok := dns.TypeToString[qtype]; ok {
+		return s
+	}
+	return fmt.Sprintf("TYPE%d", qtype)
+}
+
+func rcodeName(rcode int) string {
+	if s, ok := dns.RcodeToString[rcode]; ok {
+		return s
+	}
+	return fmt.Sprintf("RCODE%d", rcode)
+}

@@ -1,0 +1,197 @@
+package mxroute
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+)
+
+// Family selects the address families of a route and their order within
+// each host. Hosts keep their MX order whatever the Family.
+type Family int
+
+const (
+	// AnyFamily uses both families; per host, IPv6 addresses first, then IPv4
+	// (the RFC 6724, Section 2.1 default policy table prefers IPv6).
+	AnyFamily Family = iota
+	// IPv4Only uses only IPv4 addresses; AAAA records are not asked for.
+	IPv4Only
+	// IPv6Only uses only IPv6 addresses; A records are not asked for.
+	IPv6Only
+	// PreferIPv4 uses both families; per host, IPv4 addresses first.
+	PreferIPv4
+	// Interleave uses both families and alternates them within each host,
+	// IPv6 first (RFC 8305, Section 4), so one broken family costs one
+	// attempt per host instead of all of them.
+	Interleave
+)
+
+// String returns the Family's Go name, e.g. "IPv4Only".
+func (f Family) String() string {
+	switch f {
+	case AnyFamily:
+		return "AnyFamily"
+	case IPv4Only:
+		return "IPv4Only"
+	case IPv6Only:
+		return "IPv6Only"
+	case PreferIPv4:
+		return "PreferIPv4"
+	case Interleave:
+		return "Interleave"
+	}
+	return "Family(" + strconv.Itoa(int(f)) + ")"
+}
+
+// wants reports whether f uses IPv6 and IPv4 addresses.
+func (f Family) wants() (v6, v4 bool) {
+	switch f {
+	case IPv4Only:
+		return false, true
+	case IPv6Only:
+		return true, false
+	}
+	return true, true
+}
+
+// orderAddrs puts one host's addresses in the order to try. Within a family
+// the resolver's order is kept: RFC 5321, Section 5.1: "It is the
+// responsibility of the domain name resolver interface to have ordered this
+// list by decreasing preference if necessary, and the SMTP sender MUST try
+// them in the order presented."
+func orderAddrs(v6, v4 []netip.Addr, f Family) []netip.Addr {
+	useV6, useV4 := f.wants()
+	if !useV6 {
+		v6 = nil
+	}
+	if !useV4 {
+		v4 = nil
+	}
+	out := make([]netip.Addr, 0, len(v6)+len(v4))
+	switch f {
+	case PreferIPv4:
+		out = append(append(out, v4...), v6...)
+	case Interleave:
+		// RFC 8305, Section 4: "the first address ... SHOULD be the most
+		// preferred address family ... the next address ... SHOULD be of
+		// the other address family"; then alternate.
+		for i := 0; i < len(v6) || i < len(v4); i++ {
+			if i < len(v6) {
+				out = append(out, v6[i])
+			}
+			if i < len(v4) {
+				out = append(out, v4[i])
+			}
+		}
+	default:
+		out = append(append(out, v6...), v4...)
+	}
+	return out
+}
+
+// mxHost is one mail host on its way to becoming a Host.
+type mxHost struct {
+	name   string       // lower case, no trailing dot
+	pref   uint16       //
+	err    *Error       // unusable before any lookup (an IP address as MX target)
+	v6, v4 addrResult   // the AAAA and A lookups
+	addrs  []netip.Addr // final, ordered and de-duplicated
+}
+
+// sortHosts orders mail hosts by ascending preference and randomizes each run
+// of equal preference.
+//
+// RFC 5321, Section 5.1: MX preference "MUST be used in sorting ... Lower
+// numbers are more preferred than higher ones. If there are multiple
+// destinations with the same preference and there is no clear reason to
+// favor one ..., then the sender-SMTP MUST randomize them to spread the load
+// across multiple mail exchangers for a specific organization."
+//
+// The hosts are first put in a fixed order (preference, then name), so that a
+// seeded Rand gives the same route whichever order the resolver rotated the
+// RRset into.
+func sortHosts(hosts []*mxHost, rng *rand.Rand) {
+	slices.SortFunc(hosts, func(a, b *mxHost) int {
+		return cmp.Or(cmp.Compare(a.pref, b.pref), cmp.Compare(a.name, b.name))
+	})
+	for i := 0; i < len(hosts); {
+		j := i + 1
+		for j < len(hosts) && hosts[j].pref == hosts[i].pref {
+			j++
+		}
+		if j-i > 1 {
+			shuffle(hosts[i:j], rng)
+		}
+		i = j
+	}
+}
+
+// randMu guards the Router's *rand.Rand, which is not safe for concurrent
+// use, so that one Router may route from many goroutines.
+var randMu sync.Mutex
+
+func shuffle(hosts []*mxHost, rng *rand.Rand) {
+	swap := func(i, j int) { hosts[i], hosts[j] = hosts[j], hosts[i] }
+	if rng == nil {
+		rand.Shuffle(len(hosts), swap) // the global source is safe for concurrent use
+		return
+	}
+	randMu.Lock()
+	rng.Shuffle(len(hosts), swap)
+	randMu.Unlock()
+}
+
+// dedupeAddrs removes from each host's addresses those already listed under
+// an earlier host (or earlier in the same host), and drops hosts that had
+// addresses but have none left: mail already tried at an address gains
+// nothing from trying it again under another name. Hosts that carry an
+// error are kept, so that callers can see why they are unusable.
+func dedupeAddrs(hosts []*mxHost) []*mxHost {
+	seen := make(map[netip.Addr]struct{})
+	kept := hosts[:0]
+	for _, h := range hosts {
+		if h.err != nil {
+			kept = append(kept, h)
+			continue
+		}
+		addrs := h.addrs[:0]
+		for _, a := range h.addrs {
+			k := a.Unmap()
+			if _, dup := seen[k]; dup {
+				continue
+			}
+			seen[k] = struct{}{}
+			addrs = append(addrs, a)
+		}
+		h.addrs = addrs
+		if len(addrs) > 0 {
+			kept = append(kept, h)
+		}
+	}
+	clear(hosts[len(kept):])
+	return kept
+}
+
+// limitAddrs keeps the first max addresses in route order (max 0: all) and
+// drops the hosts after the one where the limit was reached.
+//
+// RFC 5321, Section 5.1: "there MAY also be a configurable limit on the number
+// of alternate addresses that can be tried. In any case, the SMTP client
+// SHOULD try at least two addresses."
+func limitAddrs(hosts []*mxHost, max int) []*mxHost {
+	if max <= 0 {
+		return hosts
+	}
+	n := 0
+	for i, h := range hosts {
+		if n+len(h.addrs) >= max {
+			h.addrs = h.addrs[:max-n] // n < max here, so at least one is left
+			return hosts[:i+1]
+		}
+		n += len(h.addrs)
+	}
+	return hosts
+}

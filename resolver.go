@@ -1,0 +1,29 @@
+package mxroute
+
+import (
+	"context"
+
+	"github.com/miekg/dns"
+)
+
+// A Resolver asks DNS one question. The Router needs nothing else from DNS,
+// so a cache, a test double or an adapter to another DNS library is a
+// Resolver too.
+type Resolver interface {
+	// Resolve asks one question and returns the response whatever its rcode
+	// (NOERROR, NXDOMAIN, SERVFAIL ...), CNAMEs included. A non-nil error means no usable
+	// response arrived (timeout, network failure) and is treated as temporary.
+	//
+	// name is fully qualified (it ends in a dot) and lower case; qtype is
+	// dns.TypeMX, dns.TypeA, dns.TypeAAAA or dns.TypeCNAME. The Router does
+	// not modify the returned message.
+	Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error)
+}
+
+// ResolverFunc adapts a function to the Resolver interface.
+type ResolverFunc func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error)
+
+// Resolve calls f(ctx, name, qtype).
+func (f ResolverFunc) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	return f(ctx, name, qtype)
+}
