@@ -1,0 +1,63 @@
+package mxroute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestError(t *testing.T) {
+	tests := []struct {
+		name          string
+		err           *Error
+		wantMsg       string
+		wantSentinel  error
+		wantTemporary bool
+	}{
+		{"domain", &Error{Domain: "Example.COM", Status: "5.1.2", Err: ErrNoSuchDomain},
+			`mxroute: "Example.COM": no such domain (5.1.2)`, ErrNoSuchDomain, false},
+		{"host with detail", &Error{Domain: "example.com", Host: "mx.example.com", Status: "4.4.3", Temporary: true,
+			Err: ErrTemporary, Detail: "A lookup for mx.example.com.: SERVFAIL"},
+			`mxroute: "example.com": host "mx.example.com": temporary DNS failure: A lookup for mx.example.com.: SERVFAIL (4.4.3)`, ErrTemporary, true},
+		{"quotes odd input", &Error{Domain: "a\"b\n", Status: "5.1.3", Err: ErrBadDomain},
+			`mxroute: "a\"b\n": malformed domain (5.1.3)`, ErrBadDomain, false},
+		{"no sentinel", &Error{Domain: "x"}, `mxroute: "x": routing failed`, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.wantMsg, tt.err.Error())
+			assert.Equal(t, tt.wantSentinel, tt.err.Unwrap())
+			if tt.wantSentinel != nil {
+				assert.ErrorIs(t, fmt.Errorf("wrapped: %w", tt.err), tt.wantSentinel)
+			}
+			assert.Equal(t, tt.wantTemporary, IsTemporary(tt.err))
+			assert.Equal(t, tt.wantTemporary, IsTemporary(fmt.Errorf("wrapped: %w", tt.err)))
+		})
+	}
+}
+
+func TestErrorCause(t *testing.T) {
+	err := newTemporary("example.com", "", "MX lookup: deadline", context.DeadlineExceeded)
+	assert.ErrorIs(t, err, ErrTemporary)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "the cause answers errors.Is")
+	assert.NotErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, &Error{Err: ErrTemporary}, context.Canceled, "no cause, no match")
+}
+
+func TestIsTemporary(t *testing.T) {
+	assert.False(t, IsTemporary(nil))
+	assert.False(t, IsTemporary(errors.New("plain")), "not ours: no verdict")
+	assert.False(t, IsTemporary(&Error{Err: ErrNullMX}))
+	assert.True(t, IsTemporary(&Error{Err: ErrTemporary, Temporary: true}))
+}
+
+// TestSentinelsPrefixed: every sentinel names the package, so a log line
+// says where it came from.
+func TestSentinelsPrefixed(t *testing.T) {
+	for _, s := range []error{ErrNullMX, ErrNoSuchDomain, ErrNoMailHost, ErrLoop, ErrNoAddress, ErrCNAME, ErrTemporary, ErrBadDomain} {
+		assert.Regexp(t, `^mxroute: `, s.Error())
+	}
+}

@@ -1,0 +1,177 @@
+package mxroute
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/miekg/dns"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLookup(t *testing.T) {
+	// Each case scripts the responses, question by question.
+	type step struct {
+		name  string
+		msg   *dns.Msg
+		err   error
+	}
+	tests := []struct {
+		name      string
+		reason    string
+		steps     []step
+		wantKind  answerKind
+		wantName  string
+		wantChain []string
+		wantRRs   int
+		wantErr   bool
+		wantCNAME bool
+	}{
+		{
+			name: "records", reason: "NOERROR with records of the type",
+			steps:    []step{{"a.test.", reply("a.test.", dns.TypeMX, 0, "a.test. 60 IN MX 10 mx.a.test."), nil}},
+			wantKind: found, wantName: "a.test.", wantRRs: 1,
+		},
+		{
+			name: "owner compared case-insensitively", reason: "DNS names are case-insensitive (RFC 4343)",
+			steps:    []step{{"a.test.", reply("a.test.", dns.TypeMX, 0, "A.TeSt. 60 IN MX 10 mx.a.test."), nil}},
+			wantKind: found, wantName: "a.test.", wantRRs: 1,
+		},
+		{
+			name: "NODATA", reason: "NOERROR and no records: the name exists without the type",
+			steps:    []step{{"a.test.", reply("a.test.", dns.TypeMX, 0), nil}},
+			wantKind: noData, wantName: "a.test.",
+		},
+		{
+			name: "NXDOMAIN", reason: "the name does not exist",
+			steps:    []step{{"a.test.", reply("a.test.", dns.TypeMX, dns.RcodeNameError), nil}},
+			wantKind: noDomain, wantName: "a.test.",
+		},
+		{
+			name: "unrelated records ignored", reason: "only records owned by the name asked are believed",
+			steps: []step{{"a.test.", reply("a.test.", dns.TypeMX, 0,
+				"evil.test. 60 IN MX 10 attacker.example.", "a.test. 60 IN A 192.0.2.1"), nil}},
+			wantKind: noData, wantName: "a.test.",
+		},
+		{
+			name: "chain in one response", reason: "RFC 5321, Section 5.1: the CNAME's target is processed as the initial name",
+			steps: []step{{"a.test.", reply("a.test.", dns.TypeMX, 0,
+				"a.test. 60 IN CNAME b.test.", "b.test. 60 IN CNAME C.test.", "c.test. 60 IN MX 10 mx.c.test."), nil}},
+			wantKind: found, wantName: "c.test.", wantChain: []string{"b.test.", "c.test."}, wantRRs: 1,
+		},
+		{
+			name: "chain ends unresolved, asked again", reason: "an authoritative server stops at its zone's edge",
+			steps: []step{
+				{"a.test.", reply("a.test.", dns.TypeMX, 0, "a.test. 60 IN CNAME b.other."), nil},
+				{"b.other.", reply("b.other.", dns.TypeMX, 0, "b.other. 60 IN MX 5 mx.other."), nil},
+			},
+			wantKind: found, wantName: "b.other.", wantChain: []string{"b.other."}, wantRRs: 1,
+		},
+		{
+			name: "chain to NODATA, asked again", reason: "the second answer decides NODATA",
+			steps: []step{
+				{"a.test.", reply("a.test.", dns.TypeMX, 0, "a.test. 60 IN CNAME b.other."), nil},
+				{"b.other.", reply("b.other.", dns.TypeMX, 0), nil},
+			},
+			wantKind: noData, wantName: "b.other.", wantChain: []string{"b.other."},
+		},
+		{
+			name: "chain to NXDOMAIN", reason: "RFC 6604: the rcode is about the chain's last name",
+			steps:    []step{{"a.test.", reply("a.test.", dns.TypeMX, dns.RcodeNameError, "a.test. 60 IN CNAME gone.test."), nil}},
+			wantKind: noDomain, wantName: "gone.test.", wantChain: []string{"gone.test."},
+		},
+		{
+			name: "loop in one response", reason: "a loop is an error, not an endless walk",
+			steps: []step{{"a.test.", reply("a.test.", dns.TypeMX, 0,
+				"a.test. 60 IN CNAME b.test.", "b.test. 60 IN CNAME a.test."), nil}},
+			wantErr: true, wantCNAME: true,
+		},
+		{
+			name: "loop across questions", reason: "names seen in earlier responses count too",
+			steps: []step{
+				{"a.test.", reply("a.test.", dns.TypeMX, 0, "a.test. 60 IN CNAME b.other."), nil},
+				{"b.other.", reply("b.other.", dns.TypeMX, 0, "b.other. 60 IN CNAME a.test."), nil},
+			},
+			wantErr: true, wantCNAME: true,
+		},
+		{
+			name: "self loop", reason: "a CNAME to itself",
+			steps:   []step{{"a.test.", reply("a.test.", dns.TypeMX, 0, "a.test. 60 IN CNAME a.test."), nil}},
+			wantErr: true, wantCNAME: true,
+		},
+		{
+			name: "SERVFAIL", reason: "temporary",
+			steps:   []step{{"a.test.", reply("a.test.", dns.TypeMX, dns.RcodeServerFailure), nil}},
+			wantErr: true,
+		},
+		{
+			name: "REFUSED", reason: "temporary: says nothing about the name",
+			steps:   []step{{"a.test.", reply("a.test.", dns.TypeMX, dns.RcodeRefused), nil}},
+			wantErr: true,
+		},
+		{
+			name: "resolver error", reason: "no response is temporary",
+			steps:   []step{{"a.test.", nil, errors.New("i/o timeout")}},
+			wantErr: true,
+		},
+		{
+			name: "nil response", reason: "a Resolver that returns neither is treated as no response",
+			steps:   []step{{"a.test.", nil, nil}},
+			wantErr: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			i := 0
+			res := ResolverFunc(func(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
+				require.Less(t, i, len(tt.steps), "unexpected question %s", name)
+				s := tt.steps[i]
+				i++
+				assert.Equal(t, s.name, name)
+				return s.msg, s.err
+			})
+			a, err := lookup(t.Context(), res, "a.test.", dns.TypeMX)
+			assert.Equal(t, len(tt.steps), i, "questions asked")
+			if tt.wantErr {
+				require.NotNil(t, err, tt.reason)
+				assert.Equal(t, tt.wantCNAME, err.cname, tt.reason)
+				return
+			}
+			require.Nil(t, err, tt.reason)
+			assert.Equal(t, tt.wantKind, a.kind, tt.reason)
+			assert.Equal(t, tt.wantName, a.name, tt.reason)
+			assert.Equal(t, tt.wantChain, a.chain, tt.reason)
+			assert.Len(t, a.rrs, tt.wantRRs, tt.reason)
+		})
+	}
+}
+
+func TestLookupChainLimit(t *testing.T) {
+	// A chain of fresh names, one per question: bounded by maxCNAMEs.
+	n := 0
+	res := ResolverFunc(func(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
+		n++
+		next := "n" + label(n) + ".test."
+		return reply(name, qtype, 0, name+" 60 IN CNAME "+next), nil
+	})
+	_, err := lookup(t.Context(), res, "a.test.", dns.TypeA)
+	require.NotNil(t, err)
+	assert.True(t, err.cname)
+	assert.Equal(t, maxCNAMEs+1, n, "one question per link, then stop")
+}
+
+func TestLookupCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	called := false
+	res := ResolverFunc(func(context.Context, string, uint16) (*dns.Msg, error) { called = true; return nil, nil })
+	_, err := lookup(ctx, res, "a.test.", dns.TypeMX)
+	require.NotNil(t, err)
+	assert.ErrorIs(t, err.cause, context.Canceled)
+	assert.False(t, called, "no question once the context is done")
+}
+
+func label(i int) string {
+	return string(rune('a'+i%26)) + string(rune('a'+i/26%26))
+}
