@@ -13,9 +13,9 @@ import (
 func TestLookup(t *testing.T) {
 	// Each case scripts the responses, question by question.
 	type step struct {
-		name  string
-		msg   *dns.Msg
-		err   error
+		name string
+		msg  *dns.Msg
+		err  error
 	}
 	tests := []struct {
 		name      string

@@ -20,8 +20,8 @@ func testZone(t testing.TB, origin, data string) *ZoneResolver {
 
 // countingResolver counts the questions it passes to next.
 type countingResolver struct {
-	next Resolver
-	mu   sync.Mutex
+	next  Resolver
+	mu    sync.Mutex
 	asked []string // "name TYPE"
 }
 
