@@ -37,6 +37,11 @@ func parseDomain(in string) (destination, *Error) {
 		}
 		return destination{literal: addr}, nil
 	}
+	if !utf8.ValidString(in) {
+		// The IDNA mapping would turn invalid bytes into U+FFFD and
+		// route a name nobody wrote.
+		return bad("not valid UTF-8")
+	}
 	name := strings.TrimSuffix(in, ".")
 	if !isASCII(name) || hasALabel(name) {
 		// RFC 5890/5891: U-labels travel as A-labels in DNS; UTS #46

@@ -49,6 +49,7 @@ func TestParseDomain(t *testing.T) {
 		{"general literal", "[x400:abc]", destination{}, true, "no standardized tag but IPv6"},
 		{"unclosed literal", "[192.0.2.1", destination{}, true, "brackets must close"},
 		{"empty literal", "[]", destination{}, true, "nothing inside"},
+		{"invalid UTF-8", "b\x85cher.example", destination{}, true, "not text: never mapped to U+FFFD and routed"},
 		{"bad punycode", "xn--zz.example", destination{}, true, "an A-label that does not decode"},
 	}
 	for _, tt := range tests {
