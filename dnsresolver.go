@@ -84,14 +84,12 @@ func (r *DNSResolver) Resolve(ctx context.Context, name string, qtype uint16) (*
 func exchange(ctx context.Context, q *dns.Msg, server string, timeout time.Duration) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	udp := &dns.Client{Net: "udp", UDPSize: ednsBufSize, Timeout: timeout}
-	resp, _, err := udp.ExchangeContext(ctx, q, server)
+	resp, err := exchangeOnce(ctx, &dns.Client{Net: "udp", UDPSize: ednsBufSize, Timeout: timeout}, q, server)
 	if err == nil && resp.Truncated {
 		// RFC 7766, Section 6.2.1 (after RFC 1035, Section 4.2.1): a
 		// truncated UDP response is retried over TCP. miekg/dns returns
 		// the truncated message without doing so.
-		tcp := &dns.Client{Net: "tcp", Timeout: timeout}
-		resp, _, err = tcp.ExchangeContext(ctx, q, server)
+		resp, err = exchangeOnce(ctx, &dns.Client{Net: "tcp", Timeout: timeout}, q, server)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", server, err)
@@ -100,6 +98,24 @@ func exchange(ctx context.Context, q *dns.Msg, server string, timeout time.Durat
 		return nil, fmt.Errorf("server %s: reply does not match the question", server)
 	}
 	return resp, nil
+}
+
+// exchangeOnce is one exchange that ends when ctx does: miekg/dns reads
+// until its deadline even after ctx is cancelled, so the connection is
+// closed under it.
+func exchangeOnce(ctx context.Context, c *dns.Client, q *dns.Msg, server string) (*dns.Msg, error) {
+	conn, err := c.DialContext(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	resp, _, err := c.ExchangeWithConnContext(ctx, q, conn)
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err() // the closed connection's error says less
+	}
+	return resp, err
 }
 
 // answers reports whether resp is a reply to q: miekg/dns checks the ID, this

@@ -1,0 +1,203 @@
+package mxroute
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// silentAddr is a UDP port that swallows every question.
+func silentAddr(t *testing.T) string {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { pc.Close() })
+	return pc.LocalAddr().String()
+}
+
+func rcodeServer(t *testing.T, rcode int, hits *atomic.Int32) string {
+	return serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		if hits != nil {
+			hits.Add(1)
+		}
+		q := req.Question[0]
+		if rcode == dns.RcodeSuccess {
+			writeReply(w, req, rcode, q.Name+" 60 IN A 192.0.2.1")
+			return
+		}
+		writeReply(w, req, rcode)
+	})
+}
+
+func TestDNSResolverServers(t *testing.T) {
+	ok := rcodeServer(t, dns.RcodeSuccess, nil)
+	nx := rcodeServer(t, dns.RcodeNameError, nil)
+	servfail := rcodeServer(t, dns.RcodeServerFailure, nil)
+	refused := rcodeServer(t, dns.RcodeRefused, nil)
+	silent := silentAddr(t)
+	wrongQuestion := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Question[0].Name = "evil.test."
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "evil.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 66)}}
+		_ = w.WriteMsg(m)
+	})
+	tests := []struct {
+		name      string
+		servers   []string
+		wantRcode int
+		wantErr   bool
+		reason    string
+	}{
+		{"answer", []string{ok}, dns.RcodeSuccess, false, "NOERROR is final"},
+		{"NXDOMAIN", []string{nx, ok}, dns.RcodeNameError, false, "NXDOMAIN is an answer: returned, not retried elsewhere"},
+		{"SERVFAIL then answer", []string{servfail, ok}, dns.RcodeSuccess, false, "SERVFAIL moves on to the next server"},
+		{"REFUSED then answer", []string{refused, ok}, dns.RcodeSuccess, false, "REFUSED moves on too"},
+		{"all SERVFAIL", []string{servfail, refused}, dns.RcodeRefused, false, "the last response is returned for the caller to classify"},
+		{"silent then answer", []string{silent, ok}, dns.RcodeSuccess, false, "a timeout moves on"},
+		{"all silent", []string{silent}, 0, true, "no response at all is an error"},
+		{"wrong question then answer", []string{wrongQuestion, ok}, dns.RcodeSuccess, false, "a reply to another question is no reply"},
+		{"only wrong question", []string{wrongQuestion}, 0, true, "and never believed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := &DNSResolver{Servers: tt.servers, Timeout: 200 * time.Millisecond, Attempts: 1}
+			m, err := r.Resolve(t.Context(), "h.test.", dns.TypeA)
+			if tt.wantErr {
+				require.Error(t, err, tt.reason)
+				assert.Contains(t, err.Error(), "h.test.", "the error names the question")
+				return
+			}
+			require.NoError(t, err, tt.reason)
+			assert.Equal(t, tt.wantRcode, m.Rcode, tt.reason)
+			if m.Rcode == dns.RcodeSuccess {
+				require.Len(t, m.Answer, 1)
+				assert.Equal(t, "h.test.", m.Answer[0].Header().Name)
+			}
+		})
+	}
+}
+
+func TestDNSResolverAttempts(t *testing.T) {
+	var hits atomic.Int32
+	servfail := rcodeServer(t, dns.RcodeServerFailure, &hits)
+	r := &DNSResolver{Servers: []string{servfail}, Timeout: time.Second, Attempts: 3}
+	m, err := r.Resolve(t.Context(), "h.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Equal(t, dns.RcodeServerFailure, m.Rcode)
+	assert.Equal(t, int32(3), hits.Load(), "one question per round")
+}
+
+// TestDNSResolverTruncated: the UDP answer has TC set; the resolver asks
+// again over TCP and gets all 40 records. The query carries EDNS0 with
+// a 1232-byte buffer and RD.
+func TestDNSResolverTruncated(t *testing.T) {
+	var udpQueries, tcpQueries atomic.Int32
+	var sawEDNS, sawRD atomic.Bool
+	addr := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		if opt := req.IsEdns0(); opt != nil && opt.UDPSize() == 1232 {
+			sawEDNS.Store(true)
+		}
+		sawRD.Store(req.RecursionDesired)
+		m := new(dns.Msg)
+		m.SetReply(req)
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+			udpQueries.Add(1)
+			m.Truncated = true
+			_ = w.WriteMsg(m)
+			return
+		}
+		tcpQueries.Add(1)
+		for i := range 40 {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+				A: net.IPv4(192, 0, 2, byte(i+1))})
+		}
+		_ = w.WriteMsg(m)
+	})
+	m, err := (&DNSResolver{Servers: []string{addr}, Timeout: time.Second, Attempts: 1}).Resolve(t.Context(), "big.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Len(t, m.Answer, 40, "the full answer came over TCP")
+	assert.False(t, m.Truncated)
+	assert.Equal(t, int32(1), udpQueries.Load())
+	assert.Equal(t, int32(1), tcpQueries.Load())
+	assert.True(t, sawEDNS.Load(), "RFC 6891: EDNS0 with a 1232-byte buffer")
+	assert.True(t, sawRD.Load(), "recursion desired")
+}
+
+func TestDNSResolverCancel(t *testing.T) {
+	silent := silentAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := (&DNSResolver{Servers: []string{silent, silent}, Timeout: time.Minute, Attempts: 2}).Resolve(ctx, "h.test.", dns.TypeA)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	// Not a timing assertion: with a one-minute attempt timeout, only the
+	// cancellation can end the call this side of a minute.
+	assert.Less(t, time.Since(start), 30*time.Second, "the caller's context ends the wait, not the per-attempt timeout")
+}
+
+func TestWithPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":        "192.0.2.1:53",
+		"192.0.2.1:5353":   "192.0.2.1:5353",
+		"2001:db8::1":      "[2001:db8::1]:53",
+		"[2001:db8::1]":    "[2001:db8::1]:53",
+		"[2001:db8::1]:53": "[2001:db8::1]:53",
+		"ns.example:53":    "ns.example:53",
+	} {
+		assert.Equal(t, want, withPort(in), in)
+	}
+}
+
+func TestResolvConf(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "resolv.conf")
+	require.NoError(t, os.WriteFile(conf, []byte("nameserver 192.0.2.53\nnameserver 2001:db8::53\noptions timeout:1 attempts:3\n"), 0o644))
+	oldPath, oldLast := resolvConfPath, resolvConfLast
+	t.Cleanup(func() { resolvConfPath, resolvConfLast = oldPath, oldLast })
+
+	resolvConfPath, resolvConfLast = conf, nil
+	servers, timeout, attempts := (&DNSResolver{}).config()
+	assert.Equal(t, []string{"192.0.2.53:53", "[2001:db8::53]:53"}, servers)
+	assert.Equal(t, time.Second, timeout)
+	assert.Equal(t, 3, attempts)
+
+	servers, timeout, attempts = (&DNSResolver{Servers: []string{"198.51.100.1"}, Timeout: 2 * time.Second, Attempts: 1}).config()
+	assert.Equal(t, []string{"198.51.100.1:53"}, servers, "the struct's settings win")
+	assert.Equal(t, 2*time.Second, timeout)
+	assert.Equal(t, 1, attempts)
+
+	resolvConfPath, resolvConfLast = filepath.Join(dir, "missing"), nil
+	servers, timeout, attempts = (&DNSResolver{}).config()
+	assert.Equal(t, []string{"127.0.0.1:53", "[::1]:53"}, servers, "no resolv.conf: the local resolver, as Go and glibc do")
+	assert.Equal(t, 5*time.Second, timeout)
+	assert.Equal(t, 2, attempts)
+}
+
+// TestDNSResolverRoute: a whole route over the wire.
+func TestDNSResolverRoute(t *testing.T) {
+	addr := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		q := req.Question[0]
+		switch fmt.Sprintf("%s %d", q.Name, q.Qtype) {
+		case fmt.Sprintf("d.test. %d", dns.TypeMX):
+			writeReply(w, req, 0, "d.test. 60 IN MX 10 mx.d.test.")
+		case fmt.Sprintf("mx.d.test. %d", dns.TypeA):
+			writeReply(w, req, 0, "mx.d.test. 60 IN A 192.0.2.25")
+		default:
+			writeReply(w, req, 0)
+		}
+	})
+	rt, err := (&Router{Resolver: &DNSResolver{Servers: []string{addr}}}).Route(t.Context(), "d.test")
+	require.NoError(t, err)
+	assert.Equal(t, []Target{{Host: "mx.d.test", Preference: 10, Addr: mustAddrs("192.0.2.25")[0]}}, rt.Targets())
+}
