@@ -58,6 +58,12 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16) (answe
 			// message MUST be queued and retried later." SERVFAIL, REFUSED
 			// and the rest say nothing about the name, so they never bounce.
 			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: %s", typeName(qtype), qname, rcodeName(msg.Rcode))}
+		case isReferral(msg):
+			// A server that is neither authoritative nor recursive for
+			// the name hands out a referral: it says nothing of the
+			// name's data, so it must not read as NODATA (which would
+			// make an implicit MX, then a bounce).
+			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: referral from a server that does not recurse", typeName(qtype), qname)}
 		}
 		advanced, lerr := followCNAMEs(&a, msg, qtype)
 		if lerr != nil {
@@ -80,6 +86,26 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16) (answe
 		// authoritative server stops at the edge of its zones): ask again.
 		qname = a.name
 	}
+}
+
+// isReferral reports whether msg is a referral (RFC 1034, Section 4.3.1,
+// step 3b): NOERROR, no answer, not authoritative, NS records and no SOA in
+// the authority section. A NODATA answer carries the SOA instead (RFC 2308,
+// Section 2.2).
+func isReferral(msg *dns.Msg) bool {
+	if msg.Rcode != dns.RcodeSuccess || len(msg.Answer) > 0 || msg.Authoritative {
+		return false
+	}
+	ns := false
+	for _, rr := range msg.Ns {
+		switch rr.Header().Rrtype {
+		case dns.TypeSOA:
+			return false
+		case dns.TypeNS:
+			ns = true
+		}
+	}
+	return ns
 }
 
 // records returns the records of type qtype and class IN in rrs whose owner is

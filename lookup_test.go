@@ -111,6 +111,21 @@ func TestLookup(t *testing.T) {
 			wantErr: true,
 		},
 		{
+			name: "referral", reason: "RFC 1034, Section 4.3.1: a referral is no answer; never NODATA, never a bounce",
+			steps:   []step{{"a.test.", withNs(reply("a.test.", dns.TypeMX, 0), false, "test. 60 IN NS ns.test."), nil}},
+			wantErr: true,
+		},
+		{
+			name: "authoritative NODATA with NS", reason: "AA set: the server speaks for the zone, so it is NODATA",
+			steps:    []step{{"a.test.", withNs(reply("a.test.", dns.TypeMX, 0), true, "test. 60 IN NS ns.test."), nil}},
+			wantKind: noData, wantName: "a.test.",
+		},
+		{
+			name: "NODATA with SOA, no AA", reason: "RFC 2308, Section 2.2: the SOA marks NODATA, as a recursive resolver passes it on",
+			steps:    []step{{"a.test.", withNs(reply("a.test.", dns.TypeMX, 0), false, "test. 60 IN SOA ns.test. h.test. 1 2 3 4 5", "test. 60 IN NS ns.test."), nil}},
+			wantKind: noData, wantName: "a.test.",
+		},
+		{
 			name: "resolver error", reason: "no response is temporary",
 			steps:   []step{{"a.test.", nil, errors.New("i/o timeout")}},
 			wantErr: true,
@@ -174,4 +189,17 @@ func TestLookupCancelled(t *testing.T) {
 
 func label(i int) string {
 	return string(rune('a'+i%26)) + string(rune('a'+i/26%26))
+}
+
+// withNs puts records in the authority section and sets AA.
+func withNs(m *dns.Msg, aa bool, rrs ...string) *dns.Msg {
+	m.Authoritative = aa
+	for _, s := range rrs {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			panic(err)
+		}
+		m.Ns = append(m.Ns, rr)
+	}
+	return m
 }

@@ -69,8 +69,20 @@ func (v Vector) WithFaults(next mxroute.Resolver) mxroute.Resolver {
 		case f.Drop:
 			return nil, fmt.Errorf("%s %s: no response (injected timeout)", name, dns.TypeToString[qtype])
 		}
-		return FaultReply(name, qtype, f.Rcode), nil
+		return f.Reply(name, qtype), nil
 	})
+}
+
+// Reply is the response a fault gives.
+func (f Fault) Reply(name string, qtype uint16) *dns.Msg {
+	if !f.Referral {
+		return FaultReply(name, qtype, f.Rcode)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.Response = true
+	m.Ns = []dns.RR{&dns.NS{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600}, Ns: "ns.elsewhere.example."}}
+	return m
 }
 
 // FaultReply is the response a fault gives: the question and an rcode.

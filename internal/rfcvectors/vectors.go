@@ -46,6 +46,9 @@ type Fault struct {
 	Qtype uint16
 	Rcode int  // e.g. dns.RcodeServerFailure
 	Drop  bool // no response: the resolver times out
+	// Referral answers with a referral (NS records in the authority
+	// section, no AA), as a server that does not recurse does.
+	Referral bool
 }
 
 // A Vector is one situation and the route it must produce.
@@ -227,6 +230,12 @@ var All = []Vector{
 		Name: "MX lookup timeout", RFC: "RFC 5321, Section 5.1",
 		Reason: "no answer at all is a temporary error",
 		Domain: "tempmx.t", Faults: []Fault{{Name: "tempmx.t.", Qtype: dns.TypeMX, Drop: true}},
+		WantErr: mxroute.ErrTemporary, WantStatus: "4.4.3", WantTemporary: true,
+	},
+	{
+		Name: "referral instead of an answer", RFC: "RFC 1034, Section 4.3.1; RFC 2308, Section 2.2",
+		Reason: "a referral says nothing of the name: temporary, never read as NODATA and bounced through the implicit MX",
+		Domain: "tempmx.t", Faults: []Fault{{Name: "tempmx.t.", Qtype: dns.TypeMX, Referral: true}},
 		WantErr: mxroute.ErrTemporary, WantStatus: "4.4.3", WantTemporary: true,
 	},
 	{

@@ -73,7 +73,7 @@ func serve(t *testing.T, v Vector, z mxroute.Resolver) string {
 			if f.Drop {
 				return // no response at all
 			}
-			resp = FaultReply(q.Name, q.Qtype, f.Rcode)
+			resp = f.Reply(q.Name, q.Qtype)
 		} else {
 			var err error
 			if resp, err = z.Resolve(context.Background(), q.Name, q.Qtype); err != nil {
