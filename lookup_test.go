@@ -8,6 +8,8 @@ import (
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mxroute-go/mxroute/internal/dnstest"
 )
 
 func TestLookup(t *testing.T) {
@@ -194,12 +196,6 @@ func label(i int) string {
 // withNs puts records in the authority section and sets AA.
 func withNs(m *dns.Msg, aa bool, rrs ...string) *dns.Msg {
 	m.Authoritative = aa
-	for _, s := range rrs {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			panic(err)
-		}
-		m.Ns = append(m.Ns, rr)
-	}
+	m.Ns = dnstest.RRs(rrs...)
 	return m
 }

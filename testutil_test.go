@@ -2,13 +2,14 @@ package mxroute
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mxroute-go/mxroute/internal/dnstest"
 )
 
 // zoneRouter returns a ZoneResolver over a zone written in the test.
@@ -44,33 +45,12 @@ func reply(name string, qtype uint16, rcode int, answers ...string) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.Response, m.Rcode = true, rcode
-	for _, s := range answers {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			panic(err)
-		}
-		m.Answer = append(m.Answer, rr)
-	}
+	m.Answer = dnstest.RRs(answers...)
 	return m
 }
 
-// serveDNS starts a miekg/dns server on one loopback port, UDP and TCP,
-// and returns its address. It stops when the test ends.
-func serveDNS(t testing.TB, h dns.HandlerFunc) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	require.NoError(t, err)
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = srv.ActivateAndServe() }()
-		<-started
-		t.Cleanup(func() { _ = srv.Shutdown() })
-	}
-	return pc.LocalAddr().String()
-}
+// serveDNS starts a DNS server on loopback, UDP and TCP.
+func serveDNS(t testing.TB, h dns.HandlerFunc) string { return dnstest.Serve(t, h) }
 
 // writeReply writes a reply to req with rcode and records; AA and RA are set,
 // as Go's resolver wants them.
@@ -78,12 +58,6 @@ func writeReply(w dns.ResponseWriter, req *dns.Msg, rcode int, rrs ...string) {
 	m := new(dns.Msg)
 	m.SetRcode(req, rcode)
 	m.Authoritative, m.RecursionAvailable = true, true
-	for _, s := range rrs {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			panic(err)
-		}
-		m.Answer = append(m.Answer, rr)
-	}
+	m.Answer = dnstest.RRs(rrs...)
 	_ = w.WriteMsg(m)
 }

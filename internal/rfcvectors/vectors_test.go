@@ -2,7 +2,6 @@ package rfcvectors
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mxroute-go/mxroute"
+	"github.com/mxroute-go/mxroute/internal/dnstest"
 )
 
 func TestVectorTable(t *testing.T) {
@@ -59,8 +59,8 @@ func TestVectorsDNSResolver(t *testing.T) {
 	}
 }
 
-// serve starts a UDP and TCP DNS server on one loopback port that answers
-// from z, with the vector's faults, and returns its address.
+// serve starts a loopback DNS server that answers from z, with the
+// vector's faults, and returns its address.
 func serve(t *testing.T, v Vector, z mxroute.Resolver) string {
 	t.Helper()
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
@@ -84,16 +84,5 @@ func serve(t *testing.T, v Vector, z mxroute.Resolver) string {
 		resp.Compress = true
 		_ = w.WriteMsg(resp)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	require.NoError(t, err)
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = srv.ActivateAndServe() }()
-		<-started
-		t.Cleanup(func() { _ = srv.Shutdown() })
-	}
-	return pc.LocalAddr().String()
+	return dnstest.Serve(t, h)
 }
