@@ -51,7 +51,8 @@ type Router struct {
 	// LocalAddrs are this host's addresses, for the loop guard. When set,
 	// every mail host up to this host's own preference is looked up before
 	// MaxHosts applies, since an address can only be recognised once known.
-	// Empty: none.
+	// A host whose own lookup fails cannot be recognised by address, so set
+	// LocalNames too. Empty: none.
 	LocalAddrs []netip.Addr
 	// Rand shuffles mail hosts of equal preference. nil: a random order per
 	// call. A seeded Rand (math/rand/v2) gives a reproducible order; the
