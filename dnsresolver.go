@@ -1,13 +1,18 @@
 package mxroute
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -26,7 +31,16 @@ const (
 // DNSResolver asks DNS servers directly, with miekg/dns: UDP with EDNS0,
 // TCP when the UDP answer is truncated, and retries over Servers. Its zero
 // value uses the nameservers and options of /etc/resolv.conf. It is safe for
-// concurrent use.
+// concurrent use; it must not be copied after first use.
+//
+// It believes nothing the wire says without checking: a reply counts only
+// when it comes from the server asked (a connected socket), carries the
+// question's ID, has QR set and repeats the question (name
+// case-insensitively, type and class). Over UDP anything else is discarded
+// and the wait goes on until the attempt's timeout, so a forged or stray
+// datagram cannot end an exchange; over TCP it fails the attempt. A
+// truncated reply is never returned: it is asked again over TCP, and a TCP
+// reply that is truncated too fails the attempt.
 type DNSResolver struct {
 	// Servers are "host:port" addresses ("192.0.2.53:53", "[2001:db8::53]:53");
 	// a bare host gets port 53. Empty: the nameservers of /etc/resolv.conf
@@ -37,6 +51,37 @@ type DNSResolver struct {
 	// Attempts is how many rounds over Servers are made. 0: resolv.conf's
 	// "options attempts", or 2.
 	Attempts int
+	// Rotate starts each question at the next server in turn, spreading
+	// the load over Servers, as resolv.conf's "options rotate" does.
+	// false: the first server is always asked first, unless Servers is
+	// empty and resolv.conf says "options rotate".
+	Rotate bool
+	// DNSSEC sets the DO bit (RFC 3225) and the AD bit (RFC 6840, Section
+	// 5.7) in every question, so that a validating recursive resolver
+	// says in the AD bit of its reply whether the answer was authenticated.
+	// The library validates nothing itself: that is the recursive
+	// resolver's job. false: neither bit is set, and AuthenticatedData is
+	// false in every reply returned.
+	DNSSEC bool
+	// TrustAD believes the AD bit from every server. false: the AD bit is
+	// believed only from servers on a loopback address (127.0.0.0/8, ::1),
+	// and from the nameservers of resolv.conf when Servers is empty and
+	// resolv.conf says "options trust-ad"; from any other server it is
+	// cleared in the reply returned, as glibc does (the path to a resolver
+	// across the network can be forged unless it is otherwise secured).
+	TrustAD bool
+
+	next atomic.Uint32 // the next starting server, for Rotate
+}
+
+// dnsConfig is what one Resolve call uses: the struct's fields, with
+// resolv.conf filling the zero ones.
+type dnsConfig struct {
+	servers  []string
+	timeout  time.Duration
+	attempts int
+	rotate   bool
+	trustAD  bool // believe the AD bit from every server
 }
 
 // Resolve sends the question to each server in turn, up to Attempts rounds.
@@ -45,27 +90,43 @@ type DNSResolver struct {
 // every try ended in a response, the last one is returned (the caller reads
 // its rcode); when none did, the error wraps the last failure.
 func (r *DNSResolver) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	servers, timeout, attempts := r.config()
+	cfg := r.config()
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), qtype)
 	q.RecursionDesired = true
 	// RFC 6891: advertise a larger UDP payload so that a big MX or address
-	// set fits in one datagram.
-	q.SetEdns0(ednsBufSize, false)
+	// set fits in one datagram. RFC 3225, Section 3: the DO bit asks for
+	// DNSSEC records; RFC 6840, Section 5.7: "setting the AD bit in a query
+	// as a signal indicating that the requester understands and is
+	// interested in the value of the AD bit in the response".
+	q.SetEdns0(ednsBufSize, r.DNSSEC)
+	q.AuthenticatedData = r.DNSSEC
 
+	n := len(cfg.servers)
+	start := 0
+	if cfg.rotate && n > 1 {
+		start = int((r.next.Add(1) - 1) % uint32(n))
+	}
 	var last *dns.Msg
 	var lastErr error
-	for range attempts {
-		for _, server := range servers {
+	for range cfg.attempts {
+		for i := range n {
+			server := cfg.servers[(start+i)%n]
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", name, typeName(qtype), err)
 			}
-			resp, err := exchange(ctx, q, server, timeout)
-			switch {
-			case err != nil:
+			resp, err := exchange(ctx, q, server, cfg.timeout)
+			if err != nil {
 				lastErr = err
 				continue
-			case resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError:
+			}
+			if !r.DNSSEC || !(cfg.trustAD || isLoopback(server)) {
+				// RFC 6840, Section 5.8 leaves it to the stub to decide
+				// whether it trusts the path to its resolver; glibc
+				// clears AD unless told to trust it.
+				resp.AuthenticatedData = false
+			}
+			if resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError {
 				return resp, nil
 			}
 			last = resp
@@ -80,75 +141,147 @@ func (r *DNSResolver) Resolve(ctx context.Context, name string, qtype uint16) (*
 	return nil, fmt.Errorf("%s %s: %w", name, typeName(qtype), lastErr)
 }
 
-// exchange asks one server once: UDP, then TCP if the answer was truncated.
+// exchange asks one server once, with a fresh ID: UDP, then TCP if the
+// answer was truncated.
 func exchange(ctx context.Context, q *dns.Msg, server string, timeout time.Duration) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := exchangeOnce(ctx, &dns.Client{Net: "udp", UDPSize: ednsBufSize, Timeout: timeout}, q, server)
+	q = q.Copy()
+	q.Id = dns.Id() // crypto-random: RFC 5452, Section 9.2
+	resp, err := exchangeOnce(ctx, "udp", q, server)
 	if err == nil && resp.Truncated {
 		// RFC 7766, Section 6.2.1 (after RFC 1035, Section 4.2.1): a
 		// truncated UDP response is retried over TCP. miekg/dns returns
 		// the truncated message without doing so.
-		resp, err = exchangeOnce(ctx, &dns.Client{Net: "tcp", Timeout: timeout}, q, server)
+		resp, err = exchangeOnce(ctx, "tcp", q, server)
+		if err == nil && resp.Truncated {
+			err = errors.New("truncated reply over TCP")
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", server, err)
 	}
-	if !answers(resp, q) {
-		return nil, fmt.Errorf("server %s: reply does not match the question", server)
-	}
 	return resp, nil
 }
 
-// exchangeOnce is one exchange that ends when ctx does: miekg/dns reads
-// until its deadline even after ctx is cancelled, so the connection is
-// closed under it.
-func exchangeOnce(ctx context.Context, c *dns.Client, q *dns.Msg, server string) (*dns.Msg, error) {
-	conn, err := c.DialContext(ctx, server)
+// exchangeOnce is one exchange over network ("udp" or "tcp") that ends when
+// ctx does: the connection is closed under a read that ctx outlives.
+//
+// RFC 5452, Section 3: "DNS data is accepted by a resolver if and only if:
+// 1. The question section of the reply packet is equivalent to that of a
+// question packet currently waiting for a response. 2. The ID field of the
+// reply packet matches that of the question packet. 3. The response comes
+// from the same network address to which the question was sent." The
+// connected socket sees to the address; replyTo to the rest.
+func exchangeOnce(ctx context.Context, network string, q *dns.Msg, server string) (*dns.Msg, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, server)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	resp, _, err := c.ExchangeWithConnContext(ctx, q, conn)
-	if err != nil && ctx.Err() != nil {
-		return nil, ctx.Err() // the closed connection's error says less
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
 	}
-	return resp, err
+	co := &dns.Conn{Conn: conn}
+	if err := co.WriteMsg(q); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	if network != "udp" {
+		// One message on a stream: garbage or a reply to something else
+		// means the stream cannot be trusted.
+		resp, err := co.ReadMsg()
+		switch {
+		case err != nil:
+			return nil, ctxErr(ctx, err)
+		case !replyTo(resp, q):
+			return nil, errors.New("reply does not match the question")
+		}
+		return resp, nil
+	}
+	// Datagrams: a stray or forged one is dropped and the wait goes on,
+	// so it cannot end the exchange early. Read the largest datagram, not
+	// just the advertised buffer: a cut datagram would not unpack.
+	bp := udpBufs.Get().(*[]byte)
+	defer udpBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return nil, ctxErr(ctx, err)
+		}
+		resp := new(dns.Msg)
+		if resp.Unpack(buf[:n]) == nil && replyTo(resp, q) {
+			return resp, nil
+		}
+	}
 }
 
-// answers reports whether resp is a reply to q: miekg/dns checks the ID, this
-// checks the question (name case-insensitively, type and class).
-func answers(resp, q *dns.Msg) bool {
-	if !resp.Response || len(resp.Question) != 1 {
+// udpBufs holds read buffers of the largest DNS message.
+var udpBufs = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
+
+// ctxErr prefers the context's error to the closed connection's, which
+// says less.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// replyTo reports whether resp is a reply to q: same ID, QR set, opcode
+// QUERY, and the same question (name case-insensitively, type and class).
+func replyTo(resp, q *dns.Msg) bool {
+	return resp.Id == q.Id && resp.Response && resp.Opcode == dns.OpcodeQuery && sameQuestion(resp, q.Question[0])
+}
+
+// sameQuestion reports whether m's question section is exactly q (the name
+// compared case-insensitively, RFC 4343).
+func sameQuestion(m *dns.Msg, q dns.Question) bool {
+	if len(m.Question) != 1 {
 		return false
 	}
-	a, b := resp.Question[0], q.Question[0]
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+	a := m.Question[0]
+	return a.Qtype == q.Qtype && a.Qclass == q.Qclass && strings.EqualFold(a.Name, q.Name)
 }
 
-// config returns the servers, timeout and attempts to use, filling what r
-// leaves zero from /etc/resolv.conf.
-func (r *DNSResolver) config() (servers []string, timeout time.Duration, attempts int) {
-	servers, timeout, attempts = r.Servers, r.Timeout, r.Attempts
-	if len(servers) == 0 || timeout <= 0 || attempts <= 0 {
+// isLoopback reports whether a "host:port" server is on a loopback address.
+func isLoopback(server string) bool {
+	host, _, err := net.SplitHostPort(server)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// config returns what to use, filling what r leaves zero from
+// /etc/resolv.conf. resolv.conf's rotate and trust-ad apply to its own
+// nameservers only.
+func (r *DNSResolver) config() dnsConfig {
+	c := dnsConfig{servers: r.Servers, timeout: r.Timeout, attempts: r.Attempts, rotate: r.Rotate, trustAD: r.TrustAD}
+	if len(c.servers) == 0 || c.timeout <= 0 || c.attempts <= 0 {
 		sys := systemConfig()
-		if len(servers) == 0 {
-			servers = sys.servers
+		if len(c.servers) == 0 {
+			c.servers = sys.servers
+			c.rotate = c.rotate || sys.rotate
+			c.trustAD = c.trustAD || sys.trustAD
 		}
-		if timeout <= 0 {
-			timeout = sys.timeout
+		if c.timeout <= 0 {
+			c.timeout = sys.timeout
 		}
-		if attempts <= 0 {
-			attempts = sys.attempts
+		if c.attempts <= 0 {
+			c.attempts = sys.attempts
 		}
 	}
-	out := make([]string, len(servers))
-	for i, s := range servers {
+	out := make([]string, len(c.servers))
+	for i, s := range c.servers {
 		out[i] = withPort(s)
 	}
-	return out, timeout, attempts
+	c.servers = out
+	return c
 }
 
 // withPort adds port 53 to a bare host ("192.0.2.53", "2001:db8::53",
@@ -165,6 +298,8 @@ type resolvConf struct {
 	servers  []string
 	timeout  time.Duration
 	attempts int
+	rotate   bool // options rotate
+	trustAD  bool // options trust-ad
 	read     time.Time
 }
 
@@ -194,6 +329,11 @@ func systemConfig() *resolvConf {
 			c.attempts = cc.Attempts
 		}
 	}
+	if f, err := os.Open(resolvConfPath); err == nil {
+		// miekg/dns ignores rotate and trust-ad.
+		c.rotate, c.trustAD = resolvOptions(f)
+		f.Close()
+	}
 	if len(c.servers) == 0 {
 		// What Go's resolver and glibc use when resolv.conf names none.
 		c.servers = []string{"127.0.0.1:53", "[::1]:53"}
@@ -210,4 +350,26 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// resolvOptions reads the "options" lines of a resolv.conf for the flags
+// miekg/dns ignores: rotate and trust-ad (resolv.conf(5)). Like glibc, it
+// reads every options line; a flag set anywhere stays set.
+func resolvOptions(r io.Reader) (rotate, trustAD bool) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || fields[0] != "options" {
+			continue
+		}
+		for _, opt := range fields[1:] {
+			switch opt {
+			case "rotate":
+				rotate = true
+			case "trust-ad":
+				trustAD = true
+			}
+		}
+	}
+	return rotate, trustAD
 }

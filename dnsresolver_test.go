@@ -167,21 +167,36 @@ func TestResolvConf(t *testing.T) {
 	t.Cleanup(func() { resolvConfPath, resolvConfLast = oldPath, oldLast })
 
 	resolvConfPath, resolvConfLast = conf, nil
-	servers, timeout, attempts := (&DNSResolver{}).config()
-	assert.Equal(t, []string{"192.0.2.53:53", "[2001:db8::53]:53"}, servers)
-	assert.Equal(t, time.Second, timeout)
-	assert.Equal(t, 3, attempts)
+	c := (&DNSResolver{}).config()
+	assert.Equal(t, []string{"192.0.2.53:53", "[2001:db8::53]:53"}, c.servers)
+	assert.Equal(t, time.Second, c.timeout)
+	assert.Equal(t, 3, c.attempts)
+	assert.False(t, c.rotate)
+	assert.False(t, c.trustAD)
 
-	servers, timeout, attempts = (&DNSResolver{Servers: []string{"198.51.100.1"}, Timeout: 2 * time.Second, Attempts: 1}).config()
-	assert.Equal(t, []string{"198.51.100.1:53"}, servers, "the struct's settings win")
-	assert.Equal(t, 2*time.Second, timeout)
-	assert.Equal(t, 1, attempts)
+	c = (&DNSResolver{Servers: []string{"198.51.100.1"}, Timeout: 2 * time.Second, Attempts: 1}).config()
+	assert.Equal(t, []string{"198.51.100.1:53"}, c.servers, "the struct's settings win")
+	assert.Equal(t, 2*time.Second, c.timeout)
+	assert.Equal(t, 1, c.attempts)
 
 	resolvConfPath, resolvConfLast = filepath.Join(dir, "missing"), nil
-	servers, timeout, attempts = (&DNSResolver{}).config()
-	assert.Equal(t, []string{"127.0.0.1:53", "[::1]:53"}, servers, "no resolv.conf: the local resolver, as Go and glibc do")
-	assert.Equal(t, 5*time.Second, timeout)
-	assert.Equal(t, 2, attempts)
+	c = (&DNSResolver{}).config()
+	assert.Equal(t, []string{"127.0.0.1:53", "[::1]:53"}, c.servers, "no resolv.conf: the local resolver, as Go and glibc do")
+	assert.Equal(t, 5*time.Second, c.timeout)
+	assert.Equal(t, 2, c.attempts)
+
+	// rotate and trust-ad, which miekg/dns ignores, on any options line;
+	// they apply to resolv.conf's own nameservers only.
+	require.NoError(t, os.WriteFile(conf, []byte("nameserver 192.0.2.53\noptions timeout:1\noptions rotate trust-ad attempts:4 edns0\n"), 0o644))
+	resolvConfPath, resolvConfLast = conf, nil
+	c = (&DNSResolver{}).config()
+	assert.True(t, c.rotate, "options rotate")
+	assert.True(t, c.trustAD, "options trust-ad")
+	assert.Equal(t, 4, c.attempts)
+	c = (&DNSResolver{Servers: []string{"198.51.100.1"}}).config()
+	assert.False(t, c.rotate, "resolv.conf's rotate is about its own nameservers")
+	assert.False(t, c.trustAD, "resolv.conf's trust-ad is about its own nameservers")
+	assert.Equal(t, 4, c.attempts, "zero fields still come from resolv.conf")
 }
 
 // TestDNSResolverRoute: a whole route over the wire.

@@ -27,14 +27,14 @@ const maxCNAMEs = 10
 // advanced in this message. A loop or a chain longer than maxCNAMEs is an
 // error (ErrCNAME, temporary: RFC 1034, Section 3.6.2 calls such chains
 // errors of the zone's administrator, which may be mended).
-func followCNAMEs(a *answer, msg *dns.Msg, qtype uint16) (advanced bool, _ *lookupError) {
+func followCNAMEs(a *answer, msg *dns.Msg, qtype uint16, limit int) (advanced bool, _ *lookupError) {
 	for {
-		if rrs := records(msg.Answer, a.name, qtype); len(rrs) > 0 {
+		if rrs := records(msg.Answer, a.name, qtype, limit); len(rrs) > 0 {
 			a.rrs = rrs
 			return advanced, nil
 		}
 		target := ""
-		for _, rr := range records(msg.Answer, a.name, dns.TypeCNAME) {
+		for _, rr := range records(msg.Answer, a.name, dns.TypeCNAME, 1) {
 			if c, ok := rr.(*dns.CNAME); ok {
 				target = strings.ToLower(dns.Fqdn(c.Target))
 				break
@@ -131,7 +131,7 @@ func (r *Router) implicitError(ctx context.Context, res Resolver, domain string,
 		other, qtype = &h.v6, dns.TypeAAAA
 	}
 	if !other.looked {
-		ans, lerr := lookup(ctx, res, h.name+".", qtype)
+		ans, lerr := lookup(ctx, res, h.name+".", qtype, r.maxRRs(qtype))
 		if lerr == nil && ans.kind == found {
 			return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress,
 				Detail: "the domain has no MX records and only " + typeName(qtype) +

@@ -36,7 +36,7 @@ func (r *Router) resolveHosts(ctx context.Context, res Resolver, hosts []*mxHost
 	ask := func(h *mxHost, ar *addrResult, qtype uint16) {
 		ar.looked = true
 		g.Go(func() error {
-			ar.ans, ar.err = lookup(ctx, res, h.name+".", qtype)
+			ar.ans, ar.err = lookup(ctx, res, h.name+".", qtype, r.maxRRs(qtype))
 			ar.addrs = addrsOf(ar.ans.rrs)
 			return nil // a failed host is recorded, not fatal: others may do
 		})

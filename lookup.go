@@ -3,6 +3,7 @@ package mxroute
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -23,7 +24,47 @@ type answer struct {
 	asked string   // the name asked for (lower-case FQDN)
 	name  string   // lower-case FQDN the records belong to: the end of the CNAME chain
 	chain []string // CNAME targets followed, in order (FQDNs); empty without CNAMEs
-	rrs   []dns.RR // records of the asked type owned by name, in response order
+	rrs   []dns.RR // records of the asked type owned by name, in response order, at most the limit
+	// authentic: every response on the way (one per question asked for
+	// the chain) had the AD bit set. The Resolver vouches for the bit:
+	// DNSResolver clears it unless it trusts the server.
+	authentic bool
+}
+
+// Defaults of the RRset caps (Router.MaxMX, Router.MaxAddrsPerHost). A
+// hundred MX records is far beyond any real domain (large providers publish
+// a handful) and beyond what a sender tries; 64 addresses per host likewise.
+// The caps bound what a hostile server can make the router allocate and
+// look up, whatever the size of its response.
+const (
+	defaultMaxMX           = 100
+	defaultMaxAddrsPerHost = 64
+)
+
+// maxRRs is the cap on the records of type qtype used from one response.
+func (r *Router) maxRRs(qtype uint16) int {
+	if qtype == dns.TypeMX {
+		if r.MaxMX > 0 {
+			return r.MaxMX
+		}
+		return defaultMaxMX
+	}
+	return r.maxAddrsPerHost()
+}
+
+func (r *Router) maxAddrsPerHost() int {
+	if r.MaxAddrsPerHost > 0 {
+		return r.MaxAddrsPerHost
+	}
+	return defaultMaxAddrsPerHost
+}
+
+// capAddrs keeps the first limit addresses.
+func capAddrs(addrs []netip.Addr, limit int) []netip.Addr {
+	if len(addrs) > limit {
+		return addrs[:limit]
+	}
+	return addrs
 }
 
 // lookupError says why a question got no usable answer. It never leaves the
@@ -39,10 +80,20 @@ func (e *lookupError) Error() string { return e.detail }
 // lookup asks res for name's records of type qtype and follows CNAMEs
 // (see followCNAMEs), asking again when a chain ends at a name the response
 // says nothing about. NOERROR and NXDOMAIN are answers; every other rcode,
-// a Resolver error and a done ctx are temporary failures.
-func lookup(ctx context.Context, res Resolver, name string, qtype uint16) (answer, *lookupError) {
+// a Resolver error and a done ctx are temporary failures. At most limit
+// records are kept.
+//
+// Nothing in a response is believed that the question did not ask for:
+// a response to another question (or a truncated one) is a temporary
+// failure, and of the rest only records of type qtype or CNAME, class IN,
+// owned by the name asked or a name on its CNAME chain, in the answer
+// section, are used. Unrelated answer records, the authority section (but
+// for telling a referral) and the additional section are ignored: they are
+// where a cache-poisoning attempt plants its records.
+func lookup(ctx context.Context, res Resolver, name string, qtype uint16, limit int) (answer, *lookupError) {
 	a := answer{asked: name, name: name}
 	qname := name
+	authentic := true
 	for {
 		if err := ctx.Err(); err != nil {
 			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": " + err.Error(), cause: err}
@@ -53,6 +104,18 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16) (answe
 			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": " + err.Error(), cause: err}
 		case msg == nil:
 			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": no response"}
+		case !sameQuestion(msg, dns.Question{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}):
+			// RFC 5452, Section 3: "DNS data is accepted by a resolver if
+			// and only if: 1. The question section of the reply packet is
+			// equivalent to that of a question packet currently waiting
+			// for a response." Whatever Resolver produced it, a reply to
+			// another question says nothing of this one.
+			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: the response answers another question", typeName(qtype), qname)}
+		case msg.Truncated:
+			// RFC 2181, Section 9: a truncated response "should be
+			// considered ... incomplete"; a partial MX set could skip the
+			// best host. The Resolver should have asked over TCP.
+			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: truncated response", typeName(qtype), qname)}
 		case msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError:
 			// RFC 5321, Section 5.1: "If a temporary error is returned, the
 			// message MUST be queued and retried later." SERVFAIL, REFUSED
@@ -65,21 +128,22 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16) (answe
 			// make an implicit MX, then a bounce).
 			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: referral from a server that does not recurse", typeName(qtype), qname)}
 		}
-		advanced, lerr := followCNAMEs(&a, msg, qtype)
+		authentic = authentic && msg.AuthenticatedData
+		advanced, lerr := followCNAMEs(&a, msg, qtype, limit)
 		if lerr != nil {
 			return a, lerr
 		}
 		switch {
 		case len(a.rrs) > 0:
-			a.kind = found
+			a.kind, a.authentic = found, authentic
 			return a, nil
 		case msg.Rcode == dns.RcodeNameError:
 			// RFC 6604, Section 3: with a CNAME chain the rcode is about
 			// the last name of the chain.
-			a.kind = noDomain
+			a.kind, a.authentic = noDomain, authentic
 			return a, nil
 		case !advanced:
-			a.kind = noData
+			a.kind, a.authentic = noData, authentic
 			return a, nil
 		}
 		// The chain ends at a name this response has nothing for (an
@@ -108,11 +172,18 @@ func isReferral(msg *dns.Msg) bool {
 	return ns
 }
 
-// records returns the records of type qtype and class IN in rrs whose owner is
-// name (compared case-insensitively), in their order.
-func records(rrs []dns.RR, name string, qtype uint16) []dns.RR {
+// records returns the first limit records of type qtype and class IN in rrs
+// whose owner is name (compared case-insensitively, RFC 4343), in their
+// order. It allocates for at most limit records, whatever len(rrs).
+func records(rrs []dns.RR, name string, qtype uint16, limit int) []dns.RR {
 	var out []dns.RR
 	for _, rr := range rrs {
+		if len(out) >= limit {
+			break
+		}
+		if rr == nil {
+			continue
+		}
 		h := rr.Header()
 		if h.Rrtype == qtype && h.Class == dns.ClassINET && strings.EqualFold(h.Name, name) {
 			out = append(out, rr)

@@ -148,7 +148,7 @@ func TestLookup(t *testing.T) {
 				assert.Equal(t, s.name, name)
 				return s.msg, s.err
 			})
-			a, err := lookup(t.Context(), res, "a.test.", dns.TypeMX)
+			a, err := lookup(t.Context(), res, "a.test.", dns.TypeMX, defaultMaxMX)
 			assert.Equal(t, len(tt.steps), i, "questions asked")
 			if tt.wantErr {
 				require.NotNil(t, err, tt.reason)
@@ -172,7 +172,7 @@ func TestLookupChainLimit(t *testing.T) {
 		next := "n" + label(n) + ".test."
 		return reply(name, qtype, 0, name+" 60 IN CNAME "+next), nil
 	})
-	_, err := lookup(t.Context(), res, "a.test.", dns.TypeA)
+	_, err := lookup(t.Context(), res, "a.test.", dns.TypeA, defaultMaxAddrsPerHost)
 	require.NotNil(t, err)
 	assert.True(t, err.cname)
 	assert.Equal(t, maxCNAMEs+1, n, "one question per link, then stop")
@@ -183,7 +183,7 @@ func TestLookupCancelled(t *testing.T) {
 	cancel()
 	called := false
 	res := ResolverFunc(func(context.Context, string, uint16) (*dns.Msg, error) { called = true; return nil, nil })
-	_, err := lookup(ctx, res, "a.test.", dns.TypeMX)
+	_, err := lookup(ctx, res, "a.test.", dns.TypeMX, defaultMaxMX)
 	require.NotNil(t, err)
 	assert.ErrorIs(t, err.cause, context.Canceled)
 	assert.False(t, called, "no question once the context is done")

@@ -69,6 +69,14 @@ type Router struct {
 	// Family selects the address families and their order within a host.
 	// The zero value, AnyFamily, uses both, IPv6 first.
 	Family Family
+	// MaxMX bounds the MX records used from one response, in response
+	// order; the rest are ignored, so a hostile 65,535-record RRset costs
+	// no more than a normal one. 0: 100.
+	MaxMX int
+	// MaxAddrsPerHost bounds the records used from each A and AAAA
+	// response, and the addresses kept for one host after ordering.
+	// 0: 64.
+	MaxAddrsPerHost int
 }
 
 // defaultResolver serves Routers whose Resolver is nil.
@@ -87,6 +95,13 @@ type Route struct {
 	Canonical string // after following CNAMEs (equal to Domain when there were none)
 	Implicit  bool   // no MX RRset: the domain itself is the one host, preference 0
 	Hosts     []Host // in the order to try
+	// Authentic: the MX RRset, or for an implicit MX the NODATA that says
+	// there is none, came with the AD bit set in every response of its
+	// CNAME chain (DNSSEC-validated by the recursive resolver; see
+	// DNSResolver.DNSSEC). false: not authenticated or not known
+	// (ZoneResolver and SystemResolver never claim it; an address
+	// literal is not from DNS).
+	Authentic bool
 }
 
 // A Host is one mail exchanger of a Route.
@@ -95,6 +110,12 @@ type Host struct {
 	Preference uint16       // the MX preference; 0 for an implicit MX or an address literal
 	Addrs      []netip.Addr // in the order to try; empty when Err is set
 	Err        error        // why this host is unusable (a *Error), or nil
+	// Authentic: every address lookup made for this host (AAAA and/or A,
+	// CNAMEs included, NODATA too) was answered with the AD bit set. DANE
+	// (RFC 7672) needs it, with Route.Authentic, before it trusts the
+	// host's TLSA records. false when any lookup failed or was not
+	// authenticated, and for an address literal.
+	Authentic bool
 }
 
 // A Target is one address to try, with the host it belongs to.
@@ -141,11 +162,11 @@ func (r *Router) Route(ctx context.Context, domain string) (*Route, error) {
 		return r.routeLiteral(ctx, domain, dest.literal)
 	}
 	res := r.resolver()
-	mx, lerr := lookup(ctx, res, dest.name+".", dns.TypeMX)
+	mx, lerr := lookup(ctx, res, dest.name+".", dns.TypeMX, r.maxRRs(dns.TypeMX))
 	if lerr != nil {
 		return nil, domainError(domain, lerr)
 	}
-	rt := &Route{Domain: dest.name, Canonical: strings.TrimSuffix(mx.name, ".")}
+	rt := &Route{Domain: dest.name, Canonical: strings.TrimSuffix(mx.name, "."), Authentic: mx.authentic}
 	var hosts []*mxHost
 	switch mx.kind {
 	case noDomain:
@@ -211,7 +232,7 @@ func (r *Router) finish(ctx context.Context, res Resolver, domain string, rt *Ro
 		if h.err != nil {
 			continue
 		}
-		if h.addrs = orderAddrs(h.v6.addrs, h.v4.addrs, r.Family); len(h.addrs) == 0 {
+		if h.addrs = capAddrs(orderAddrs(h.v6.addrs, h.v4.addrs, r.Family), r.maxAddrsPerHost()); len(h.addrs) == 0 {
 			h.err = hostError(domain, h, r.Family)
 		}
 	}
@@ -267,7 +288,7 @@ func domainError(domain string, lerr *lookupError) *Error {
 func publicHosts(hosts []*mxHost) []Host {
 	out := make([]Host, len(hosts))
 	for i, h := range hosts {
-		out[i] = Host{Name: h.name, Preference: h.pref, Addrs: h.addrs}
+		out[i] = Host{Name: h.name, Preference: h.pref, Addrs: h.addrs, Authentic: h.authentic()}
 		if h.err != nil {
 			out[i].Err = h.err // only when set: a nil *Error in an error is not nil
 		}
