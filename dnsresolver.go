@@ -120,10 +120,7 @@ func (r *DNSResolver) Resolve(ctx context.Context, name string, qtype uint16) (*
 				lastErr = err
 				continue
 			}
-			if !r.DNSSEC || !(cfg.trustAD || isLoopback(server)) {
-				// RFC 6840, Section 5.8 leaves it to the stub to decide
-				// whether it trusts the path to its resolver; glibc
-				// clears AD unless told to trust it.
+			if !r.DNSSEC || !cfg.believesAD(server) {
 				resp.AuthenticatedData = false
 			}
 			if resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError {
@@ -245,6 +242,18 @@ func sameQuestion(m *dns.Msg, q dns.Question) bool {
 	}
 	a := m.Question[0]
 	return a.Qtype == q.Qtype && a.Qclass == q.Qclass && strings.EqualFold(a.Name, q.Name)
+}
+
+// believesAD reports whether the AD bit of server's replies is believed.
+//
+// RFC 4035, Section 4.9.3: "a security-aware stub resolver MUST NOT place
+// any reliance on signature validation allegedly performed on its behalf,
+// except when the security-aware stub resolver obtained the data in question
+// from a trusted security-aware recursive name server via a secure channel."
+// A server on loopback is on this host; any other is trusted only when
+// configured so (TrustAD, or resolv.conf's trust-ad, as glibc does).
+func (c dnsConfig) believesAD(server string) bool {
+	return c.trustAD || isLoopback(server)
 }
 
 // isLoopback reports whether a "host:port" server is on a loopback address.

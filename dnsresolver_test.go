@@ -134,6 +134,7 @@ func TestDNSResolverTruncated(t *testing.T) {
 }
 
 func TestDNSResolverCancel(t *testing.T) {
+	verifyNoLeaks(t)
 	silent := silentAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)

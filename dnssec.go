@@ -1,9 +1,10 @@
 package mxroute
 
 // DNSSEC status. The library validates nothing itself: RFC 4035, Section
-// 4.9.3 lets a security-aware stub resolver "trust the AD bit" of a
-// validating recursive resolver it has a secure path to, and that is what
-// DNSResolver does (DNSSEC and TrustAD; loopback servers are trusted). The
+// 4.9.3 lets a stub rely on the validation of "a trusted security-aware
+// recursive name server via a secure channel", reported in the AD bit, and
+// that is what DNSResolver does (DNSSEC and TrustAD; loopback servers are
+// trusted). The
 // router only reads AuthenticatedData in the responses a Resolver returns and
 // reports it per step: Route.Authentic for the MX RRset (or the NODATA of an
 // implicit MX), Host.Authentic for each host's addresses. DANE (RFC 7672)

@@ -179,6 +179,7 @@ func TestLookupChainLimit(t *testing.T) {
 }
 
 func TestLookupCancelled(t *testing.T) {
+	verifyNoLeaks(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	called := false

@@ -164,6 +164,7 @@ func TestRouteQuestionsAsked(t *testing.T) {
 }
 
 func TestRouteCancelled(t *testing.T) {
+	verifyNoLeaks(t)
 	z := testZone(t, "ties.test.", tiesZone)
 	for _, stage := range []uint16{dns.TypeMX, dns.TypeA} {
 		t.Run(dns.TypeToString[stage], func(t *testing.T) {

@@ -43,14 +43,25 @@ func FuzzRouteResponse(f *testing.F) {
 	f.Add(seed("d.test. 60 IN CNAME d.test."))
 	f.Add(seed("d.test. 60 IN MX 10 192.0.2.1.", "d.test. 60 IN MX 10 a.test.", "a.test. 60 IN A 192.0.2.1"))
 	f.Add([]byte{})
+	ad := reply("d.test.", dns.TypeMX, 0, "d.test. 60 IN MX 10 mx.d.test.", "mx.d.test. 60 IN A 192.0.2.1", "mx.d.test. 60 IN AAAA 2001:db8::1")
+	ad.AuthenticatedData = true
+	if b, err := ad.Pack(); err == nil {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		msg := new(dns.Msg)
 		if msg.Unpack(wire) != nil {
 			return
 		}
-		// Every question gets the same message: records for other names
-		// and types must be ignored, the rest used.
-		res := ResolverFunc(func(context.Context, string, uint16) (*dns.Msg, error) { return msg.Copy(), nil })
+		// Every question gets the same message, its question set to the
+		// one asked (a reply to another question is rejected before its
+		// records are read): records for other names and types must be
+		// ignored, the rest used.
+		res := ResolverFunc(func(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
+			m := msg.Copy()
+			m.Question = []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}
+			return m, nil
+		})
 		for _, local := range [][]string{nil, {"mx.d.test"}} {
 			rt, err := (&Router{Resolver: res, LocalNames: local}).Route(t.Context(), "d.test")
 			if err != nil {
@@ -62,8 +73,20 @@ func FuzzRouteResponse(f *testing.F) {
 					continue
 				}
 			}
+			if len(rt.Hosts) > defaultMaxMX {
+				t.Fatalf("%d hosts: the MX cap did not hold", len(rt.Hosts))
+			}
+			if rt.Authentic && !msg.AuthenticatedData {
+				t.Fatalf("Authentic without the AD bit")
+			}
 			seen := map[string]bool{}
 			for i, h := range rt.Hosts {
+				if len(h.Addrs) > defaultMaxAddrsPerHost {
+					t.Fatalf("host %s has %d addresses: the cap did not hold", h.Name, len(h.Addrs))
+				}
+				if h.Authentic && !msg.AuthenticatedData {
+					t.Fatalf("host %s Authentic without the AD bit", h.Name)
+				}
 				if i > 0 && !rt.Implicit && h.Preference < rt.Hosts[i-1].Preference {
 					t.Fatalf("hosts out of order: %+v", rt.Hosts)
 				}

@@ -175,6 +175,7 @@ func TestZoneResolverConcurrent(t *testing.T) {
 }
 
 func TestZoneResolverCancelled(t *testing.T) {
+	verifyNoLeaks(t)
 	z := testZone(t, "zone", zrZone)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
