@@ -35,9 +35,9 @@ func victimZone() *dnstest.Zone {
 var poison = dnstest.RRs(
 	"mx.victim.test. 60 IN A "+attackerAddr, // the MX host's address, in the MX reply
 	"mx.victim.test. 60 IN AAAA 2001:db8:bad::66",
-	"other.test. 60 IN MX 0 evil.attacker.example.", // an MX for another domain
+	"other.test. 60 IN MX 0 evil.attacker.example.",  // an MX for another domain
 	"VICTIM.test. 60 CH MX 0 evil.attacker.example.", // the right owner, the wrong class
-	"victim.test. 60 IN A "+attackerAddr,            // the right owner, a type not asked
+	"victim.test. 60 IN A "+attackerAddr,             // the right owner, a type not asked
 	"evil.attacker.example. 60 IN A "+attackerAddr,
 	"unrelated.test. 60 IN CNAME evil.attacker.example.",
 )
