@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,9 +110,12 @@ func TestHostileServer(t *testing.T) {
 			}
 			addr := dnstest.Serve(t, h)
 			r := &Router{Resolver: &DNSResolver{Servers: []string{addr}, Timeout: 250 * time.Millisecond, Attempts: 1}}
+			// The deadline only ends a runaway, should a protection fail.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
 			var rt *Route
 			var err error
-			withLiveness(t, func() { rt, err = r.Route(t.Context(), tt.domain) })
+			withLiveness(t, func() { rt, err = r.Route(ctx, tt.domain) })
 			for _, tg := range rt.Targets() {
 				assert.NotEqual(t, attackerAddr, tg.Addr.String(), tt.reason)
 			}
@@ -290,17 +294,21 @@ func TestHugeRRsetOverTheWire(t *testing.T) {
 // TestEndlessCNAMEInOneResponse: a response carrying a 1,000-link chain is
 // cut at the limit, however long the message.
 func TestEndlessCNAMEInOneResponse(t *testing.T) {
+	var fresh atomic.Int64 // every name is new: no loop to detect, only length
 	res := ResolverFunc(func(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
 		m := reply(name, qtype, 0)
 		prev := name
-		for i := range 1000 {
-			next := fmt.Sprintf("c%d.test.", i)
+		for range 1000 {
+			next := fmt.Sprintf("c%d.test.", fresh.Add(1))
 			m.Answer = append(m.Answer, &dns.CNAME{Hdr: dns.RR_Header{Name: prev, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 60}, Target: next})
 			prev = next
 		}
 		return m, nil
 	})
-	_, err := (&Router{Resolver: res}).Route(t.Context(), "chain.test")
+	// The deadline only ends a runaway chain, should the limit fail.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err := (&Router{Resolver: res}).Route(ctx, "chain.test")
 	require.ErrorIs(t, err, ErrCNAME, "RFC 1034, Section 3.6.2: the chain is cut at 10 links")
 	assert.True(t, IsTemporary(err))
 }
