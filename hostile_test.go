@@ -21,12 +21,15 @@ import (
 // The attacker's address: it must never be a target.
 const attackerAddr = "203.0.113.66"
 
-// victimZone is what the honest server says: one MX, one address.
+// victimZone is what the honest DNS says: the victim's one MX and its
+// addresses, and the attacker's own host, which resolves like any other, so
+// that a planted MX pointing at it would really route mail there.
 func victimZone() *dnstest.Zone {
 	return dnstest.NewZone(
 		"victim.test. 60 IN MX 10 mx.victim.test.",
 		"mx.victim.test. 60 IN A 192.0.2.25",
 		"mx.victim.test. 60 IN AAAA 2001:db8::25",
+		"evil.attacker.example. 60 IN A "+attackerAddr,
 	)
 }
 
