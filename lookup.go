@@ -112,9 +112,11 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16, limit 
 			// another question says nothing of this one.
 			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: the response answers another question", typeName(qtype), qname)}
 		case msg.Truncated:
-			// RFC 2181, Section 9: a truncated response "should be
-			// considered ... incomplete"; a partial MX set could skip the
-			// best host. The Resolver should have asked over TCP.
+			// RFC 2181, Section 9: "When a DNS client receives a reply
+			// with TC set, it should ignore that response, and query
+			// again, using a mechanism, such as a TCP connection, that
+			// will permit larger replies." A partial MX set could skip
+			// the best host; the Resolver should have asked over TCP.
 			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: truncated response", typeName(qtype), qname)}
 		case msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError:
 			// RFC 5321, Section 5.1: "If a temporary error is returned, the

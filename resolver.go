@@ -17,6 +17,15 @@ type Resolver interface {
 	// name is fully qualified (it ends in a dot) and lower case; qtype is
 	// dns.TypeMX, dns.TypeA, dns.TypeAAAA or dns.TypeCNAME. The Router does
 	// not modify the returned message.
+	//
+	// The Router trusts nothing in the message it did not ask for: its
+	// question section must be the question asked (name compared
+	// case-insensitively, type, class IN), or the response counts as a
+	// temporary failure, as does a truncated one; of its records only
+	// those of the type asked (or CNAMEs) of class IN owned by the name or
+	// a name on its CNAME chain are used. It does believe the AD bit
+	// (AuthenticatedData) for Route.Authentic and Host.Authentic: a
+	// Resolver must clear it unless it trusts the validation behind it.
 	Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error)
 }
 

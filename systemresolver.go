@@ -32,6 +32,8 @@ import (
 //   - SERVFAIL, timeouts and other temporary failures come back as the
 //     standard library's error, which the Router treats as temporary.
 //   - Records carry TTL 0: the standard library does not report TTLs.
+//   - It cannot report DNSSEC status: replies never carry the AD bit, and
+//     a route through it is never Authentic.
 type SystemResolver struct {
 	Resolver *net.Resolver // nil: net.DefaultResolver
 }

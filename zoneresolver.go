@@ -17,7 +17,8 @@ import (
 // zones it holds, wildcards (RFC 4592), and REFUSED for names outside its
 // zones or under a delegation whose child zone it does not hold. It is for
 // tests, offline tools and fixed routing tables. It is safe for concurrent
-// use, Add included.
+// use, Add included. Its replies never carry the AD bit, even for a signed
+// zone: nothing is validated, so a route through it is never Authentic.
 type ZoneResolver struct {
 	mu    sync.RWMutex
 	zones map[string]*zone // by apex: lower-case FQDN

@@ -177,7 +177,8 @@ func testVectors(t *testing.T, e *env) {
 
 // testServfailFromDeadDelegation: below a delegation to a server that does
 // not answer, Unbound says SERVFAIL: the mail is deferred, never bounced;
-// a mail host under it is unusable for now and the next one is used.
+// a mail host under it is unusable for now and the next one is used. BIND's
+// REFUSED for a zone it does not serve is deferred too.
 func testServfailFromDeadDelegation(t *testing.T, e *env) {
 	res := e.viaUnbound()
 	res.Timeout = 10 * time.Second // Unbound gives up on the dead server on its own clock
@@ -191,6 +192,13 @@ func testServfailFromDeadDelegation(t *testing.T, e *env) {
 	assert.Nil(t, rt)
 	require.ErrorIs(t, err, mxroute.ErrTemporary)
 	assert.True(t, mxroute.IsTemporary(err), "RFC 5321, Section 5.1: a temporary failure is retried later")
+
+	// REFUSED, from a server asked about a zone it does not serve, is no
+	// answer either.
+	rt, err = (&mxroute.Router{Resolver: e.direct()}).Route(t.Context(), "not-served.example")
+	assert.Nil(t, rt)
+	require.ErrorIs(t, err, mxroute.ErrTemporary, "REFUSED says nothing about the domain: defer")
+	assert.Contains(t, err.Error(), "REFUSED")
 
 	rt, err = (&mxroute.Router{Resolver: res}).Route(t.Context(), "deadmx.int")
 	require.NoError(t, err)
