@@ -282,6 +282,13 @@ func TestHugeRRsetOverTheWire(t *testing.T) {
 	m, err := res.Resolve(t.Context(), "huge.test.", dns.TypeMX)
 	require.NoError(t, err)
 	assert.Greater(t, len(m.Answer), 2000, "the whole RRset came over TCP")
+	m.Compress = true
+	t.Logf("%d MX records in one %d-byte message (compressed)", len(m.Answer), m.Len())
+	m, err = res.Resolve(t.Context(), "mx0.huge.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Greater(t, len(m.Answer), 3000)
+	m.Compress = true
+	t.Logf("%d A records in one %d-byte message (compressed)", len(m.Answer), m.Len())
 
 	rt, err := (&Router{Resolver: res, Family: IPv6Only}).Route(t.Context(), "huge.test")
 	require.ErrorIs(t, err, ErrNoAddress, "no host has an AAAA record")
@@ -370,4 +377,30 @@ func TestDNSResolverDeadline(t *testing.T) {
 	assert.Nil(t, rt)
 	require.ErrorIs(t, rerr, ErrTemporary)
 	assert.ErrorIs(t, rerr, context.DeadlineExceeded)
+}
+
+// TestDNSResolverLateReplyNotUsed: the first question is answered, with a
+// forged MX, only after its attempt timed out; the retry gets the honest
+// answer. The late reply arrives on a socket already closed, under an ID no
+// longer waited for, and is never used.
+func TestDNSResolverLateReplyNotUsed(t *testing.T) {
+	verifyNoLeaks(t)
+	var first atomic.Bool
+	honest := victimZone()
+	addr := dnstest.Serve(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := honest.Reply(req)
+		if first.CompareAndSwap(false, true) {
+			time.Sleep(400 * time.Millisecond)
+			m.Answer = dnstest.RRs("victim.test. 60 IN MX 0 evil.attacker.example.")
+		}
+		_ = w.WriteMsg(m)
+	}))
+	var m *dns.Msg
+	var err error
+	withLiveness(t, func() {
+		m, err = (&DNSResolver{Servers: []string{addr}, Timeout: 150 * time.Millisecond, Attempts: 2}).Resolve(t.Context(), "victim.test.", dns.TypeMX)
+	})
+	require.NoError(t, err)
+	require.Len(t, m.Answer, 1)
+	assert.Equal(t, "mx.victim.test.", m.Answer[0].(*dns.MX).Mx, "the retry's honest answer, not the late forged one")
 }
