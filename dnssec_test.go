@@ -2,6 +2,7 @@ package mxroute
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -256,4 +257,34 @@ func TestRouteHammered(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// A DANE client routes through a validating resolver (here a ResolverFunc
+// plays one: it answers from a zone and sets AD) and checks Authentic before
+// it looks up TLSA records. With a real resolver, use
+// &DNSResolver{DNSSEC: true} and a resolver on loopback (or TrustAD).
+func ExampleRoute_authentic() {
+	z, _ := NewZoneResolver(strings.NewReader(`
+example.org.      60 IN MX   10 mx.example.org.
+mx.example.org.   60 IN A    192.0.2.25
+`), "example.org.")
+	validating := ResolverFunc(func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+		m, err := z.Resolve(ctx, name, qtype)
+		if err == nil {
+			m.AuthenticatedData = true // what a validating resolver says of a signed zone
+		}
+		return m, err
+	})
+	rt, err := (&Router{Resolver: validating}).Route(context.Background(), "example.org")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("MX RRset authentic:", rt.Authentic)
+	for _, h := range rt.Hosts {
+		fmt.Println(h.Name, "addresses authentic:", h.Authentic)
+	}
+	// Output:
+	// MX RRset authentic: true
+	// mx.example.org addresses authentic: true
 }
