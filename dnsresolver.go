@@ -164,12 +164,13 @@ func exchange(ctx context.Context, q *dns.Msg, server string, timeout time.Durat
 // exchangeOnce is one exchange over network ("udp" or "tcp") that ends when
 // ctx does: the connection is closed under a read that ctx outlives.
 //
-// RFC 5452, Section 3: "DNS data is accepted by a resolver if and only if:
-// 1. The question section of the reply packet is equivalent to that of a
-// question packet currently waiting for a response. 2. The ID field of the
-// reply packet matches that of the question packet. 3. The response comes
-// from the same network address to which the question was sent." The
-// connected socket sees to the address; replyTo to the rest.
+// RFC 5452, Section 3 lists when a resolver accepts a reply: its question
+// section equals that of a question still waiting for a response, its ID
+// matches the question's, and it comes from the address the question went
+// to (and arrives on the address and port it left from). The connected
+// socket sees to the addresses; replyTo to the rest. Anything else is
+// discarded while the wait goes on, as draft-li-dnsop-response-preprocessing
+// ("Awaiting Valid Responses", after the TUDOOR attacks) asks.
 func exchangeOnce(ctx context.Context, network string, q *dns.Msg, server string) (*dns.Msg, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, server)

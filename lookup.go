@@ -105,11 +105,10 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16, limit 
 		case msg == nil:
 			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": no response"}
 		case !sameQuestion(msg, dns.Question{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}):
-			// RFC 5452, Section 3: "DNS data is accepted by a resolver if
-			// and only if: 1. The question section of the reply packet is
-			// equivalent to that of a question packet currently waiting
-			// for a response." Whatever Resolver produced it, a reply to
-			// another question says nothing of this one.
+			// RFC 5452, Section 3: a resolver accepts a reply only when
+			// its question section equals that of the question waiting
+			// for it. Whatever Resolver produced it, a reply to another
+			// question says nothing of this one.
 			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: the response answers another question", typeName(qtype), qname)}
 		case msg.Truncated:
 			// RFC 2181, Section 9: "When a DNS client receives a reply
