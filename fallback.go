@@ -82,7 +82,7 @@ func mxHosts(domain string, rrs []dns.RR) ([]*mxHost, *Error) {
 			hosts[i].pref = min(hosts[i].pref, mx.Preference)
 			continue
 		}
-		h := &mxHost{name: name, pref: mx.Preference}
+		h := &mxHost{name: name, fqdn: fqdnOf(mx.Mx, name), pref: mx.Preference}
 		if isIPName(name) {
 			// RFC 5321, Section 5.1: "the data field of that response MUST
 			// contain a domain name." An address there is a

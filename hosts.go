@@ -2,17 +2,23 @@ package mxroute
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 	"golang.org/x/sync/errgroup"
 )
 
-// maxParallelLookups bounds the A/AAAA questions in flight for one route.
-// Sixteen covers the AAAA and A of eight mail hosts in one round-trip, more
-// than almost any domain publishes, without letting a 100-record RRset fire
-// 200 questions at once.
-const maxParallelLookups = 16
+// defaultMaxLookups is the default of Router.MaxLookups.
+const defaultMaxLookups = 16
+
+func (r *Router) maxLookups() int {
+	if r.MaxLookups > 0 {
+		return r.MaxLookups
+	}
+	return defaultMaxLookups
+}
 
 // addrResult is one A or AAAA lookup of a mail host.
 type addrResult struct {
@@ -22,37 +28,188 @@ type addrResult struct {
 	addrs  []netip.Addr // in the resolver's order
 }
 
-// resolveHosts asks for the addresses of every host not yet looked up, all
-// at once: A and AAAA of every host in parallel, so a route costs one
+// question is one A or AAAA lookup to run on a goroutine.
+type question struct {
+	h     *mxHost
+	ar    *addrResult
+	qtype uint16
+}
+
+// lookups are the address questions of one route that could not be
+// answered at once, run by a bounded pool of goroutines in route order.
+type lookups struct {
+	g       errgroup.Group
+	pending []question
+	next    atomic.Int32 // index of the next pending question to run
+	cancel  context.CancelFunc
+}
+
+// startLookups asks for the addresses of every host to look up, all at
+// once: A and AAAA of every host in parallel, so a route costs one
 // round-trip for the MX RRset and one for the addresses, not 1+2N.
+// Questions a Cache can answer are answered here, on the caller's goroutine;
+// only the others start goroutines, at most Router.MaxLookups, which take
+// the questions in route order, so the first host's answers come first. A
+// host's ready channel (when it has questions in flight) is closed when its
+// last one is answered.
 //
 // A mail host may be a CNAME: RFC 5321, Section 5.1 puts that "outside the
 // scope of this Standard" and RFC 2181, Section 10.3 forbids it, but deployed
 // MTAs follow it and so does this; the Host keeps the published name.
-func (r *Router) resolveHosts(ctx context.Context, res Resolver, hosts []*mxHost) {
+func (ro *routing) startLookups(ctx context.Context) {
+	r := ro.r
 	v6, v4 := r.queryFamilies()
-	var g errgroup.Group
-	g.SetLimit(maxParallelLookups)
-	ask := func(h *mxHost, ar *addrResult, qtype uint16) {
-		ar.looked = true
-		g.Go(func() error {
-			ar.ans, ar.err = lookup(ctx, res, h.name+".", qtype)
-			ar.addrs = addrsOf(ar.ans.rrs)
-			return nil // a failed host is recorded, not fatal: others may do
-		})
+	first, second := dns.TypeAAAA, dns.TypeA // the preferred family first
+	if r.Family == PreferIPv4 {
+		first, second = second, first
 	}
-	for _, h := range hosts {
+	for _, h := range ro.hosts {
 		if h.err != nil {
 			continue
 		}
-		if v6 && !h.v6.looked {
-			ask(h, &h.v6, dns.TypeAAAA)
-		}
-		if v4 && !h.v4.looked {
-			ask(h, &h.v4, dns.TypeA)
+		for _, qtype := range [2]uint16{first, second} {
+			ar, want := &h.v6, v6
+			if qtype == dns.TypeA {
+				ar, want = &h.v4, v4
+			}
+			if !want || ar.looked {
+				continue
+			}
+			ar.looked = true
+			if c, ok := ro.res.(cacheReader); ok {
+				if ans, lerr := lookup(ctx, cachedOnly{c}, h.fqdn, qtype); lerr == nil || lerr.cause != errNotCached {
+					ar.ans, ar.err, ar.addrs = ans, lerr, addrsOf(ans.rrs)
+					continue
+				}
+			}
+			ro.pending = append(ro.pending, question{h: h, ar: ar, qtype: qtype})
 		}
 	}
-	_ = g.Wait()
+	if len(ro.pending) == 0 {
+		return
+	}
+	for _, q := range ro.pending {
+		if atomic.AddInt32(&q.h.left, 1) == 1 {
+			q.h.ready = make(chan struct{})
+		}
+	}
+	ctx, ro.cancel = context.WithCancel(ctx)
+	for range min(r.maxLookups(), len(ro.pending)) {
+		ro.g.Go(func() error {
+			for {
+				i := int(ro.next.Add(1)) - 1
+				if i >= len(ro.pending) {
+					return nil
+				}
+				q := ro.pending[i]
+				ans, lerr := lookup(ctx, ro.res, q.h.fqdn, q.qtype)
+				q.ar.ans, q.ar.err, q.ar.addrs = ans, lerr, addrsOf(ans.rrs)
+				if atomic.AddInt32(&q.h.left, -1) == 0 {
+					close(q.h.ready)
+				}
+				// A failed host is recorded, not fatal: others may do.
+			}
+		})
+	}
+}
+
+// wait waits for every lookup to end.
+func (l *lookups) wait() {
+	_ = l.g.Wait()
+	if l.cancel != nil {
+		l.cancel()
+	}
+}
+
+// stop cancels the lookups still running and waits for them to end.
+func (l *lookups) stop() {
+	if l.cancel != nil {
+		l.cancel()
+	}
+	_ = l.g.Wait()
+}
+
+// ready waits until h's lookups have ended.
+func (h *mxHost) wait() {
+	if h.ready != nil {
+		<-h.ready
+	}
+}
+
+// ask is lookup, answered from the Cache in place when res is one that
+// holds every response needed.
+func (r *Router) ask(ctx context.Context, res Resolver, name string, qtype uint16) (answer, *lookupError) {
+	if c, ok := res.(cacheReader); ok {
+		if ans, lerr := lookup(ctx, cachedOnly{c}, name, qtype); lerr == nil || lerr.cause != errNotCached {
+			return ans, lerr
+		}
+	}
+	return lookup(ctx, res, name, qtype)
+}
+
+// cacheReader is a Resolver that can answer from memory without blocking and
+// without copying: the Cache. Unexported, so that the Router may read the
+// shared message in place, which only this package can promise not to
+// modify.
+type cacheReader interface {
+	cached(name string, qtype uint16) (*dns.Msg, bool)
+}
+
+// cachedOnly is a Resolver that answers only from a cache and fails with
+// errNotCached otherwise.
+type cachedOnly struct{ c cacheReader }
+
+var errNotCached = errors.New("mxroute: not cached")
+
+func (c cachedOnly) Resolve(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	if m, ok := c.c.cached(name, qtype); ok {
+		return m, nil
+	}
+	return nil, errNotCached
+}
+
+// lastResponse is a Resolver that remembers the last response of next.
+type lastResponse struct {
+	next Resolver
+	msg  *dns.Msg
+}
+
+func (l *lastResponse) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	m, err := l.next.Resolve(ctx, name, qtype)
+	l.msg = m
+	return m, err
+}
+
+// useAdditional takes the addresses of hosts from the additional section of
+// the response that carried the MX RRset (see Router.UseAdditional): only
+// A and AAAA records owned by a host at or below zone, the canonical domain
+// (FQDN). A family present there counts as looked up; one absent is asked.
+func useAdditional(hosts []*mxHost, msg *dns.Msg, zone string) {
+	if msg == nil || len(msg.Extra) == 0 {
+		return
+	}
+	for _, h := range hosts {
+		if h.err != nil || !dns.IsSubDomain(zone, h.fqdn) {
+			continue
+		}
+		for _, p := range [2]struct {
+			ar    *addrResult
+			qtype uint16
+		}{{&h.v6, dns.TypeAAAA}, {&h.v4, dns.TypeA}} {
+			if rrs := records(msg.Extra, h.fqdn, p.qtype); len(rrs) > 0 {
+				*p.ar = addrResult{looked: true, ans: answer{kind: found, asked: h.fqdn, name: h.fqdn, rrs: rrs}, addrs: addrsOf(rrs)}
+			}
+		}
+	}
+}
+
+// fqdnOf returns name (a normalised host name) with its trailing dot,
+// reusing published (the MX data as received) when it is exactly that.
+func fqdnOf(published, name string) string {
+	if len(published) == len(name)+1 && published[len(name)] == '.' && published[:len(name)] == name {
+		return published
+	}
+	return name + "."
 }
 
 // queryFamilies says which address records to ask for: those the Family

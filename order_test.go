@@ -34,11 +34,11 @@ func TestOrderAddrs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.family.String(), func(t *testing.T) {
-			assert.Equal(t, tt.want, orderAddrs(v6, v4, tt.family), tt.reason)
+			assert.Equal(t, tt.want, orderAddrs(nil, v6, v4, tt.family), tt.reason)
 		})
 	}
-	assert.Equal(t, mustAddrs("192.0.2.3", "192.0.2.1", "192.0.2.2"), orderAddrs(nil, v4, Interleave), "one family only")
-	assert.Empty(t, orderAddrs(v6, nil, IPv4Only), "the family policy leaves nothing")
+	assert.Equal(t, mustAddrs("192.0.2.3", "192.0.2.1", "192.0.2.2"), orderAddrs(nil, nil, v4, Interleave), "one family only")
+	assert.Empty(t, orderAddrs(nil, v6, nil, IPv4Only), "the family policy leaves nothing")
 	assert.Equal(t, "Family(9)", Family(9).String())
 }
 
