@@ -11,7 +11,7 @@ import (
 )
 
 // defaultMaxLookups is the default of Router.MaxLookups.
-const defaultMaxLookups = 16
+const defaultMaxLookups = 32
 
 func (r *Router) maxLookups() int {
 	if r.MaxLookups > 0 {
@@ -76,7 +76,7 @@ func (ro *routing) startLookups(ctx context.Context) {
 				continue
 			}
 			ar.looked = true
-			if c, ok := ro.res.(cacheReader); ok {
+			if c, ok := ro.res.(*Cache); ok {
 				if ans, lerr := lookup(ctx, cachedOnly{c}, h.fqdn, qtype); lerr == nil || lerr.cause != errNotCached {
 					ar.ans, ar.err, ar.addrs = ans, lerr, addrsOf(ans.rrs)
 					continue
@@ -93,7 +93,8 @@ func (ro *routing) startLookups(ctx context.Context) {
 			q.h.ready = make(chan struct{})
 		}
 	}
-	ctx, ro.cancel = context.WithCancel(ctx)
+	lctx, cancel := context.WithCancel(ctx)
+	ro.cancel = cancel
 	for range min(r.maxLookups(), len(ro.pending)) {
 		ro.g.Go(func() error {
 			for {
@@ -102,7 +103,7 @@ func (ro *routing) startLookups(ctx context.Context) {
 					return nil
 				}
 				q := ro.pending[i]
-				ans, lerr := lookup(ctx, ro.res, q.h.fqdn, q.qtype)
+				ans, lerr := lookup(lctx, ro.res, q.h.fqdn, q.qtype)
 				q.ar.ans, q.ar.err, q.ar.addrs = ans, lerr, addrsOf(ans.rrs)
 				if atomic.AddInt32(&q.h.left, -1) == 0 {
 					close(q.h.ready)
@@ -139,7 +140,7 @@ func (h *mxHost) wait() {
 // ask is lookup, answered from the Cache in place when res is one that
 // holds every response needed.
 func (r *Router) ask(ctx context.Context, res Resolver, name string, qtype uint16) (answer, *lookupError) {
-	if c, ok := res.(cacheReader); ok {
+	if c, ok := res.(*Cache); ok {
 		if ans, lerr := lookup(ctx, cachedOnly{c}, name, qtype); lerr == nil || lerr.cause != errNotCached {
 			return ans, lerr
 		}
@@ -147,17 +148,11 @@ func (r *Router) ask(ctx context.Context, res Resolver, name string, qtype uint1
 	return lookup(ctx, res, name, qtype)
 }
 
-// cacheReader is a Resolver that can answer from memory without blocking and
-// without copying: the Cache. Unexported, so that the Router may read the
-// shared message in place, which only this package can promise not to
-// modify.
-type cacheReader interface {
-	cached(name string, qtype uint16) (*dns.Msg, bool)
-}
-
-// cachedOnly is a Resolver that answers only from a cache and fails with
-// errNotCached otherwise.
-type cachedOnly struct{ c cacheReader }
+// cachedOnly is a Resolver that answers only from a Cache, in place (see
+// Cache.cached), and fails with errNotCached otherwise. The Router reads a
+// Cache this way first, on its own goroutine: a warm route starts no
+// goroutine and copies no message.
+type cachedOnly struct{ c *Cache }
 
 var errNotCached = errors.New("mxroute: not cached")
 

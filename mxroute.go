@@ -70,9 +70,10 @@ type Router struct {
 	// The zero value, AnyFamily, uses both, IPv6 first.
 	Family Family
 	// MaxLookups bounds the A/AAAA questions of one route in flight at
-	// once. 0: 16, the AAAA and A of eight mail hosts in one round-trip,
-	// more than almost any domain publishes, without letting a 100-record
-	// RRset fire 200 questions at once.
+	// once, and so the goroutines a route starts. 0: 32, the AAAA and A of
+	// sixteen mail hosts in one round-trip, more than almost any domain
+	// publishes, without letting a 100-record RRset fire 200 questions at
+	// once. Questions a Cache answers start no goroutine.
 	MaxLookups int
 	// UseAdditional lets the addresses of mail hosts that the MX response
 	// carries in its additional section stand in for their A/AAAA lookups,
