@@ -25,7 +25,8 @@ type addrResult struct {
 	looked bool
 	ans    answer
 	err    *lookupError
-	addrs  []netip.Addr // in the resolver's order
+	addrs  []netip.Addr  // in the resolver's order
+	inline [2]netip.Addr // backs addrs when they fit
 }
 
 // question is one A or AAAA lookup to run on a goroutine.
@@ -78,7 +79,7 @@ func (ro *routing) startLookups(ctx context.Context) {
 			ar.looked = true
 			if c, ok := ro.res.(*Cache); ok {
 				if ans, lerr := lookup(ctx, cachedOnly{c}, h.fqdn, qtype); lerr == nil || lerr.cause != errNotCached {
-					ar.ans, ar.err, ar.addrs = ans, lerr, addrsOf(ans.rrs)
+					ar.set(ans, lerr)
 					continue
 				}
 			}
@@ -104,7 +105,7 @@ func (ro *routing) startLookups(ctx context.Context) {
 				}
 				q := ro.pending[i]
 				ans, lerr := lookup(lctx, ro.res, q.h.fqdn, q.qtype)
-				q.ar.ans, q.ar.err, q.ar.addrs = ans, lerr, addrsOf(ans.rrs)
+				q.ar.set(ans, lerr)
 				if atomic.AddInt32(&q.h.left, -1) == 0 {
 					close(q.h.ready)
 				}
@@ -192,7 +193,8 @@ func useAdditional(hosts []*mxHost, msg *dns.Msg, zone string) {
 			qtype uint16
 		}{{&h.v6, dns.TypeAAAA}, {&h.v4, dns.TypeA}} {
 			if rrs := records(msg.Extra, h.fqdn, p.qtype); len(rrs) > 0 {
-				*p.ar = addrResult{looked: true, ans: answer{kind: found, asked: h.fqdn, name: h.fqdn, rrs: rrs}, addrs: addrsOf(rrs)}
+				p.ar.looked = true
+				p.ar.set(answer{kind: found, asked: h.fqdn, name: h.fqdn, rrs: rrs}, nil)
 			}
 		}
 	}
@@ -222,12 +224,8 @@ func (r *Router) queryFamilies() (v6, v4 bool) {
 	return v6, v4
 }
 
-// addrsOf returns the addresses of A and AAAA records, in order.
-func addrsOf(rrs []dns.RR) []netip.Addr {
-	if len(rrs) == 0 {
-		return nil
-	}
-	out := make([]netip.Addr, 0, len(rrs))
+// addrsOf appends the addresses of A and AAAA records to dst, in order.
+func addrsOf(dst []netip.Addr, rrs []dns.RR) []netip.Addr {
 	for _, rr := range rrs {
 		var a netip.Addr
 		var ok bool
@@ -238,10 +236,19 @@ func addrsOf(rrs []dns.RR) []netip.Addr {
 			a, ok = netip.AddrFromSlice(rr.AAAA.To16())
 		}
 		if ok {
-			out = append(out, a)
+			dst = append(dst, a)
 		}
 	}
-	return out
+	return dst
+}
+
+// set records the result of a lookup. Up to two addresses are kept in the
+// result itself, which covers most hosts without an allocation.
+func (ar *addrResult) set(ans answer, err *lookupError) {
+	ar.ans, ar.err, ar.addrs = ans, err, addrsOf(ar.inline[:0:len(ar.inline)], ans.rrs)
+	if len(ar.addrs) == 0 {
+		ar.addrs = nil
+	}
 }
 
 // hostError says why a looked-up host has no usable address: a temporary

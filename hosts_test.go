@@ -19,8 +19,8 @@ func TestAddrsOf(t *testing.T) {
 		rrs = append(rrs, rr)
 	}
 	rrs = append(rrs, &dns.A{Hdr: dns.RR_Header{Name: "h.", Rrtype: dns.TypeA, Class: dns.ClassINET}}) // no address: skipped
-	assert.Equal(t, mustAddrs("192.0.2.2", "2001:db8::1", "192.0.2.1"), addrsOf(rrs), "order kept, junk skipped")
-	assert.Nil(t, addrsOf(nil))
+	assert.Equal(t, mustAddrs("192.0.2.2", "2001:db8::1", "192.0.2.1"), addrsOf(nil, rrs), "order kept, junk skipped")
+	assert.Nil(t, addrsOf(nil, nil))
 }
 
 func TestHostError(t *testing.T) {
