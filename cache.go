@@ -90,6 +90,13 @@ type cacheEntry struct {
 
 // cacheFlight is one query in flight, shared by every caller asking the same
 // question meanwhile.
+//
+// This is golang.org/x/sync/singleflight's idea with one change it cannot
+// make: singleflight runs the shared call under the first caller's context
+// (Do) or detached from every caller (DoChan), so either one caller's
+// cancellation fails all the others, or a call abandoned by everyone runs on
+// unseen. A flight here runs detached and is cancelled when its last caller
+// leaves, which also ends its goroutine with its callers.
 type cacheFlight struct {
 	done    chan struct{} // closed when msg and err are set
 	msg     *dns.Msg

@@ -24,10 +24,14 @@
 //	}
 //	for _, t := range rt.Targets() { /* connect to t.Addr, port 25 */ }
 //
+// [Router.Targets] streams the same targets as they become known, so that
+// delivery can start before the last host is resolved.
+//
 // DNS is reached only through a [Resolver]: [DNSResolver] talks to DNS
 // servers, [ZoneResolver] answers from zone files (tests, offline tools),
 // [SystemResolver] adapts Go's net.Resolver, and [ResolverFunc] adapts a
-// function.
+// function. A [Cache] in front of any of them remembers answers for their
+// TTL; a route it can answer costs microseconds.
 package mxroute
 
 import (

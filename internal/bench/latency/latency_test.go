@@ -24,6 +24,7 @@ func TestRun(t *testing.T) {
 		}
 	}
 	assert.Len(t, rows, 2, "one row per domain")
+	assert.Contains(t, out.String(), "\n10*  ", "the row of the domain with a silent host")
 	assert.Contains(t, out.String(), "200 distinct domains")
 	assert.Contains(t, out.String(), "0 failed")
 	assert.Contains(t, out.String(), "goroutines left afterwards: 0")
