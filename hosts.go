@@ -77,11 +77,9 @@ func (ro *routing) startLookups(ctx context.Context) {
 				continue
 			}
 			ar.looked = true
-			if c, ok := ro.res.(*Cache); ok {
-				if ans, lerr := lookup(ctx, cachedOnly{c}, h.fqdn, qtype); lerr == nil || lerr.cause != errNotCached {
-					ar.set(ans, lerr)
-					continue
-				}
+			if ans, lerr, ok := fromCache(ctx, ro.res, h.fqdn, qtype); ok {
+				ar.set(ans, lerr)
+				continue
 			}
 			ro.pending = append(ro.pending, question{h: h, ar: ar, qtype: qtype})
 		}
@@ -131,22 +129,33 @@ func (l *lookups) stop() {
 	_ = l.g.Wait()
 }
 
-// ready waits until h's lookups have ended.
+// wait waits until h's lookups have ended.
 func (h *mxHost) wait() {
 	if h.ready != nil {
 		<-h.ready
 	}
 }
 
-// ask is lookup, answered from the Cache in place when res is one that
-// holds every response needed.
+// ask is lookup, answered from the Cache in place when it can be.
 func (r *Router) ask(ctx context.Context, res Resolver, name string, qtype uint16) (answer, *lookupError) {
-	if c, ok := res.(*Cache); ok {
-		if ans, lerr := lookup(ctx, cachedOnly{c}, name, qtype); lerr == nil || lerr.cause != errNotCached {
-			return ans, lerr
-		}
+	if ans, lerr, ok := fromCache(ctx, res, name, qtype); ok {
+		return ans, lerr
 	}
 	return lookup(ctx, res, name, qtype)
+}
+
+// fromCache is lookup when res is a Cache holding every response the
+// question needs (CNAMEs included), read in place; ok is false otherwise.
+func fromCache(ctx context.Context, res Resolver, name string, qtype uint16) (_ answer, _ *lookupError, ok bool) {
+	c, isCache := res.(*Cache)
+	if !isCache {
+		return answer{}, nil, false
+	}
+	ans, lerr := lookup(ctx, cachedOnly{c}, name, qtype)
+	if lerr != nil && lerr.cause == errNotCached {
+		return answer{}, nil, false
+	}
+	return ans, lerr, true
 }
 
 // cachedOnly is a Resolver that answers only from a Cache, in place (see

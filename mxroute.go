@@ -180,7 +180,6 @@ type routing struct {
 	domain string    // as given to Route
 	rt     *Route    // Hosts not yet set
 	hosts  []*mxHost // sorted, after the loop guard by name: the hosts to look up
-	self   bool      // the loop guard by name found this host
 
 	lookups // A/AAAA questions in flight
 }
@@ -203,7 +202,7 @@ func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
 	if self && len(hosts) == 0 {
 		return nil, ro.loopError()
 	}
-	ro.hosts, ro.self = r.lookupSet(hosts), self
+	ro.hosts = r.lookupSet(hosts)
 	return ro, nil
 }
 
