@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,14 +115,15 @@ func streamResolver(t *testing.T) *mxroute.ZoneResolver {
 	return z
 }
 
-// goroutinesIn returns the stacks of goroutines running code of this
-// package's lookups, waiting briefly for exiting ones to go.
+// lookupGoroutines returns the stacks of all goroutines if any runs the
+// Router's lookups or the Cache's queries, after waiting briefly for
+// exiting ones to go; else "".
 func lookupGoroutines() string {
 	var stacks string
 	for range 100 {
 		buf := make([]byte, 1<<20)
 		stacks = string(buf[:runtime.Stack(buf, true)])
-		if !strings.Contains(stacks, "mxroute.(*routing).startLookups") {
+		if !strings.Contains(stacks, "mxroute.(*routing).startLookups") && !strings.Contains(stacks, "mxroute.(*Cache).fly") {
 			return ""
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -136,27 +138,64 @@ func lookupGoroutines() string {
 func TestTargetsFirstBeforeSlowHost(t *testing.T) {
 	z := streamResolver(t)
 	var cancelled atomic.Bool
+	started := make(chan struct{}, 2)
 	res := mxroute.ResolverFunc(func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 		if name == "slow.s.test." {
+			started <- struct{}{}
 			<-ctx.Done() // never answers on its own
 			cancelled.Store(true)
 			return nil, ctx.Err()
 		}
 		return z.Resolve(ctx, name, qtype)
 	})
-	r := &mxroute.Router{Resolver: res}
+	r := &mxroute.Router{Resolver: res, Family: mxroute.IPv4Only}
 	var got []string
 	for tg, err := range r.Targets(t.Context(), "s.test") {
 		require.NoError(t, err)
 		got = append(got, tg.Host+" "+tg.Addr.String())
 		if tg.Host == "b.s.test" {
+			<-started // the slow lookup is in flight: leaving must cancel it
 			break
 		}
 	}
-	assert.Equal(t, []string{"a.s.test 2001:db8::1", "a.s.test 192.0.2.1", "b.s.test 192.0.2.2"}, got,
+	assert.Equal(t, []string{"a.s.test 192.0.2.1", "b.s.test 192.0.2.2"}, got,
 		"hosts before the hanging one stream in order")
 	assert.True(t, cancelled.Load(), "leaving the loop cancels and waits for the outstanding lookup")
 	assert.Empty(t, lookupGoroutines(), "no lookup goroutine outlives the iteration")
+}
+
+// TestTargetsThroughCacheStops: through a Cache too, breaking out of the
+// loop cancels the query the Cache was running for the slow host (no other
+// caller waits for it), and neither the Router's nor the Cache's goroutines
+// are left.
+func TestTargetsThroughCacheStops(t *testing.T) {
+	z := streamResolver(t)
+	var cancelled atomic.Bool
+	started := make(chan struct{}, 1)
+	c := &mxroute.Cache{Resolver: mxroute.ResolverFunc(func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+		if name == "slow.s.test." {
+			started <- struct{}{}
+			<-ctx.Done()
+			cancelled.Store(true)
+			return nil, ctx.Err()
+		}
+		return z.Resolve(ctx, name, qtype)
+	})}
+	r := &mxroute.Router{Resolver: c, Family: mxroute.IPv4Only}
+	for round := range 2 { // cold, then warm except for "slow"
+		n := 0
+		for _, err := range r.Targets(t.Context(), "s.test") {
+			require.NoError(t, err)
+			if n++; n == 2 {
+				<-started // the slow query is in flight in the Cache
+				break
+			}
+		}
+		assert.Equal(t, 2, n, "round %d", round)
+		assert.True(t, cancelled.Load(), "the abandoned query was cancelled, and had ended when the loop was left")
+		assert.Empty(t, lookupGoroutines())
+		cancelled.Store(false)
+	}
 }
 
 // TestTargetsContextEnds: a route cut short by its context ends with
@@ -259,4 +298,58 @@ func TestTargetsBadDomain(t *testing.T) {
 	assert.Empty(t, got)
 	require.Len(t, errs, 1)
 	assert.ErrorIs(t, errs[0], mxroute.ErrBadDomain)
+}
+
+// FuzzTargets feeds an arbitrary DNS message as the answer to every
+// question and checks that Targets and Route agree whatever the wire says:
+// the same targets in the same order for the same seed, or the same error
+// once; with the loop guard by address, MaxHosts and MaxAddrs in play.
+func FuzzTargets(f *testing.F) {
+	seed := func(rrs ...string) []byte {
+		m := new(dns.Msg)
+		m.SetQuestion("d.test.", dns.TypeMX)
+		m.Response = true
+		for _, s := range rrs {
+			rr, err := dns.NewRR(s)
+			if err != nil {
+				panic(err)
+			}
+			m.Answer = append(m.Answer, rr)
+		}
+		b, err := m.Pack()
+		if err != nil {
+			panic(err)
+		}
+		return b
+	}
+	f.Add(seed("d.test. 60 IN MX 10 a.d.test.", "d.test. 60 IN MX 10 d.test.", "a.d.test. 60 IN A 192.0.2.1", "d.test. 60 IN A 192.0.2.2"), uint8(0), uint64(1))
+	f.Add(seed("d.test. 60 IN MX 10 d.test.", "d.test. 60 IN MX 20 a.d.test.", "d.test. 60 IN AAAA 2001:db8::1", "a.d.test. 60 IN A 192.0.2.9"), uint8(0x12), uint64(2))
+	f.Add(seed("d.test. 60 IN MX 0 ."), uint8(0), uint64(3))
+	f.Add(seed("d.test. 60 IN A 192.0.2.9"), uint8(0x21), uint64(4))
+	f.Fuzz(func(t *testing.T, wire []byte, limits uint8, seed uint64) {
+		msg := new(dns.Msg)
+		if msg.Unpack(wire) != nil {
+			return
+		}
+		res := mxroute.ResolverFunc(func(context.Context, string, uint16) (*dns.Msg, error) { return msg.Copy(), nil })
+		router := func() *mxroute.Router {
+			return &mxroute.Router{Resolver: res, Rand: rand.New(rand.NewPCG(seed, 0)),
+				LocalAddrs: []netip.Addr{netip.MustParseAddr("192.0.2.9")},
+				MaxHosts:   int(limits & 0xf), MaxAddrs: int(limits >> 4)}
+		}
+		rt, rerr := router().Route(t.Context(), "d.test")
+		got, errs := collect(router(), t.Context(), "d.test")
+		if rerr != nil {
+			if len(errs) != 1 || errs[0].Error() != rerr.Error() || len(got) > 0 {
+				t.Fatalf("Route: %v; Targets: %v then %v", rerr, got, errs)
+			}
+			return
+		}
+		if len(errs) > 0 {
+			t.Fatalf("Route succeeded, Targets failed: %v", errs)
+		}
+		if want := rt.Targets(); !slices.Equal(want, got) {
+			t.Fatalf("Route: %v\nTargets: %v", want, got)
+		}
+	})
 }
