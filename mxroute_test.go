@@ -150,6 +150,8 @@ func TestRouteQuestionsAsked(t *testing.T) {
 		{"loop guard by name prunes before lookups", Router{LocalNames: []string{"e.ties.test"}, Family: IPv4Only}, "ties.test", 1 + 4, "this host and worse are never looked up"},
 		{"IPv6-only sender with IPv4 LocalAddrs", Router{Family: IPv6Only, LocalAddrs: mustAddrs("192.0.2.200")}, "ties.test", 1 + 5*2,
 			"the A records are needed to recognise this host"},
+		{"MaxHosts with LocalAddrs", Router{MaxHosts: 1, Family: IPv4Only, LocalAddrs: mustAddrs("192.0.2.200")}, "ties.test", 1 + 4,
+			"the hosts tied with the last one kept may be this host; the worse one cannot matter"},
 		{"address literal", Router{}, "[192.0.2.1]", 0, "RFC 5321, Section 4.1.3: no DNS"},
 		{"bad domain", Router{}, "bad..test", 0, "rejected before any query"},
 	}
