@@ -24,7 +24,7 @@ const (
 // A Cache is a Resolver that remembers the answers of another one, so that
 // routing a domain again costs no query. Its zero value is ready to use; set
 // the fields before its first use and do not change them after. A Cache is
-// safe for concurrent use.
+// safe for concurrent use, and must not be copied after its first use.
 //
 //   - A positive answer is kept for the smallest TTL of its answer section,
 //     at most MaxTTL.
