@@ -156,3 +156,48 @@ func ExampleIsTemporary() {
 	// nowhere.example bounce 5.1.2
 	// other.invalid defer 4.4.3
 }
+
+// Targets streams the same targets as Route, in the same order, each as
+// soon as it is known: connect to the first while the rest resolve, and
+// stop when one takes the mail (stopping cancels the lookups left).
+func ExampleRouter_Targets() {
+	r := &mxroute.Router{
+		Resolver: exampleResolver(),
+		Rand:     rand.New(rand.NewPCG(1, 2)),
+	}
+	for t, err := range r.Targets(context.Background(), "shop.example") {
+		if err != nil {
+			fmt.Println("defer or bounce:", err)
+			return
+		}
+		fmt.Println("trying", t.Host, t.Addr)
+		if t.Addr.Is6() {
+			fmt.Println("delivered")
+			break
+		}
+	}
+	// Output:
+	// trying mx2.shop.example 192.0.2.12
+	// trying mx1.shop.example 2001:db8::11
+	// delivered
+}
+
+// A Cache in front of the resolver makes a second route of the same
+// domain cost no DNS question until the answers' TTLs run out.
+func ExampleCache() {
+	questions := 0
+	zone := exampleResolver()
+	cache := &mxroute.Cache{Resolver: mxroute.ResolverFunc(func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+		questions++ // one at a time here; a real Resolver must be safe for concurrent use
+		return zone.Resolve(ctx, name, qtype)
+	})}
+	r := &mxroute.Router{Resolver: cache, Family: mxroute.IPv4Only, MaxLookups: 1}
+	for range 3 {
+		if _, err := r.Route(context.Background(), "shop.example"); err != nil {
+			fmt.Println(err)
+		}
+	}
+	fmt.Println("questions asked:", questions)
+	// Output:
+	// questions asked: 4
+}

@@ -67,6 +67,7 @@ func followCNAMEs(a *answer, msg *dns.Msg, qtype uint16, limit int) (advanced bo
 // deployed MTAs the router ignores it and uses the real hosts.
 func mxHosts(domain string, rrs []dns.RR) ([]*mxHost, *Error) {
 	hosts := make([]*mxHost, 0, len(rrs))
+	all := make([]mxHost, len(rrs)) // one allocation for every host
 	for _, rr := range rrs {
 		mx, ok := rr.(*dns.MX)
 		if !ok {
@@ -82,7 +83,8 @@ func mxHosts(domain string, rrs []dns.RR) ([]*mxHost, *Error) {
 			hosts[i].pref = min(hosts[i].pref, mx.Preference)
 			continue
 		}
-		h := &mxHost{name: name, pref: mx.Preference}
+		h := &all[len(hosts)]
+		h.name, h.fqdn, h.pref = name, fqdnOf(mx.Mx, name), mx.Preference
 		if isIPName(name) {
 			// RFC 5321, Section 5.1: "the data field of that response MUST
 			// contain a domain name." An address there is a
@@ -102,7 +104,11 @@ func mxHosts(domain string, rrs []dns.RR) ([]*mxHost, *Error) {
 // isIPName reports whether an MX target names an IP address ("192.0.2.1",
 // "[192.0.2.1]", "2001:db8::1") rather than a host.
 func isIPName(name string) bool {
-	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"))
+	s := strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	if !strings.Contains(s, ":") && strings.Trim(s, "0123456789.") != "" {
+		return false // neither IPv6 nor only digits and dots: a host name, and no parse error to allocate
+	}
+	_, err := netip.ParseAddr(s)
 	return err == nil
 }
 

@@ -2,57 +2,222 @@ package mxroute
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 	"golang.org/x/sync/errgroup"
 )
 
-// maxParallelLookups bounds the A/AAAA questions in flight for one route.
-// Sixteen covers the AAAA and A of eight mail hosts in one round-trip, more
-// than almost any domain publishes, without letting a 100-record RRset fire
-// 200 questions at once.
-const maxParallelLookups = 16
+// defaultMaxLookups is the default of Router.MaxLookups.
+const defaultMaxLookups = 32
+
+func (r *Router) maxLookups() int {
+	if r.MaxLookups > 0 {
+		return r.MaxLookups
+	}
+	return defaultMaxLookups
+}
 
 // addrResult is one A or AAAA lookup of a mail host.
 type addrResult struct {
 	looked bool
 	ans    answer
 	err    *lookupError
-	addrs  []netip.Addr // in the resolver's order
+	addrs  []netip.Addr  // in the resolver's order
+	inline [2]netip.Addr // backs addrs when they fit
 }
 
-// resolveHosts asks for the addresses of every host not yet looked up, all
-// at once: A and AAAA of every host in parallel, so a route costs one
+// question is one A or AAAA lookup to run on a goroutine.
+type question struct {
+	h     *mxHost
+	ar    *addrResult
+	qtype uint16
+}
+
+// lookups are the address questions of one route that could not be
+// answered at once, run by a bounded pool of goroutines in route order.
+type lookups struct {
+	g       errgroup.Group
+	pending []question
+	next    atomic.Int32 // index of the next pending question to run
+	cancel  context.CancelFunc
+}
+
+// startLookups asks for the addresses of every host to look up, all at
+// once: A and AAAA of every host in parallel, so a route costs one
 // round-trip for the MX RRset and one for the addresses, not 1+2N.
+// Questions a Cache can answer are answered here, on the caller's goroutine;
+// only the others start goroutines, at most Router.MaxLookups, which take
+// the questions in route order, so the first host's answers come first. A
+// host's ready channel (when it has questions in flight) is closed when its
+// last one is answered.
 //
 // A mail host may be a CNAME: RFC 5321, Section 5.1 puts that "outside the
 // scope of this Standard" and RFC 2181, Section 10.3 forbids it, but deployed
 // MTAs follow it and so does this; the Host keeps the published name.
-func (r *Router) resolveHosts(ctx context.Context, res Resolver, hosts []*mxHost) {
+func (ro *routing) startLookups(ctx context.Context) {
+	r := ro.r
 	v6, v4 := r.queryFamilies()
-	var g errgroup.Group
-	g.SetLimit(maxParallelLookups)
-	ask := func(h *mxHost, ar *addrResult, qtype uint16) {
-		ar.looked = true
-		g.Go(func() error {
-			ar.ans, ar.err = lookup(ctx, res, h.name+".", qtype, r.maxRRs(qtype))
-			ar.addrs = addrsOf(ar.ans.rrs)
-			return nil // a failed host is recorded, not fatal: others may do
-		})
+	first, second := dns.TypeAAAA, dns.TypeA // the preferred family first
+	if r.Family == PreferIPv4 {
+		first, second = second, first
 	}
-	for _, h := range hosts {
+	for _, h := range ro.hosts {
 		if h.err != nil {
 			continue
 		}
-		if v6 && !h.v6.looked {
-			ask(h, &h.v6, dns.TypeAAAA)
-		}
-		if v4 && !h.v4.looked {
-			ask(h, &h.v4, dns.TypeA)
+		for _, qtype := range [2]uint16{first, second} {
+			ar, want := &h.v6, v6
+			if qtype == dns.TypeA {
+				ar, want = &h.v4, v4
+			}
+			if !want || ar.looked {
+				continue
+			}
+			ar.looked = true
+			if ans, lerr, ok := fromCache(ctx, ro.res, h.fqdn, qtype, r.maxRRs(qtype)); ok {
+				ar.set(ans, lerr)
+				continue
+			}
+			ro.pending = append(ro.pending, question{h: h, ar: ar, qtype: qtype})
 		}
 	}
-	_ = g.Wait()
+	if len(ro.pending) == 0 {
+		return
+	}
+	for _, q := range ro.pending {
+		if atomic.AddInt32(&q.h.left, 1) == 1 {
+			q.h.ready = make(chan struct{})
+		}
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	ro.cancel = cancel
+	for range min(r.maxLookups(), len(ro.pending)) {
+		ro.g.Go(func() error {
+			for {
+				i := int(ro.next.Add(1)) - 1
+				if i >= len(ro.pending) {
+					return nil
+				}
+				q := ro.pending[i]
+				ans, lerr := lookup(lctx, ro.res, q.h.fqdn, q.qtype, r.maxRRs(q.qtype))
+				q.ar.set(ans, lerr)
+				if atomic.AddInt32(&q.h.left, -1) == 0 {
+					close(q.h.ready)
+				}
+				// A failed host is recorded, not fatal: others may do.
+			}
+		})
+	}
+}
+
+// wait waits for every lookup to end.
+func (l *lookups) wait() {
+	_ = l.g.Wait()
+	if l.cancel != nil {
+		l.cancel()
+	}
+}
+
+// stop cancels the lookups still running and waits for them to end.
+func (l *lookups) stop() {
+	if l.cancel != nil {
+		l.cancel()
+	}
+	_ = l.g.Wait()
+}
+
+// wait waits until h's lookups have ended.
+func (h *mxHost) wait() {
+	if h.ready != nil {
+		<-h.ready
+	}
+}
+
+// ask is lookup, answered from the Cache in place when it can be.
+// Records past the Router's cap for qtype are ignored (see maxRRs).
+func (r *Router) ask(ctx context.Context, res Resolver, name string, qtype uint16) (answer, *lookupError) {
+	limit := r.maxRRs(qtype)
+	if ans, lerr, ok := fromCache(ctx, res, name, qtype, limit); ok {
+		return ans, lerr
+	}
+	return lookup(ctx, res, name, qtype, limit)
+}
+
+// fromCache is lookup when res is a Cache holding every response the
+// question needs (CNAMEs included), read in place; ok is false otherwise.
+func fromCache(ctx context.Context, res Resolver, name string, qtype uint16, limit int) (_ answer, _ *lookupError, ok bool) {
+	c, isCache := res.(*Cache)
+	if !isCache {
+		return answer{}, nil, false
+	}
+	ans, lerr := lookup(ctx, cachedOnly{c}, name, qtype, limit)
+	if lerr != nil && lerr.cause == errNotCached {
+		return answer{}, nil, false
+	}
+	return ans, lerr, true
+}
+
+// cachedOnly is a Resolver that answers only from a Cache, in place (see
+// Cache.cached), and fails with errNotCached otherwise. The Router reads a
+// Cache this way first, on its own goroutine: a warm route starts no
+// goroutine and copies no message.
+type cachedOnly struct{ c *Cache }
+
+var errNotCached = errors.New("mxroute: not cached")
+
+func (c cachedOnly) Resolve(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	if m, ok := c.c.cached(name, qtype); ok {
+		return m, nil
+	}
+	return nil, errNotCached
+}
+
+// lastResponse is a Resolver that remembers the last response of next.
+type lastResponse struct {
+	next Resolver
+	msg  *dns.Msg
+}
+
+func (l *lastResponse) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	m, err := l.next.Resolve(ctx, name, qtype)
+	l.msg = m
+	return m, err
+}
+
+// useAdditional takes the addresses of hosts from the additional section of
+// the response that carried the MX RRset (see Router.UseAdditional): only
+// A and AAAA records owned by a host at or below zone, the canonical domain
+// (FQDN). A family present there counts as looked up; one absent is asked.
+func useAdditional(hosts []*mxHost, msg *dns.Msg, zone string, limit int) {
+	if msg == nil || len(msg.Extra) == 0 {
+		return
+	}
+	for _, h := range hosts {
+		if h.err != nil || !dns.IsSubDomain(zone, h.fqdn) {
+			continue
+		}
+		for _, p := range [2]struct {
+			ar    *addrResult
+			qtype uint16
+		}{{&h.v6, dns.TypeAAAA}, {&h.v4, dns.TypeA}} {
+			if rrs := records(msg.Extra, h.fqdn, p.qtype, limit); len(rrs) > 0 {
+				p.ar.looked = true
+				p.ar.set(answer{kind: found, asked: h.fqdn, name: h.fqdn, rrs: rrs}, nil)
+			}
+		}
+	}
+}
+
+// fqdnOf returns name (a normalised host name) with its trailing dot,
+// reusing published (the MX data as received) when it is exactly that.
+func fqdnOf(published, name string) string {
+	if len(published) == len(name)+1 && published[len(name)] == '.' && published[:len(name)] == name {
+		return published
+	}
+	return name + "."
 }
 
 // queryFamilies says which address records to ask for: those the Family
@@ -70,12 +235,8 @@ func (r *Router) queryFamilies() (v6, v4 bool) {
 	return v6, v4
 }
 
-// addrsOf returns the addresses of A and AAAA records, in order.
-func addrsOf(rrs []dns.RR) []netip.Addr {
-	if len(rrs) == 0 {
-		return nil
-	}
-	out := make([]netip.Addr, 0, len(rrs))
+// addrsOf appends the addresses of A and AAAA records to dst, in order.
+func addrsOf(dst []netip.Addr, rrs []dns.RR) []netip.Addr {
 	for _, rr := range rrs {
 		var a netip.Addr
 		var ok bool
@@ -86,10 +247,19 @@ func addrsOf(rrs []dns.RR) []netip.Addr {
 			a, ok = netip.AddrFromSlice(rr.AAAA.To16())
 		}
 		if ok {
-			out = append(out, a)
+			dst = append(dst, a)
 		}
 	}
-	return out
+	return dst
+}
+
+// set records the result of a lookup. Up to two addresses are kept in the
+// result itself, which covers most hosts without an allocation.
+func (ar *addrResult) set(ans answer, err *lookupError) {
+	ar.ans, ar.err, ar.addrs = ans, err, addrsOf(ar.inline[:0:len(ar.inline)], ans.rrs)
+	if len(ar.addrs) == 0 {
+		ar.addrs = nil
+	}
 }
 
 // hostError says why a looked-up host has no usable address: a temporary

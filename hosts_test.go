@@ -1,11 +1,14 @@
 package mxroute
 
 import (
+	"context"
 	"testing"
 
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mxroute-go/mxroute/internal/dnstest"
 )
 
 func TestAddrsOf(t *testing.T) {
@@ -16,8 +19,8 @@ func TestAddrsOf(t *testing.T) {
 		rrs = append(rrs, rr)
 	}
 	rrs = append(rrs, &dns.A{Hdr: dns.RR_Header{Name: "h.", Rrtype: dns.TypeA, Class: dns.ClassINET}}) // no address: skipped
-	assert.Equal(t, mustAddrs("192.0.2.2", "2001:db8::1", "192.0.2.1"), addrsOf(rrs), "order kept, junk skipped")
-	assert.Nil(t, addrsOf(nil))
+	assert.Equal(t, mustAddrs("192.0.2.2", "2001:db8::1", "192.0.2.1"), addrsOf(nil, rrs), "order kept, junk skipped")
+	assert.Nil(t, addrsOf(nil, nil))
 }
 
 func TestHostError(t *testing.T) {
@@ -54,6 +57,64 @@ func TestHostError(t *testing.T) {
 			assert.Equal(t, tt.wantDetail, e.Detail)
 			assert.Equal(t, "h", e.Host)
 			assert.Equal(t, "d.test", e.Domain)
+		})
+	}
+}
+
+// TestUseAdditional: with UseAdditional, addresses in the MX response's
+// additional section stand in for lookups of in-bailiwick hosts, family by
+// family; without it, or out of bailiwick, they are ignored.
+func TestUseAdditional(t *testing.T) {
+	answers := map[string][]string{
+		"mx.add.test. A":      {"mx.add.test. 300 IN A 192.0.2.1"},
+		"mx.add.test. AAAA":   {"mx.add.test. 300 IN AAAA 2001:db8::1"},
+		"mx.other.test. A":    {"mx.other.test. 300 IN A 192.0.2.2"},
+		"mx.other.test. AAAA": nil,
+	}
+	tests := []struct {
+		name      string
+		use       bool
+		extra     []string
+		wantAddrs []string
+		wantAsked []string
+		reason    string
+	}{
+		{"off", false, []string{"mx.add.test. 300 IN A 192.0.2.99", "mx.add.test. 300 IN AAAA 2001:db8::99"},
+			[]string{"2001:db8::1", "192.0.2.1", "192.0.2.2"},
+			[]string{"add.test. MX", "mx.add.test. AAAA", "mx.add.test. A", "mx.other.test. AAAA", "mx.other.test. A"},
+			"off by default: additional records are not answers (RFC 2181, Section 5.4.1)"},
+		{"on", true, []string{"mx.add.test. 300 IN A 192.0.2.99", "mx.add.test. 300 IN AAAA 2001:db8::99"},
+			[]string{"2001:db8::99", "192.0.2.99", "192.0.2.2"},
+			[]string{"add.test. MX", "mx.other.test. AAAA", "mx.other.test. A"},
+			"in bailiwick, both families present: no lookup"},
+		{"on, one family", true, []string{"mx.add.test. 300 IN A 192.0.2.99"},
+			[]string{"2001:db8::1", "192.0.2.99", "192.0.2.2"},
+			[]string{"add.test. MX", "mx.add.test. AAAA", "mx.other.test. AAAA", "mx.other.test. A"},
+			"a family absent from the additional section is asked"},
+		{"on, out of bailiwick", true, []string{"mx.other.test. 300 IN A 192.0.2.98"},
+			[]string{"2001:db8::1", "192.0.2.1", "192.0.2.2"},
+			[]string{"add.test. MX", "mx.add.test. AAAA", "mx.add.test. A", "mx.other.test. AAAA", "mx.other.test. A"},
+			"add.test's server is not to be believed about other.test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := &countingResolver{next: ResolverFunc(func(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
+				if qtype == dns.TypeMX {
+					m := reply(name, qtype, dns.RcodeSuccess, "add.test. 300 IN MX 10 mx.add.test.", "add.test. 300 IN MX 20 mx.other.test.")
+					m.Extra = dnstest.RRs(tt.extra...)
+					return m, nil
+				}
+				return reply(name, qtype, dns.RcodeSuccess, answers[name+" "+dns.TypeToString[qtype]]...), nil
+			})}
+			r := &Router{Resolver: res, UseAdditional: tt.use, MaxLookups: 1} // one at a time: a fixed question order
+			rt, err := r.Route(t.Context(), "add.test")
+			require.NoError(t, err)
+			var got []string
+			for _, tg := range rt.Targets() {
+				got = append(got, tg.Addr.String())
+			}
+			assert.Equal(t, tt.wantAddrs, got, tt.reason)
+			assert.Equal(t, tt.wantAsked, res.questions(), tt.reason)
 		})
 	}
 }

@@ -59,12 +59,12 @@ func (r *Router) maxAddrsPerHost() int {
 	return defaultMaxAddrsPerHost
 }
 
-// capAddrs keeps the first limit addresses.
-func capAddrs(addrs []netip.Addr, limit int) []netip.Addr {
-	if len(addrs) > limit {
-		return addrs[:limit]
-	}
-	return addrs
+// appendHostAddrs appends h's addresses to buf in the order to try (see
+// orderAddrs), at most MaxAddrsPerHost of them.
+func (r *Router) appendHostAddrs(buf []netip.Addr, h *mxHost) []netip.Addr {
+	start := len(buf)
+	buf = orderAddrs(buf, h.v6.addrs, h.v4.addrs, r.Family)
+	return buf[:start+min(len(buf)-start, r.maxAddrsPerHost())]
 }
 
 // lookupError says why a question got no usable answer. It never leaves the

@@ -24,10 +24,14 @@
 //	}
 //	for _, t := range rt.Targets() { /* connect to t.Addr, port 25 */ }
 //
+// [Router.Targets] streams the same targets as they become known, so that
+// delivery can start before the last host is resolved.
+//
 // DNS is reached only through a [Resolver]: [DNSResolver] talks to DNS
 // servers, [ZoneResolver] answers from zone files (tests, offline tools),
 // [SystemResolver] adapts Go's net.Resolver, and [ResolverFunc] adapts a
-// function.
+// function. A [Cache] in front of any of them remembers answers for their
+// TTL; a route it can answer costs microseconds.
 package mxroute
 
 import (
@@ -77,6 +81,25 @@ type Router struct {
 	// response, and the addresses kept for one host after ordering.
 	// 0: 64.
 	MaxAddrsPerHost int
+	// MaxLookups bounds the A/AAAA questions of one route in flight at
+	// once, and so the goroutines a route starts. 0: 32, the AAAA and A of
+	// sixteen mail hosts in one round-trip, more than almost any domain
+	// publishes, without letting a 100-record RRset fire 200 questions at
+	// once. Questions a Cache answers start no goroutine.
+	MaxLookups int
+	// UseAdditional lets the addresses of mail hosts that the MX response
+	// carries in its additional section stand in for their A/AAAA lookups,
+	// saving that round-trip. Only records from the very response that
+	// gave the MX RRset are used, only for hosts at or below the domain's
+	// canonical name (in bailiwick), and only for the families present; the
+	// rest is asked as usual. Off by default: additional records are not
+	// answers to any question, RFC 2181, Section 5.4.1 ranks them below
+	// every other kind of data ("Unauthenticated RRs received and cached
+	// from the least trustworthy of those groupings ... should not be
+	// cached in such a way that they would ever be returned as answers"),
+	// and servers differ in what they add; a domain can move its mail hosts'
+	// addresses without the MX response reflecting it at once.
+	UseAdditional bool
 }
 
 // defaultResolver serves Routers whose Resolver is nil.
@@ -153,91 +176,165 @@ func (rt *Route) Targets() []Target {
 // whether to defer or bounce. When err is ErrNoAddress the Route is returned
 // too, for diagnostics: its Hosts say why each host is unusable, and it has
 // no Targets. With any other error the Route is nil.
+//
+// A route costs two round-trips: one for the MX RRset, one for the A and
+// AAAA records of all its hosts, asked in parallel. [Router.Targets] gives
+// the same targets as they become known.
 func (r *Router) Route(ctx context.Context, domain string) (*Route, error) {
+	ro, err := r.begin(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	ro.startLookups(ctx)
+	ro.wait()
+	return ro.finish(ctx)
+}
+
+// routing is one route being computed. Its stages, shared by Route and
+// Targets: begin (the domain, its MX RRset, sorted hosts, the loop guard by
+// name, the hosts to look up), startLookups (their A/AAAA questions, in
+// parallel), then finish (Route: the loop guard by address, limits, address
+// order, errors) or the streaming loop of Targets.
+type routing struct {
+	r      *Router
+	res    Resolver
+	domain string    // as given to Route
+	rt     *Route    // Hosts not yet set
+	hosts  []*mxHost // sorted, after the loop guard by name: the hosts to look up
+
+	lookups // A/AAAA questions in flight
+}
+
+// begin runs the stages of a route before the address lookups: it parses
+// the domain, asks for its MX RRset, sorts the hosts, applies the loop guard
+// to what is known so far, and chooses the hosts to look up.
+func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
 	dest, perr := parseDomain(domain)
 	if perr != nil {
 		return nil, perr
 	}
+	ro := &routing{r: r, domain: domain}
 	if dest.literal.IsValid() {
-		return r.routeLiteral(ctx, domain, dest.literal)
+		ro.literal(dest.literal)
+	} else if err := ro.mx(ctx, dest.name); err != nil {
+		return nil, err
 	}
-	res := r.resolver()
-	mx, lerr := lookup(ctx, res, dest.name+".", dns.TypeMX, r.maxRRs(dns.TypeMX))
+	hosts, _, self := r.loopGuard(ro.hosts)
+	if self && len(hosts) == 0 {
+		return nil, ro.loopError()
+	}
+	ro.hosts = r.lookupSet(hosts)
+	return ro, nil
+}
+
+// mx asks for the domain's MX RRset and turns it into sorted mail hosts.
+func (ro *routing) mx(ctx context.Context, name string) *Error {
+	r := ro.r
+	ro.res = r.resolver()
+	var extra *lastResponse
+	res := ro.res
+	if r.UseAdditional {
+		extra = &lastResponse{next: res}
+		res = extra
+	}
+	mx, lerr := r.ask(ctx, res, name+".", dns.TypeMX)
 	if lerr != nil {
-		return nil, domainError(domain, lerr)
+		return domainError(ro.domain, lerr)
 	}
-	rt := &Route{Domain: dest.name, Canonical: strings.TrimSuffix(mx.name, "."), Authentic: mx.authentic}
-	var hosts []*mxHost
+	ro.rt = &Route{Domain: name, Canonical: strings.TrimSuffix(mx.name, "."), Authentic: mx.authentic}
 	switch mx.kind {
 	case noDomain:
 		// RFC 5321, Section 5.1: "If a non-existent domain error is
 		// returned, this situation MUST be reported as an error."
-		return nil, &Error{Domain: domain, Status: statusNoDomain, Err: ErrNoSuchDomain,
+		return &Error{Domain: ro.domain, Status: statusNoDomain, Err: ErrNoSuchDomain,
 			Detail: "NXDOMAIN for " + mx.name}
 	case noData:
 		// RFC 5321, Section 5.1: "If an empty list of MXs is returned, the
 		// address is treated as if it was associated with an implicit MX
 		// RR, with a preference of 0, pointing to that host."
-		rt.Implicit = true
-		hosts = []*mxHost{{name: rt.Canonical}}
-	default:
-		var err *Error
-		if hosts, err = mxHosts(domain, mx.rrs); err != nil {
-			return nil, err
-		}
-		sortHosts(hosts, r.Rand)
+		ro.rt.Implicit = true
+		ro.hosts = []*mxHost{{name: ro.rt.Canonical, fqdn: mx.name}}
+		return nil
 	}
-	return r.finish(ctx, res, domain, rt, hosts)
+	var err *Error
+	if ro.hosts, err = mxHosts(ro.domain, mx.rrs); err != nil {
+		return err
+	}
+	sortHosts(ro.hosts, r.Rand)
+	if extra != nil {
+		useAdditional(ro.hosts, extra.msg, mx.name, r.maxAddrsPerHost())
+	}
+	return nil
 }
 
-// routeLiteral routes an address literal: one host, that address, no DNS.
+// literal routes an address literal: one host, that address, no DNS.
 // The loop guard and the Family still apply.
-func (r *Router) routeLiteral(ctx context.Context, domain string, addr netip.Addr) (*Route, error) {
-	name := "[" + addr.String() + "]"
-	h := &mxHost{name: name}
+func (ro *routing) literal(addr netip.Addr) {
+	h := &mxHost{name: "[" + addr.String() + "]"}
 	if addr.Is4() {
 		h.v4 = addrResult{looked: true, addrs: []netip.Addr{addr}}
 		h.v6.looked = true
 	} else {
-		name = "[IPv6:" + addr.String() + "]"
-		h.name = name
+		h.name = "[IPv6:" + addr.String() + "]"
 		h.v6 = addrResult{looked: true, addrs: []netip.Addr{addr}}
 		h.v4.looked = true
 	}
-	return r.finish(ctx, nil, domain, &Route{Domain: name, Canonical: name}, []*mxHost{h})
+	ro.rt = &Route{Domain: h.name, Canonical: h.name}
+	ro.hosts = []*mxHost{h}
 }
 
-// finish applies the loop guard and MaxHosts, looks up the hosts' addresses,
-// orders and de-duplicates them, and applies MaxAddrs.
-func (r *Router) finish(ctx context.Context, res Resolver, domain string, rt *Route, hosts []*mxHost) (*Route, error) {
-	hosts, _, self := r.loopGuard(hosts)
-	if len(r.LocalAddrs) > 0 && len(hosts) > 0 {
-		r.resolveHosts(ctx, res, hosts)
-		var selfByAddr bool
-		hosts, _, selfByAddr = r.loopGuard(hosts)
-		self = self || selfByAddr
+// lookupSet returns the hosts whose addresses are needed: the first
+// MaxHosts, and with LocalAddrs also every further host at the preference
+// of the last of them, since one of those may turn out to be this host by
+// address and drop its whole preference (see loopGuard). hosts are sorted.
+func (r *Router) lookupSet(hosts []*mxHost) []*mxHost {
+	if r.MaxHosts <= 0 || len(hosts) <= r.MaxHosts {
+		return hosts
 	}
-	if self && len(hosts) == 0 {
-		return nil, &Error{Domain: domain, Status: statusRoutingLoop, Err: ErrLoop,
-			Detail: "this host is a mail exchanger for " + rt.Canonical + " and none is more preferred"}
+	n := r.MaxHosts
+	if len(r.LocalAddrs) > 0 {
+		for n < len(hosts) && hosts[n].pref == hosts[r.MaxHosts-1].pref {
+			n++
+		}
+	}
+	return hosts[:n]
+}
+
+// finish applies the loop guard by address and MaxHosts to the looked-up
+// hosts, orders and de-duplicates their addresses, applies MaxAddrs and
+// says why the route is unusable if it is. Every lookup has ended.
+func (ro *routing) finish(ctx context.Context) (*Route, error) {
+	r, domain, rt := ro.r, ro.domain, ro.rt
+	hosts := ro.hosts
+	if len(r.LocalAddrs) > 0 {
+		var self bool
+		if hosts, _, self = r.loopGuard(hosts); self && len(hosts) == 0 {
+			return nil, ro.loopError()
+		}
 	}
 	if r.MaxHosts > 0 && len(hosts) > r.MaxHosts {
 		hosts = hosts[:r.MaxHosts]
 	}
-	r.resolveHosts(ctx, res, hosts)
 	if err := ctx.Err(); err != nil {
-		return nil, newTemporary(domain, "", "address lookups: "+err.Error(), err)
+		return nil, ctxError(domain, err)
 	}
+	n := 0
+	for _, h := range hosts {
+		n += len(h.v6.addrs) + len(h.v4.addrs)
+	}
+	buf := make([]netip.Addr, 0, n) // one array for every host's addresses
 	for _, h := range hosts {
 		if h.err != nil {
 			continue
 		}
-		if h.addrs = capAddrs(orderAddrs(h.v6.addrs, h.v4.addrs, r.Family), r.maxAddrsPerHost()); len(h.addrs) == 0 {
+		start := len(buf)
+		buf = r.appendHostAddrs(buf, h)
+		if h.addrs = buf[start:len(buf):len(buf)]; len(h.addrs) == 0 {
 			h.err = hostError(domain, h, r.Family)
 		}
 	}
 	if rt.Implicit && hosts[0].err != nil {
-		return nil, r.implicitError(ctx, res, domain, hosts[0])
+		return nil, r.implicitError(ctx, ro.res, domain, hosts[0])
 	}
 	hosts = dedupeAddrs(hosts)
 	if err := noAddressError(domain, hosts); err != nil {
@@ -246,6 +343,18 @@ func (r *Router) finish(ctx context.Context, res Resolver, domain string, rt *Ro
 	}
 	rt.Hosts = publicHosts(limitAddrs(hosts, r.MaxAddrs))
 	return rt, nil
+}
+
+// loopError is ErrLoop: the loop guard left no host.
+func (ro *routing) loopError() *Error {
+	return &Error{Domain: ro.domain, Status: statusRoutingLoop, Err: ErrLoop,
+		Detail: "this host is a mail exchanger for " + ro.rt.Canonical + " and none is more preferred"}
+}
+
+// ctxError is the temporary error of a route whose context ended before its
+// addresses were known.
+func ctxError(domain string, err error) *Error {
+	return newTemporary(domain, "", "address lookups: "+err.Error(), err)
 }
 
 // noAddressError returns ErrNoAddress when no host is usable.

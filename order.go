@@ -62,7 +62,8 @@ func (f Family) wants() (v6, v4 bool) {
 // responsibility of the domain name resolver interface to have ordered this
 // list by decreasing preference if necessary, and the SMTP sender MUST try
 // them in the order presented."
-func orderAddrs(v6, v4 []netip.Addr, f Family) []netip.Addr {
+// The addresses are appended to out.
+func orderAddrs(out, v6, v4 []netip.Addr, f Family) []netip.Addr {
 	useV6, useV4 := f.wants()
 	if !useV6 {
 		v6 = nil
@@ -70,7 +71,6 @@ func orderAddrs(v6, v4 []netip.Addr, f Family) []netip.Addr {
 	if !useV4 {
 		v4 = nil
 	}
-	out := make([]netip.Addr, 0, len(v6)+len(v4))
 	switch f {
 	case PreferIPv4:
 		out = append(append(out, v4...), v6...)
@@ -95,10 +95,14 @@ func orderAddrs(v6, v4 []netip.Addr, f Family) []netip.Addr {
 // mxHost is one mail host on its way to becoming a Host.
 type mxHost struct {
 	name   string       // lower case, no trailing dot
+	fqdn   string       // name with the trailing dot, as asked
 	pref   uint16       //
 	err    *Error       // unusable before any lookup (an IP address as MX target)
 	v6, v4 addrResult   // the AAAA and A lookups
 	addrs  []netip.Addr // final, ordered and de-duplicated
+
+	left  int32         // lookups in flight, changed atomically
+	ready chan struct{} // closed when left drops to 0; nil when nothing was in flight
 }
 
 // sortHosts orders mail hosts by ascending preference and randomizes each run
@@ -150,7 +154,7 @@ func shuffle(hosts []*mxHost, rng *rand.Rand) {
 // nothing from trying it again under another name. Hosts that carry an
 // error are kept, so that callers can see why they are unusable.
 func dedupeAddrs(hosts []*mxHost) []*mxHost {
-	seen := make(map[netip.Addr]struct{})
+	var seen addrSet
 	kept := hosts[:0]
 	for _, h := range hosts {
 		if h.err != nil {
@@ -159,12 +163,9 @@ func dedupeAddrs(hosts []*mxHost) []*mxHost {
 		}
 		addrs := h.addrs[:0]
 		for _, a := range h.addrs {
-			k := a.Unmap()
-			if _, dup := seen[k]; dup {
-				continue
+			if seen.add(a) {
+				addrs = append(addrs, a)
 			}
-			seen[k] = struct{}{}
-			addrs = append(addrs, a)
 		}
 		h.addrs = addrs
 		if len(addrs) > 0 {
@@ -173,6 +174,43 @@ func dedupeAddrs(hosts []*mxHost) []*mxHost {
 	}
 	clear(hosts[len(kept):])
 	return kept
+}
+
+// addrSet is a set of addresses, IPv4-mapped IPv6 addresses taken as IPv4.
+// Its zero value is empty. A route has a handful of addresses: they are
+// scanned in a small array, and a map takes over past it.
+type addrSet struct {
+	small [16]netip.Addr
+	n     int
+	m     map[netip.Addr]struct{}
+}
+
+// add adds a and reports whether it was new.
+func (s *addrSet) add(a netip.Addr) bool {
+	a = a.Unmap()
+	if s.m != nil {
+		if _, dup := s.m[a]; dup {
+			return false
+		}
+		s.m[a] = struct{}{}
+		return true
+	}
+	for _, b := range s.small[:s.n] {
+		if a == b {
+			return false
+		}
+	}
+	if s.n < len(s.small) {
+		s.small[s.n] = a
+		s.n++
+		return true
+	}
+	s.m = make(map[netip.Addr]struct{}, 2*len(s.small))
+	for _, b := range s.small {
+		s.m[b] = struct{}{}
+	}
+	s.m[a] = struct{}{}
+	return true
 }
 
 // limitAddrs keeps the first max addresses in route order (max 0: all) and

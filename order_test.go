@@ -1,10 +1,13 @@
 package mxroute
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/miekg/dns"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,11 +37,11 @@ func TestOrderAddrs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.family.String(), func(t *testing.T) {
-			assert.Equal(t, tt.want, orderAddrs(v6, v4, tt.family), tt.reason)
+			assert.Equal(t, tt.want, orderAddrs(nil, v6, v4, tt.family), tt.reason)
 		})
 	}
-	assert.Equal(t, mustAddrs("192.0.2.3", "192.0.2.1", "192.0.2.2"), orderAddrs(nil, v4, Interleave), "one family only")
-	assert.Empty(t, orderAddrs(v6, nil, IPv4Only), "the family policy leaves nothing")
+	assert.Equal(t, mustAddrs("192.0.2.3", "192.0.2.1", "192.0.2.2"), orderAddrs(nil, nil, v4, Interleave), "one family only")
+	assert.Empty(t, orderAddrs(nil, v6, nil, IPv4Only), "the family policy leaves nothing")
 	assert.Equal(t, "Family(9)", Family(9).String())
 }
 
@@ -155,5 +158,24 @@ func TestLimitAddrs(t *testing.T) {
 		got := limitAddrs(mk(), tt.max)
 		assert.Equal(t, tt.wantHosts, names(got), "max %d: %s", tt.max, tt.reason)
 		assert.Len(t, got[len(got)-1].addrs, tt.wantLast, "max %d", tt.max)
+	}
+}
+
+// BenchmarkOrderMX20 turns a 20-record MX RRset into sorted, shuffled mail
+// hosts: what a route does with its MX answer.
+func BenchmarkOrderMX20(b *testing.B) {
+	rrs := make([]dns.RR, 20)
+	for i := range rrs {
+		rrs[i] = &dns.MX{Hdr: dns.RR_Header{Name: "example.", Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 300},
+			Preference: uint16(i % 4 * 10), Mx: fmt.Sprintf("mx%02d.example.", i)}
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	b.ReportAllocs()
+	for b.Loop() {
+		hosts, err := mxHosts("example", rrs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sortHosts(hosts, rng)
 	}
 }

@@ -1,0 +1,371 @@
+package mxroute
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Defaults of a Cache's zero fields.
+const (
+	defaultCacheEntries = 10000
+	// Unbound's cache-max-negative-ttl, and within the "one to three hours"
+	// RFC 2308, Section 5 found to work well for negative answers.
+	defaultCacheMaxTTL = time.Hour
+	defaultFailureTTL  = 2 * time.Second
+	// maxFailureTTL bounds FailureTTL: a failure says nothing lasting about
+	// the name, and a cached one delays mail that could go now.
+	maxFailureTTL = 5 * time.Second
+)
+
+// A Cache is a Resolver that remembers the answers of another one, so that
+// routing a domain again costs no query. Its zero value is ready to use; set
+// the fields before its first use and do not change them after. A Cache is
+// safe for concurrent use, and must not be copied after its first use.
+//
+//   - A positive answer is kept for the smallest TTL of its answer section,
+//     at most MaxTTL.
+//   - NXDOMAIN and NODATA are kept for the negative TTL of RFC 2308, Section
+//     5: the smaller of the SOA record's TTL and its MINIMUM field, at most
+//     MaxTTL; without an SOA in the authority section, not at all.
+//   - SERVFAIL, REFUSED, other rcodes and Resolver errors are kept for
+//     FailureTTL (a few seconds at most), so that a failing server is not
+//     asked the same question a thousand times a second.
+//   - Identical questions asked while the first is in flight wait for its
+//     answer instead of asking again. The shared query runs until its answer
+//     arrives or every caller waiting for it has given up (their contexts
+//     ended); then it is cancelled, and the last caller to leave returns
+//     only after it has stopped, so no goroutine of the Cache outlives its
+//     callers. A cancelled query is not cached.
+//   - At most MaxEntries answers are kept; the least recently used goes
+//     first.
+//
+// Resolve returns a copy of the remembered message with TTLs decremented by
+// the time spent in the cache (RFC 1035, Section 4.1.3 counts a TTL down
+// while cached), so callers may keep and modify it. The AD bit and every
+// section are kept as received. The Router reads cached answers in place,
+// without that copy: it does not modify messages, as the Resolver contract
+// says.
+type Cache struct {
+	// Resolver answers the questions the cache cannot. nil: a DNSResolver
+	// configured from /etc/resolv.conf, as for a Router.
+	Resolver Resolver
+	// MaxEntries bounds the answers kept (one per name and type). 0: 10,000.
+	MaxEntries int
+	// MaxTTL caps how long any answer is kept, positive or negative, however
+	// long its TTL. 0: one hour.
+	MaxTTL time.Duration
+	// FailureTTL is how long a failure (an rcode other than NOERROR and
+	// NXDOMAIN, or a Resolver error) is kept; at most 5 seconds. 0: 2
+	// seconds; negative: failures are not kept.
+	FailureTTL time.Duration
+	// Now tells the time. nil: time.Now. Tests set it to move time.
+	Now func() time.Time
+
+	mu      sync.Mutex
+	entries map[cacheKey]*cacheEntry
+	lru     cacheEntry // sentinel of the recency list: lru.next is the most recent
+	flights map[cacheKey]*cacheFlight
+}
+
+// cacheKey names one question. The name is lower case: DNS names compare
+// case-insensitively (RFC 4343).
+type cacheKey struct {
+	name  string
+	qtype uint16
+}
+
+// cacheEntry is one remembered answer, on the recency list.
+type cacheEntry struct {
+	key        cacheKey
+	msg        *dns.Msg // nil when err is set
+	err        error
+	stored     time.Time
+	expires    time.Time
+	prev, next *cacheEntry
+}
+
+// cacheFlight is one query in flight, shared by every caller asking the same
+// question meanwhile.
+//
+// This is golang.org/x/sync/singleflight's idea with one change it cannot
+// make: singleflight runs the shared call under the first caller's context
+// (Do) or detached from every caller (DoChan), so either one caller's
+// cancellation fails all the others, or a call abandoned by everyone runs on
+// unseen. A flight here runs detached and is cancelled when its last caller
+// leaves, which also ends its goroutine with its callers.
+type cacheFlight struct {
+	done    chan struct{} // closed when msg and err are set
+	msg     *dns.Msg
+	err     error
+	waiters int // callers still waiting; guarded by Cache.mu
+	cancel  context.CancelFunc
+}
+
+// Resolve answers from the cache when it can, else asks c.Resolver (once for
+// all concurrent callers asking the same question) and remembers the answer.
+func (c *Cache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	key := cacheKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
+	c.mu.Lock()
+	now := c.now()
+	if e := c.get(key, now); e != nil {
+		msg, err, stored := e.msg, e.err, e.stored
+		c.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return agedCopy(msg, now.Sub(stored)), nil
+	}
+	f := c.flights[key]
+	if f == nil {
+		// The shared query must not end with the first caller's context:
+		// others may wait for it. It ends when its last caller leaves.
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &cacheFlight{done: make(chan struct{}), cancel: cancel}
+		if c.flights == nil {
+			c.flights = make(map[cacheKey]*cacheFlight)
+		}
+		c.flights[key] = f
+		go c.fly(fctx, f, key, name, qtype)
+	}
+	f.waiters++
+	c.mu.Unlock()
+
+	select {
+	case <-f.done:
+		// The flight has left c.flights: its waiter count no longer matters.
+		if f.err != nil {
+			return nil, f.err
+		}
+		return f.msg.Copy(), nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		f.waiters--
+		last := f.waiters == 0
+		if last && c.flights[key] == f {
+			delete(c.flights, key) // a new caller starts afresh
+		}
+		c.mu.Unlock()
+		if last {
+			f.cancel()
+			<-f.done
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// fly asks the question for a flight and remembers the answer.
+func (c *Cache) fly(ctx context.Context, f *cacheFlight, key cacheKey, name string, qtype uint16) {
+	defer close(f.done)
+	defer f.cancel()
+	msg, err := c.next().Resolve(ctx, name, qtype)
+	if err == nil && msg == nil {
+		err = errNoResponse
+	}
+	f.msg, f.err = msg, err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flights[key] == f {
+		delete(c.flights, key)
+	}
+	if ctx.Err() != nil {
+		return // cancelled: says nothing about the name
+	}
+	if ttl := c.ttl(msg, err); ttl > 0 {
+		now := c.now()
+		c.put(&cacheEntry{key: key, msg: msg, err: err, stored: now, expires: now.Add(ttl)})
+	}
+}
+
+// errNoResponse stands for a Resolver that returned neither a message nor an
+// error.
+var errNoResponse = errorString("mxroute: resolver returned no response")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// cached returns the remembered message for a question without asking
+// anyone and without copying it, or nil. The Router uses it to answer from
+// the cache on the goroutine it runs on; the message must not be modified.
+func (c *Cache) cached(name string, qtype uint16) (*dns.Msg, bool) {
+	key := cacheKey{name: strings.ToLower(name), qtype: qtype}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.get(key, c.now()); e != nil && e.err == nil {
+		return e.msg, true
+	}
+	return nil, false
+}
+
+// Len returns the number of answers the cache holds, expired ones included
+// until they are looked up or evicted.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// get returns the fresh entry for key and marks it most recently used; an
+// expired entry is dropped. c.mu is held.
+func (c *Cache) get(key cacheKey, now time.Time) *cacheEntry {
+	e := c.entries[key]
+	if e == nil {
+		return nil
+	}
+	if !now.Before(e.expires) {
+		c.remove(e)
+		return nil
+	}
+	c.unlink(e)
+	c.pushFront(e)
+	return e
+}
+
+// put stores e as the most recent entry, evicting the least recently used
+// ones beyond MaxEntries. c.mu is held.
+func (c *Cache) put(e *cacheEntry) {
+	if c.entries == nil {
+		c.entries = make(map[cacheKey]*cacheEntry)
+		c.lru.next, c.lru.prev = &c.lru, &c.lru
+	}
+	if old := c.entries[e.key]; old != nil {
+		c.remove(old)
+	}
+	c.entries[e.key] = e
+	c.pushFront(e)
+	for len(c.entries) > c.maxEntries() {
+		c.remove(c.lru.prev)
+	}
+}
+
+func (c *Cache) remove(e *cacheEntry) {
+	c.unlink(e)
+	delete(c.entries, e.key)
+}
+
+func (c *Cache) unlink(e *cacheEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+func (c *Cache) pushFront(e *cacheEntry) {
+	e.prev, e.next = &c.lru, c.lru.next
+	c.lru.next.prev = e
+	c.lru.next = e
+}
+
+// ttl says how long an answer may be kept: 0 for not at all.
+func (c *Cache) ttl(msg *dns.Msg, err error) time.Duration {
+	if err != nil || (msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError) {
+		return c.failureTTL()
+	}
+	if msg.Truncated {
+		return 0 // a partial answer (RFC 2181, Section 9: not to be cached)
+	}
+	secs, ok := uint32(0), false
+	minTTL := func(t uint32) {
+		if !ok || t < secs {
+			secs, ok = t, true
+		}
+	}
+	for _, rr := range msg.Answer {
+		minTTL(rr.Header().Ttl)
+	}
+	if len(msg.Answer) == 0 || msg.Rcode == dns.RcodeNameError || !hasRecordsOfQuestion(msg) {
+		// RFC 2308, Section 5: "the TTL of this record is set from the
+		// minimum of the MINIMUM field of the SOA record and the TTL of
+		// the SOA itself", and "Negative responses without SOA records
+		// SHOULD NOT be cached as there is no way to prevent the
+		// negative responses looping forever between a pair of servers".
+		soa := negativeSOA(msg)
+		if soa == nil {
+			return 0
+		}
+		minTTL(min(soa.Hdr.Ttl, soa.Minttl))
+	}
+	return min(time.Duration(secs)*time.Second, c.maxTTL())
+}
+
+// hasRecordsOfQuestion reports whether the answer section holds a record of
+// the question's type: otherwise the answer is a CNAME chain ending in NODATA
+// (or unresolved), which is negative at its end.
+func hasRecordsOfQuestion(msg *dns.Msg) bool {
+	if len(msg.Question) != 1 {
+		return true
+	}
+	for _, rr := range msg.Answer {
+		if rr.Header().Rrtype == msg.Question[0].Qtype {
+			return true
+		}
+	}
+	return false
+}
+
+func negativeSOA(msg *dns.Msg) *dns.SOA {
+	for _, rr := range msg.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return soa
+		}
+	}
+	return nil
+}
+
+// agedCopy returns a deep copy of msg with every TTL lowered by age (never
+// below zero). The OPT pseudo-record's TTL field holds flags and is left
+// alone.
+func agedCopy(msg *dns.Msg, age time.Duration) *dns.Msg {
+	out := msg.Copy()
+	secs := uint32(age / time.Second)
+	for _, sec := range [][]dns.RR{out.Answer, out.Ns, out.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			if h.Rrtype == dns.TypeOPT {
+				continue
+			}
+			h.Ttl -= min(h.Ttl, secs)
+		}
+	}
+	return out
+}
+
+func (c *Cache) next() Resolver {
+	if c.Resolver != nil {
+		return c.Resolver
+	}
+	return defaultResolver
+}
+
+func (c *Cache) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Cache) maxEntries() int {
+	if c.MaxEntries > 0 {
+		return c.MaxEntries
+	}
+	return defaultCacheEntries
+}
+
+func (c *Cache) maxTTL() time.Duration {
+	if c.MaxTTL > 0 {
+		return c.MaxTTL
+	}
+	return defaultCacheMaxTTL
+}
+
+func (c *Cache) failureTTL() time.Duration {
+	switch {
+	case c.FailureTTL < 0:
+		return 0
+	case c.FailureTTL == 0:
+		return defaultFailureTTL
+	}
+	return min(c.FailureTTL, maxFailureTTL)
+}

@@ -1,0 +1,394 @@
+package mxroute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mxroute-go/mxroute/internal/dnstest"
+)
+
+// fakeClock is a Cache clock that tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// scripted answers every question with the message its function builds and
+// counts the questions per "name TYPE".
+type scripted struct {
+	mu    sync.Mutex
+	calls map[string]int
+	reply func(name string, qtype uint16) (*dns.Msg, error)
+}
+
+func (s *scripted) Resolve(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	s.mu.Lock()
+	if s.calls == nil {
+		s.calls = map[string]int{}
+	}
+	s.calls[name+" "+dns.TypeToString[qtype]]++
+	s.mu.Unlock()
+	return s.reply(name, qtype)
+}
+
+func (s *scripted) count(q string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[q]
+}
+
+func withSOA(m *dns.Msg, ttl, minimum uint32) *dns.Msg {
+	m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns: "ns.test.", Mbox: "h.test.", Minttl: minimum}}
+	return m
+}
+
+// cacheLimits are the Cache fields a TTL case sets.
+type cacheLimits struct{ MaxTTL, FailureTTL time.Duration }
+
+func TestCacheTTLs(t *testing.T) {
+	tests := []struct {
+		name   string
+		cache  cacheLimits
+		msg    *dns.Msg
+		err    error
+		fresh  time.Duration // still cached after this long
+		stale  time.Duration // asked again after this long
+		reason string
+	}{
+		{"positive: smallest TTL", cacheLimits{}, reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 300 IN A 192.0.2.1", "a.test. 60 IN A 192.0.2.2"),
+			nil, 59 * time.Second, 60 * time.Second, "an RRset lives as long as its shortest TTL"},
+		{"positive: MaxTTL caps", cacheLimits{MaxTTL: 10 * time.Second}, reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 86400 IN A 192.0.2.1"),
+			nil, 9 * time.Second, 10 * time.Second, "MaxTTL bounds a long TTL"},
+		{"positive: default cap one hour", cacheLimits{}, reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 86400 IN A 192.0.2.1"),
+			nil, 59 * time.Minute, time.Hour, "0: one hour"},
+		{"NXDOMAIN: SOA MINIMUM", cacheLimits{}, withSOA(reply("a.test.", dns.TypeA, dns.RcodeNameError), 3600, 300),
+			nil, 299 * time.Second, 300 * time.Second, "RFC 2308, Section 5: the smaller of MINIMUM and the SOA's TTL"},
+		{"NODATA: SOA TTL", cacheLimits{}, withSOA(reply("a.test.", dns.TypeA, dns.RcodeSuccess), 120, 3600),
+			nil, 119 * time.Second, 120 * time.Second, "RFC 2308, Section 5: the SOA's own TTL when smaller"},
+		{"NODATA after CNAME: chain TTL too", cacheLimits{}, withSOA(reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 30 IN CNAME b.test."), 120, 3600),
+			nil, 29 * time.Second, 30 * time.Second, "the CNAME's TTL bounds the negative answer built on it"},
+		{"NXDOMAIN without SOA", cacheLimits{}, reply("a.test.", dns.TypeA, dns.RcodeNameError),
+			nil, 0, 0, "RFC 2308, Section 5: SHOULD NOT be cached"},
+		{"SERVFAIL: two seconds", cacheLimits{}, reply("a.test.", dns.TypeA, dns.RcodeServerFailure),
+			nil, 1999 * time.Millisecond, 2 * time.Second, "failures only briefly"},
+		{"SERVFAIL: FailureTTL capped", cacheLimits{FailureTTL: time.Hour}, reply("a.test.", dns.TypeA, dns.RcodeServerFailure),
+			nil, 4 * time.Second, 5 * time.Second, "never more than a few seconds"},
+		{"SERVFAIL: not cached", cacheLimits{FailureTTL: -1}, reply("a.test.", dns.TypeA, dns.RcodeServerFailure),
+			nil, 0, 0, "negative FailureTTL"},
+		{"error", cacheLimits{}, nil, errors.New("timeout"), time.Second, 2 * time.Second, "a dead server is not asked a thousand times a second"},
+		{"truncated", cacheLimits{}, func() *dns.Msg {
+			m := reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 300 IN A 192.0.2.1")
+			m.Truncated = true
+			return m
+		}(), nil, 0, 0, "RFC 2181, Section 9: a partial answer is not cached"},
+		{"zero TTL", cacheLimits{}, reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 0 IN A 192.0.2.1"),
+			nil, 0, 0, "RFC 1035, Section 3.2.1: zero means do not cache"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newClock()
+			next := &scripted{reply: func(string, uint16) (*dns.Msg, error) { return tt.msg, tt.err }}
+			c := &Cache{Resolver: next, Now: clock.Now, MaxTTL: tt.cache.MaxTTL, FailureTTL: tt.cache.FailureTTL}
+			ask := func() {
+				m, err := c.Resolve(t.Context(), "a.test.", dns.TypeA)
+				if tt.err != nil {
+					assert.Equal(t, tt.err, err)
+				} else {
+					require.NoError(t, err)
+					assert.Equal(t, tt.msg.Rcode, m.Rcode)
+				}
+			}
+			ask()
+			require.Equal(t, 1, next.count("a.test. A"))
+			if tt.stale == 0 {
+				ask()
+				assert.Equal(t, 2, next.count("a.test. A"), "not cached: %s", tt.reason)
+				return
+			}
+			clock.Add(tt.fresh)
+			ask()
+			assert.Equal(t, 1, next.count("a.test. A"), "still cached: %s", tt.reason)
+			clock.Add(tt.stale - tt.fresh)
+			ask()
+			assert.Equal(t, 2, next.count("a.test. A"), "expired: %s", tt.reason)
+		})
+	}
+}
+
+func TestCacheCopiesAndAges(t *testing.T) {
+	clock := newClock()
+	m := reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 300 IN A 192.0.2.1")
+	m.AuthenticatedData = true
+	m.SetEdns0(1232, true)
+	m.Ns = dnstest.RRs("test. 600 IN NS ns.test.")
+	next := &scripted{reply: func(string, uint16) (*dns.Msg, error) { return m.Copy(), nil }}
+	c := &Cache{Resolver: next, Now: clock.Now}
+	first, err := c.Resolve(t.Context(), "a.test.", dns.TypeA)
+	require.NoError(t, err)
+	first.Answer[0].Header().Ttl = 1 // a caller scribbling on its copy
+	first.Answer = nil
+
+	clock.Add(100 * time.Second)
+	got, err := c.Resolve(t.Context(), "A.Test", dns.TypeA)
+	require.NoError(t, err)
+	assert.Equal(t, 1, next.count("a.test. A"), "names compare case-insensitively, trailing dot optional")
+	require.Len(t, got.Answer, 1, "a caller's changes do not reach the cache")
+	assert.Equal(t, uint32(200), got.Answer[0].Header().Ttl, "RFC 1035: the TTL counts down while cached")
+	assert.Equal(t, uint32(500), got.Ns[0].Header().Ttl)
+	assert.True(t, got.AuthenticatedData, "the AD bit is kept")
+	require.NotNil(t, got.IsEdns0())
+	assert.True(t, got.IsEdns0().Do(), "the OPT record's flags are not aged like a TTL")
+
+	_, err = c.Resolve(t.Context(), "a.test.", dns.TypeAAAA)
+	require.NoError(t, err)
+	assert.Equal(t, 1, next.count("a.test. AAAA"), "the type is part of the key")
+}
+
+func TestCacheLRU(t *testing.T) {
+	next := &scripted{reply: func(name string, qtype uint16) (*dns.Msg, error) {
+		return reply(name, qtype, dns.RcodeSuccess, name+" 300 IN A 192.0.2.1"), nil
+	}}
+	c := &Cache{Resolver: next, MaxEntries: 2}
+	ask := func(n string) {
+		_, err := c.Resolve(t.Context(), n, dns.TypeA)
+		require.NoError(t, err)
+	}
+	ask("a.test.")
+	ask("b.test.")
+	ask("a.test.") // a is now the most recent
+	ask("c.test.") // evicts b
+	assert.Equal(t, 2, c.Len(), "bounded by MaxEntries")
+	ask("a.test.")
+	ask("c.test.")
+	assert.Equal(t, 1, next.count("a.test. A"), "recently used: kept")
+	assert.Equal(t, 1, next.count("c.test. A"))
+	ask("b.test.")
+	assert.Equal(t, 2, next.count("b.test. A"), "least recently used: evicted")
+}
+
+// gated is a Resolver whose answers wait for release (or the context).
+type gated struct {
+	release   chan struct{}
+	calls     atomic.Int32
+	cancelled atomic.Int32
+}
+
+func (g *gated) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	g.calls.Add(1)
+	select {
+	case <-g.release:
+		return reply(name, qtype, dns.RcodeSuccess, name+" 300 IN A 192.0.2.1"), nil
+	case <-ctx.Done():
+		g.cancelled.Add(1)
+		return nil, ctx.Err()
+	}
+}
+
+// waiters returns the callers waiting for a flight.
+func (c *Cache) waiters(name string, qtype uint16) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.flights[cacheKey{name, qtype}]; f != nil {
+		return f.waiters
+	}
+	return 0
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	require.Eventually(t, cond, 5*time.Second, time.Millisecond)
+}
+
+func TestCacheCoalesces(t *testing.T) {
+	g := &gated{release: make(chan struct{})}
+	c := &Cache{Resolver: g}
+	const n = 20
+	var wg sync.WaitGroup
+	msgs := make([]*dns.Msg, n)
+	for i := range n {
+		wg.Go(func() {
+			m, err := c.Resolve(t.Context(), "a.test.", dns.TypeA)
+			assert.NoError(t, err)
+			msgs[i] = m
+		})
+	}
+	waitFor(t, func() bool { return c.waiters("a.test.", dns.TypeA) == n })
+	close(g.release)
+	wg.Wait()
+	assert.Equal(t, int32(1), g.calls.Load(), "one question for all concurrent callers")
+	for _, m := range msgs[1:] {
+		assert.NotSame(t, msgs[0], m, "each caller has its own copy")
+		assert.Equal(t, msgs[0].Answer[0].String(), m.Answer[0].String())
+	}
+}
+
+// TestCacheCancel: a caller that gives up does not fail the others; when
+// the last one gives up, the query is cancelled and has ended by the time
+// Resolve returns, and nothing is cached.
+func TestCacheCancel(t *testing.T) {
+	g := &gated{release: make(chan struct{})}
+	c := &Cache{Resolver: g}
+	ctx1, cancel1 := context.WithCancel(t.Context())
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	errs := make(chan error, 2)
+	for _, ctx := range []context.Context{ctx1, ctx2} {
+		go func() { _, err := c.Resolve(ctx, "a.test.", dns.TypeA); errs <- err }()
+	}
+	waitFor(t, func() bool { return c.waiters("a.test.", dns.TypeA) == 2 })
+	cancel1()
+	assert.ErrorIs(t, <-errs, context.Canceled)
+	assert.Equal(t, int32(0), g.cancelled.Load(), "another caller still waits: the query goes on")
+	cancel2()
+	assert.ErrorIs(t, <-errs, context.Canceled)
+	assert.Equal(t, int32(1), g.cancelled.Load(), "the last caller gone: the query was cancelled and has ended")
+	assert.Equal(t, 0, c.Len(), "a cancelled query says nothing about the name")
+
+	close(g.release)
+	_, err := c.Resolve(t.Context(), "a.test.", dns.TypeA)
+	require.NoError(t, err, "a new caller starts afresh")
+	assert.Equal(t, int32(2), g.calls.Load())
+}
+
+func TestCacheNilResolver(t *testing.T) {
+	assert.Same(t, defaultResolver, (&Cache{}).next(), "nil: the package's DNSResolver")
+}
+
+// TestCacheRoute: a second route of the same domain through a Cache asks
+// nothing, and gives the same route.
+func TestCacheRoute(t *testing.T) {
+	z := testZone(t, "ties.test.", tiesZone)
+	count := &countingResolver{next: z}
+	c := &Cache{Resolver: count}
+	r := &Router{Resolver: c}
+	first, err := r.Route(t.Context(), "ties.test")
+	require.NoError(t, err)
+	n := len(count.questions())
+	assert.Equal(t, 11, n, "MX, then A and AAAA of five hosts")
+	for range 3 {
+		rt, err := r.Route(t.Context(), "TIES.test.")
+		require.NoError(t, err)
+		assert.ElementsMatch(t, first.Targets(), rt.Targets())
+	}
+	assert.Len(t, count.questions(), n, "a warm cache asks nothing")
+}
+
+// TestCacheManyDomains routes many distinct domains concurrently through a
+// Cache against a loopback server, and checks that every route succeeds and
+// that no goroutine is left afterwards. The harness in internal/bench/latency
+// does the same with 10,000 domains and reports the peak goroutines.
+func TestCacheManyDomains(t *testing.T) {
+	addr := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		q := req.Question[0]
+		switch q.Qtype {
+		case dns.TypeMX:
+			writeReply(w, req, dns.RcodeSuccess, q.Name+" 300 IN MX 10 mx1."+q.Name, q.Name+" 300 IN MX 20 mx2."+q.Name)
+		case dns.TypeA:
+			writeReply(w, req, dns.RcodeSuccess, q.Name+" 300 IN A 192.0.2.1")
+		case dns.TypeAAAA:
+			writeReply(w, req, dns.RcodeSuccess, q.Name+" 300 IN AAAA 2001:db8::1")
+		}
+	})
+	before := countLookupGoroutines()
+	c := &Cache{Resolver: &DNSResolver{Servers: []string{addr}, Timeout: 2 * time.Second, Attempts: 2}}
+	r := &Router{Resolver: c}
+	const domains, parallel = 300, 32
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	sem := make(chan struct{}, parallel)
+	for i := range domains {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if _, err := r.Route(t.Context(), fmt.Sprintf("d%d.test", i)); err != nil {
+				failed.Add(1)
+				t.Log(err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Zero(t, failed.Load())
+	assert.Equal(t, domains*5, c.Len(), "MX and two hosts' A and AAAA per domain")
+	waitFor(t, func() bool { return countLookupGoroutines() <= before })
+}
+
+// countLookupGoroutines counts goroutines running the Router's lookups or
+// the Cache's queries.
+func countLookupGoroutines() int {
+	buf := make([]byte, 1<<22)
+	n := 0
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "mxroute.(*routing).startLookups") || strings.Contains(g, "mxroute.(*Cache).fly") {
+			n++
+		}
+	}
+	return n
+}
+
+// benchZone is a domain with n dual-stack mail hosts, two at each
+// preference.
+func benchZone(n int) string {
+	var b strings.Builder
+	b.WriteString("$ORIGIN bench.test.\n@ 3600 IN SOA ns hostmaster 1 3600 600 86400 300\n")
+	for i := range n {
+		fmt.Fprintf(&b, "@ IN MX %d mx%d\nmx%d IN A 192.0.2.%d\nmx%d IN AAAA 2001:db8::%d\n", 10*(i/2+1), i, i, i+1, i, i+1)
+	}
+	return b.String()
+}
+
+// BenchmarkRouteWarmCache routes a domain whose answers are all cached:
+// the cost of the Router itself.
+func BenchmarkRouteWarmCache(b *testing.B) {
+	for _, n := range []int{1, 2, 5, 10} {
+		b.Run(fmt.Sprintf("dualstack-hosts=%d", n), func(b *testing.B) {
+			r := &Router{Resolver: &Cache{Resolver: testZone(b, "bench.test.", benchZone(n))}, Rand: rand.New(rand.NewPCG(1, 1))}
+			ctx := context.Background()
+			if _, err := r.Route(ctx, "bench.test"); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.Route(ctx, "bench.test"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCacheResolveHit is one cached answer handed to a caller outside
+// the Router: a copy with aged TTLs.
+func BenchmarkCacheResolveHit(b *testing.B) {
+	c := &Cache{Resolver: testZone(b, "bench.test.", benchZone(2))}
+	ctx := context.Background()
+	if _, err := c.Resolve(ctx, "bench.test.", dns.TypeMX); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Resolve(ctx, "bench.test.", dns.TypeMX); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

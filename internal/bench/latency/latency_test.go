@@ -1,0 +1,31 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRun runs the harness small and fast, so that it keeps compiling and
+// working; its numbers are not checked (no timing assertions in tests).
+func TestRun(t *testing.T) {
+	var out strings.Builder
+	cfg := config{RTT: time.Millisecond, Runs: 3, Hosts: []int{1, 3}, Domains: 200, Parallel: 20}
+	require.NoError(t, run(t.Context(), cfg, &out))
+	t.Log("\n" + out.String())
+	lines := strings.Split(out.String(), "\n")
+	var rows []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "1 ") || strings.HasPrefix(l, "3 ") {
+			rows = append(rows, l)
+		}
+	}
+	assert.Len(t, rows, 2, "one row per domain")
+	assert.Contains(t, out.String(), "\n10*  ", "the row of the domain with a silent host")
+	assert.Contains(t, out.String(), "200 distinct domains")
+	assert.Contains(t, out.String(), "0 failed")
+	assert.Contains(t, out.String(), "goroutines left afterwards: 0")
+}
