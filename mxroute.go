@@ -69,6 +69,16 @@ type Router struct {
 	// Family selects the address families and their order within a host.
 	// The zero value, AnyFamily, uses both, IPv6 first.
 	Family Family
+	// Trace, when set, is called with each decision Route makes, in order:
+	// the CNAMEs followed, the MX RRset, null MX and IP-address targets,
+	// shuffled ties, hosts dropped by the loop guard or the limits, each
+	// host's addresses or why it is unusable, and the result (see Step).
+	// It is called synchronously, from the goroutine of Route; a Router
+	// used by several goroutines calls it from all of them at once, so it
+	// must be safe for concurrent use. It must not modify the Event's
+	// Addrs or keep ctx. nil: no tracing, at no cost. SlogTrace adapts a
+	// *slog.Logger.
+	Trace func(ctx context.Context, e Event)
 }
 
 // defaultResolver serves Routers whose Resolver is nil.
@@ -132,7 +142,8 @@ func (rt *Route) Targets() []Target {
 // whether to defer or bounce. When err is ErrNoAddress the Route is returned
 // too, for diagnostics: its Hosts say why each host is unusable, and it has
 // no Targets. With any other error the Route is nil.
-func (r *Router) Route(ctx context.Context, domain string) (*Route, error) {
+func (r *Router) Route(ctx context.Context, domain string) (out *Route, outErr error) {
+	defer r.traceDone(ctx, domain, &out, &outErr)
 	dest, perr := parseDomain(domain)
 	if perr != nil {
 		return nil, perr
@@ -145,6 +156,7 @@ func (r *Router) Route(ctx context.Context, domain string) (*Route, error) {
 	if lerr != nil {
 		return nil, domainError(domain, lerr)
 	}
+	r.traceMX(ctx, domain, &mx)
 	rt := &Route{Domain: dest.name, Canonical: strings.TrimSuffix(mx.name, ".")}
 	var hosts []*mxHost
 	switch mx.kind {
@@ -165,6 +177,7 @@ func (r *Router) Route(ctx context.Context, domain string) (*Route, error) {
 			return nil, err
 		}
 		sortHosts(hosts, r.Rand)
+		r.traceOrder(ctx, domain, hosts)
 	}
 	return r.finish(ctx, res, domain, rt, hosts)
 }
@@ -189,11 +202,13 @@ func (r *Router) routeLiteral(ctx context.Context, domain string, addr netip.Add
 // finish applies the loop guard and MaxHosts, looks up the hosts' addresses,
 // orders and de-duplicates them, and applies MaxAddrs.
 func (r *Router) finish(ctx context.Context, res Resolver, domain string, rt *Route, hosts []*mxHost) (*Route, error) {
-	hosts, _, self := r.loopGuard(hosts)
+	hosts, dropped, self := r.loopGuard(hosts)
+	r.traceLoopGuard(ctx, domain, dropped)
 	if len(r.LocalAddrs) > 0 && len(hosts) > 0 {
 		r.resolveHosts(ctx, res, hosts)
 		var selfByAddr bool
-		hosts, _, selfByAddr = r.loopGuard(hosts)
+		hosts, dropped, selfByAddr = r.loopGuard(hosts)
+		r.traceLoopGuard(ctx, domain, dropped)
 		self = self || selfByAddr
 	}
 	if self && len(hosts) == 0 {
@@ -201,6 +216,7 @@ func (r *Router) finish(ctx context.Context, res Resolver, domain string, rt *Ro
 			Detail: "this host is a mail exchanger for " + rt.Canonical + " and none is more preferred"}
 	}
 	if r.MaxHosts > 0 && len(hosts) > r.MaxHosts {
+		r.traceMaxHosts(ctx, domain, hosts[r.MaxHosts:])
 		hosts = hosts[:r.MaxHosts]
 	}
 	r.resolveHosts(ctx, res, hosts)
@@ -215,14 +231,17 @@ func (r *Router) finish(ctx context.Context, res Resolver, domain string, rt *Ro
 			h.err = hostError(domain, h, r.Family)
 		}
 	}
+	r.traceHosts(ctx, domain, hosts)
 	if rt.Implicit && hosts[0].err != nil {
 		return nil, r.implicitError(ctx, res, domain, hosts[0])
 	}
+	r.traceDedupe(ctx, domain, hosts)
 	hosts = dedupeAddrs(hosts)
 	if err := noAddressError(domain, hosts); err != nil {
 		rt.Hosts = publicHosts(hosts)
 		return rt, err
 	}
+	r.traceMaxAddrs(ctx, domain, hosts)
 	rt.Hosts = publicHosts(limitAddrs(hosts, r.MaxAddrs))
 	return rt, nil
 }
