@@ -278,4 +278,3 @@ func BenchmarkRouteTrace(b *testing.B) {
 		})
 	}
 }
-
