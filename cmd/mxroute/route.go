@@ -161,6 +161,11 @@ func printRoute(w io.Writer, domain string, res routed) {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", h.Preference, h.Name, a, family(a))
 			}
 		}
+		for _, ev := range res.events {
+			if ev.Step == mxroute.StepMaxAddrs && ev.Count > 0 {
+				fmt.Fprintf(tw, "%d\t%s\t-\tcut: more addresses beyond --max-addrs\n", ev.Preference, ev.Host)
+			}
+		}
 		for _, d := range droppedHosts(res.events) {
 			fmt.Fprintf(tw, "%d\t%s\t-\tdropped: %s\n", d.pref, d.name, d.detail)
 		}
@@ -216,7 +221,10 @@ func hostReason(err error) string {
 	if e.Temporary {
 		verdict = "temporary"
 	}
-	return fmt.Sprintf("%s (%s %s)", e.Detail, verdict, e.Status)
+	// The table is for people at 80 columns: the RFC cited in a detail is
+	// in explain's output.
+	detail, _, _ := strings.Cut(e.Detail, " (RFC ")
+	return fmt.Sprintf("%s (%s %s)", detail, verdict, e.Status)
 }
 
 // reasonOf names the sentinel an error unwraps to, for JSON.
