@@ -41,21 +41,21 @@ type check struct {
 // The checks, in the order they are reported. README's lint section and
 // "mxroute lint -h" list them from here.
 var (
-	checkRouteFailed = check{"route-failed", errorSev, "RFC 5321, Section 5.1", "a sender cannot route the domain: it defers or bounces (a null MX is not a failure)"}
+	checkRouteFailed = check{"route-failed", errorSev, "RFC 5321, Section 5.1", "senders defer or bounce (null MX excepted)"}
 	checkMXCNAME     = check{"mx-cname", errorSev, "RFC 2181, Section 10.3; RFC 5321, Section 5.1", "an MX target is an alias (CNAME)"}
-	checkMXIP        = check{"mx-ip-literal", errorSev, "RFC 5321, Section 5.1", "an MX target is an IP address, not a host name"}
-	checkMXNoAddr    = check{"mx-no-address", errorSev, "RFC 5321, Section 5.1", "an MX host in the domain has no A or AAAA records"}
-	checkMXExternal  = check{"mx-external-unresolved", errorSev, "RFC 5321, Section 5.1", "an MX host outside the domain has no address in any answer (a lapsed provider?)"}
-	checkMXLookup    = check{"mx-lookup-failed", warning, "RFC 5321, Section 5.1", "an MX host's address lookup failed temporarily"}
-	checkNullMixed   = check{"null-mx-mixed", errorSev, "RFC 7505, Section 3", "a null MX is published with other MX records"}
-	checkNullPref    = check{"null-mx-preference", warning, "RFC 7505, Section 3", "a null MX has a preference other than 0"}
-	checkImplicit    = check{"implicit-mx", warning, "RFC 5321, Section 5.1", "no MX records: mail relies on the implicit MX (the domain's own A/AAAA)"}
-	checkDuplicate   = check{"mx-duplicate", warning, "RFC 5321, Section 5.1", "the same MX target is listed more than once"}
-	checkFamily      = check{"mx-family-mismatch", warning, "RFC 5321, Section 5.1; RFC 6724", "MX hosts of equal preference differ in address families (one has AAAA, the other not)"}
-	checkTTLShort    = check{"mx-ttl-short", warning, "RFC 1912, Section 2.2", "the MX RRset's TTL is below --min-ttl (default 5m)"}
-	checkTTLLong     = check{"mx-ttl-long", warning, "RFC 1912, Section 2.2", "the MX RRset's TTL is above --max-ttl (default 168h): a change takes that long to reach senders"}
-	checkServersMX   = check{"servers-disagree", warning, "RFC 2181, Section 5", "with several --server: they answer different MX sets (a change still propagating?)"}
-	checkServersTTL  = check{"servers-disagree-ttl", warning, "RFC 2181, Section 5.2", "with several --server: authoritative answers give the MX RRset different TTLs"}
+	checkMXIP        = check{"mx-ip-literal", errorSev, "RFC 5321, Section 5.1", "an MX target is an IP address"}
+	checkMXNoAddr    = check{"mx-no-address", errorSev, "RFC 5321, Section 5.1", "an MX host has no A or AAAA records"}
+	checkMXExternal  = check{"mx-external-unresolved", errorSev, "RFC 5321, Section 5.1", "an MX host in another domain has no address"}
+	checkMXLookup    = check{"mx-lookup-failed", warning, "RFC 5321, Section 5.1", "an MX host lookup fails temporarily"}
+	checkNullMixed   = check{"null-mx-mixed", errorSev, "RFC 7505, Section 3", "a null MX next to other MX records"}
+	checkNullPref    = check{"null-mx-preference", warning, "RFC 7505, Section 3", "a null MX with a preference other than 0"}
+	checkImplicit    = check{"implicit-mx", warning, "RFC 5321, Section 5.1", "no MX: mail relies on the A/AAAA fallback"}
+	checkDuplicate   = check{"mx-duplicate", warning, "RFC 5321, Section 5.1", "an MX target listed more than once"}
+	checkFamily      = check{"mx-family-mismatch", warning, "RFC 5321, Section 5.1; RFC 6724", "equal-preference hosts differ in families"}
+	checkTTLShort    = check{"mx-ttl-short", warning, "RFC 1912, Section 2.2", "MX TTL below --min-ttl"}
+	checkTTLLong     = check{"mx-ttl-long", warning, "RFC 1912, Section 2.2", "MX TTL above --max-ttl"}
+	checkServersMX   = check{"servers-disagree", warning, "RFC 1034, Section 4.3.5", "the --server answers differ in MX set"}
+	checkServersTTL  = check{"servers-disagree-ttl", warning, "RFC 1034, Section 4.3.5", "authoritative --server answers differ in TTL"}
 	allChecks        = []check{checkRouteFailed, checkMXCNAME, checkMXIP, checkMXNoAddr, checkMXExternal, checkMXLookup, checkNullMixed, checkNullPref, checkImplicit, checkDuplicate, checkFamily, checkTTLShort, checkTTLLong, checkServersMX, checkServersTTL}
 )
 
