@@ -60,3 +60,19 @@ func TestProgress(t *testing.T) {
 	lint := runBinary(t, args(list("lint", "--progress", "on", "--from", file), vegaZones)...)
 	assert.Contains(t, lint.stderr, "mxroute: 25/25 domains\n", "lint reports progress too")
 }
+
+// On a terminal the progress rewrites one line and ends it when done.
+func TestProgressTerminal(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	p := &progress{w: &b, total: 3, terminal: true}
+	for i := 1; i <= 3; i++ {
+		p.step(i)
+	}
+	assert.Equal(t, "\rmxroute: 1/3 domains\rmxroute: 2/3 domains\rmxroute: 3/3 domains\n", b.String())
+	var none *progress
+	none.step(1) // no progress: a nil *progress does nothing
+	assert.Nil(t, newProgress("auto", true, 3, &b), "auto: not a terminal, no progress")
+	assert.Nil(t, newProgress("off", true, 3, &b))
+	require.NotNil(t, newProgress("on", false, 3, &b))
+}

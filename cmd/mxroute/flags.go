@@ -75,7 +75,7 @@ func (e *inputError) Error() string { return e.err.Error() }
 // or the exit status to stop with (exitOK after -h).
 func parseFlags(name string, args []string, e *env, routing bool) (*config, int) {
 	fs := flag.NewFlagSet("mxroute "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(io.Discard) // errors get one line, below; -h the usage, on stdout
 	c := &config{}
 	var zones, servers, localAddrs listFlag
 	var family, from string
@@ -99,12 +99,15 @@ func parseFlags(name string, args []string, e *env, routing bool) (*config, int)
 		fs.DurationVar(&c.minTTL, "min-ttl", 5*time.Minute, "warn when the MX RRset's TTL is below this")
 		fs.DurationVar(&c.maxTTL, "max-ttl", 7*24*time.Hour, "warn when the MX RRset's TTL is above this")
 	}
-	fs.Usage = func() { printUsage(fs, name) }
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			printUsage(fs, name)
 			return nil, exitOK
 		}
-		return nil, exitUsage // the flag package printed the one line and the usage
+		fmt.Fprintf(e.stderr, "mxroute %s: %v (see mxroute %s -h)\n", name, err, name)
+		return nil, exitUsage
 	}
 	err := c.finish(fs, e, zones, servers, localAddrs, family, from, routing)
 	var ue *usageError

@@ -52,6 +52,17 @@ func TestLintZone(t *testing.T) {
 	}, found)
 }
 
+// Over the wire, from a loopback server for the lint zone, lint finds what
+// it finds offline.
+func TestLintZoneServer(t *testing.T) {
+	t.Parallel()
+	server := zoneServer(t, zonesDir+"lint.example.zone")
+	offline, offStatus := lintJSON(t, args(lintZone, list("--from", lintDomain))...)
+	online, onStatus := lintJSON(t, "--server", server, "--from", lintDomain)
+	assert.Equal(t, offStatus, onStatus)
+	assert.Equal(t, offline, online)
+}
+
 func TestLintClean(t *testing.T) {
 	t.Parallel()
 	res := runBinary(t, args(list("lint"), cleanZone, list("clean.example", "nomail.clean.example"))...)

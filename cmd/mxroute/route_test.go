@@ -112,6 +112,8 @@ func TestUsageErrors(t *testing.T) {
 		{"missing zone", list("lint", "--zone", bad+".missing", "bad.test"), 66, "mxroute lint: open " + bad + ".missing: no such file or directory\n"},
 		{"missing from", list("explain", "--from", bad+".missing"), 66, "mxroute explain: open " + bad + ".missing: no such file or directory\n"},
 		{"zone and server", list("lint", "--zone", bad, "--server", "127.0.0.1:53", "x.test"), 64, "mxroute lint: --zone and --server cannot be used together\n"},
+		{"unknown flag", list("route", "--colour", "x.test"), 64, "mxroute route: flag provided but not defined: -colour (see mxroute route -h)\n"},
+		{"bad flag value", list("explain", "--max-hosts", "many", "x.test"), 64, `mxroute explain: invalid value "many" for flag -max-hosts: parse error (see mxroute explain -h)` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,16 +135,22 @@ func TestHelp(t *testing.T) {
 	for _, cmd := range []string{"route", "explain", "lint"} {
 		res := runBinary(t, cmd, "-h")
 		assert.Equal(t, 0, res.status, "-h is not an error")
-		assert.Contains(t, res.stderr, "usage: mxroute "+cmd)
-		assert.Contains(t, res.stderr, "Exit status")
-		assert.Contains(t, res.stderr, "-zone file")
+		assert.Empty(t, res.stderr, "asked-for help goes to stdout")
+		assert.Contains(t, res.stdout, "usage: mxroute "+cmd)
+		assert.Contains(t, res.stdout, "Exit status")
+		assert.Contains(t, res.stdout, "-zone file")
 	}
 	res := runBinary(t, "help")
 	assert.Equal(t, 0, res.status)
 	assert.Contains(t, res.stdout, "Commands:")
 	res = runBinary(t, "lint", "-h")
 	for _, c := range allChecks {
-		assert.Contains(t, res.stderr, c.id, "lint -h lists every check")
+		assert.Contains(t, res.stdout, c.id, "lint -h lists every check")
+	}
+	for _, line := range strings.Split(res.stdout, "\n") {
+		if !strings.HasPrefix(line, "    \t") { // the flag package's own indentation
+			assert.LessOrEqual(t, len(line), 80, "lint -h fits 80 columns: %q", line)
+		}
 	}
 }
 
