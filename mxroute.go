@@ -73,11 +73,12 @@ type Router struct {
 	// the CNAMEs followed, the MX RRset, null MX and IP-address targets,
 	// shuffled ties, hosts dropped by the loop guard or the limits, each
 	// host's addresses or why it is unusable, and the result (see Step).
-	// It is called synchronously, from the goroutine of Route; a Router
-	// used by several goroutines calls it from all of them at once, so it
-	// must be safe for concurrent use. It must not modify the Event's
-	// Addrs or keep ctx. nil: no tracing, at no cost. SlogTrace adapts a
-	// *slog.Logger.
+	// ctx is the one given to Route, so a value in it can tell one route's
+	// events from another's. Trace may be called from several goroutines
+	// at once (a Router routing concurrently, or parallel lookups), so it
+	// must be safe for concurrent use; it should return quickly, as Route
+	// waits for it. nil: no tracing, at no cost (no Event is built).
+	// SlogTrace adapts a *slog.Logger.
 	Trace func(ctx context.Context, e Event)
 }
 

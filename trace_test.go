@@ -278,3 +278,61 @@ func BenchmarkRouteTrace(b *testing.B) {
 		})
 	}
 }
+
+// FuzzTrace routes arbitrary zones with arbitrary limits: the trace always
+// ends with one StepDone that matches what Route returned, every event is a
+// known step with a message, hosts reported unusable are the Route's
+// unusable hosts, and hosts reported dropped are not in the Route.
+func FuzzTrace(f *testing.F) {
+	f.Add(traceZone, "plain.tr.test", uint8(0), uint8(0), uint8(0), "")
+	f.Add(traceZone, "shared.tr.test", uint8(1), uint8(1), uint8(1), "mx1.tr.test")
+	f.Add(traceZone, "iptarget.tr.test", uint8(4), uint8(0), uint8(2), "mx3.tr.test")
+	f.Add(traceZone, "alias.tr.test", uint8(3), uint8(2), uint8(0), "mx2.tr.test")
+	f.Add("$ORIGIN tr.test.\n@ 60 IN SOA ns h 1 2 3 4 5\nx IN MX 10 a\nx IN MX 10 b\na IN A 192.0.2.1\nb IN A 192.0.2.1\n", "x.tr.test", uint8(0), uint8(0), uint8(1), "")
+	f.Fuzz(func(t *testing.T, zone, domain string, family, maxHosts, maxAddrs uint8, local string) {
+		z, err := NewZoneResolver(strings.NewReader(zone), "tr.test.")
+		if err != nil {
+			return
+		}
+		var events []Event
+		r := &Router{Resolver: z, Family: Family(family % 5), MaxHosts: int(maxHosts % 4), MaxAddrs: int(maxAddrs % 4),
+			Rand: rand.New(rand.NewPCG(1, 1)), Trace: func(_ context.Context, e Event) { events = append(events, e) }}
+		if local != "" {
+			r.LocalNames = []string{local}
+		}
+		rt, err := r.Route(context.Background(), domain)
+		if len(events) == 0 {
+			t.Fatal("no events: StepDone is always reported")
+		}
+		done := events[len(events)-1]
+		if done.Step != StepDone || done.Err != err || done.Count != len(rt.Targets()) {
+			t.Fatalf("last event %+v does not match Route's (%d targets, %v)", done, len(rt.Targets()), err)
+		}
+		inRoute := map[string]bool{}
+		unusable := map[string]bool{}
+		if rt != nil {
+			for _, h := range rt.Hosts {
+				inRoute[h.Name] = true
+				if h.Err != nil {
+					unusable[h.Name] = true
+				}
+			}
+		}
+		for i, e := range events {
+			if e.Message == "" || strings.HasPrefix(e.Step.String(), "Step(") {
+				t.Fatalf("event %d: %+v", i, e)
+			}
+			if e.Step == StepDone && i != len(events)-1 {
+				t.Fatalf("StepDone at %d of %d", i, len(events))
+			}
+			switch {
+			case rt == nil:
+			case e.Step == StepUnusable && !unusable[e.Host]:
+				t.Fatalf("%s reported unusable, not so in the Route %+v", e.Host, rt.Hosts)
+			case (e.Step == StepLoopGuard || e.Step == StepMaxHosts ||
+				(e.Step == StepMaxAddrs || e.Step == StepDedupe) && e.Count == 0) && inRoute[e.Host]:
+				t.Fatalf("%s reported dropped (%s), but in the Route %+v", e.Host, e.Step, rt.Hosts)
+			}
+		}
+	})
+}
