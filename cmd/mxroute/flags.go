@@ -77,7 +77,7 @@ func parseFlags(name string, args []string, e *env, routing bool) (*config, int)
 	fs := flag.NewFlagSet("mxroute "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors get one line, below; -h the usage, on stdout
 	c := &config{}
-	var zones, servers, localAddrs listFlag
+	var zones, servers, localNames, localAddrs listFlag
 	var family, from string
 	fs.Var(&zones, "zone", "answer from this master `file`, offline (repeatable); its origin is the file name without .zone")
 	fs.Var(&servers, "server", "ask this DNS server, `host:port` (repeatable); default: the servers of /etc/resolv.conf")
@@ -87,14 +87,12 @@ func parseFlags(name string, args []string, e *env, routing bool) (*config, int)
 	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (with --from, when stderr is a terminal), on or off")
 	fs.BoolVar(&c.json, "json", false, "write JSON Lines, one object per domain (schema in README)")
 	if routing {
-		var local listFlag
-		fs.Var(&local, "local-name", "this host's `name`, for the loop guard: route as this relay would (repeatable)")
+		fs.Var(&localNames, "local-name", "this host's `name`, for the loop guard: route as this relay would (repeatable)")
 		fs.Var(&localAddrs, "local-addr", "this host's `address`, for the loop guard (repeatable)")
 		fs.StringVar(&family, "family", "any", "address families: any (IPv6 first), 4, 6, prefer4 or interleave")
 		fs.IntVar(&c.maxHosts, "max-hosts", 0, "look up at most this many mail hosts (0: no limit)")
 		fs.IntVar(&c.maxAddrs, "max-addrs", 0, "try at most this many addresses (0: no limit)")
 		fs.Int64Var(&c.seed, "seed", -1, "shuffle equal preferences with this seed, for a reproducible order (-1: random)")
-		defer func() { c.local = local }()
 	} else {
 		fs.DurationVar(&c.minTTL, "min-ttl", 5*time.Minute, "warn when the MX RRset's TTL is below this")
 		fs.DurationVar(&c.maxTTL, "max-ttl", 7*24*time.Hour, "warn when the MX RRset's TTL is above this")
@@ -109,6 +107,7 @@ func parseFlags(name string, args []string, e *env, routing bool) (*config, int)
 		fmt.Fprintf(e.stderr, "mxroute %s: %v (see mxroute %s -h)\n", name, err, name)
 		return nil, exitUsage
 	}
+	c.local = localNames
 	err := c.finish(fs, e, zones, servers, localAddrs, family, from, routing)
 	var ue *usageError
 	var ie *inputError

@@ -209,15 +209,17 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 			famOf[ev.Host] = f
 		case mxroute.StepUnusable:
 			var me *mxroute.Error
-			errors.As(ev.Err, &me)
+			if !errors.As(ev.Err, &me) {
+				continue // the library's hosts always carry an *Error
+			}
 			switch {
 			case rt != nil && rt.Implicit || rt == nil && errors.Is(err, mxroute.ErrNoMailHost):
 				continue // the domain itself: route-failed says it
 			case !sameOrganization(canonical, ev.Host):
 				add(checkMXExternal, ev.Host, "MX %d %s is outside %s and has no address: %s", ev.Preference, ev.Host, canonical, me.Detail)
-			case me != nil && me.Temporary:
+			case me.Temporary:
 				add(checkMXLookup, ev.Host, "MX %d %s: %s", ev.Preference, ev.Host, me.Detail)
-			case me != nil:
+			default:
 				add(checkMXNoAddr, ev.Host, "MX %d %s: %s", ev.Preference, ev.Host, me.Detail)
 			}
 		}

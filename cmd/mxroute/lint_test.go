@@ -93,7 +93,10 @@ func TestLintExitStatus(t *testing.T) {
 			assert.Equal(t, tt.wantStatus, res.status, "%s\n%s", tt.reason, res.stdout)
 		})
 	}
-	res := runBinary(t, args(list("lint", "--min-ttl", "2h", "--max-ttl", "1h"), cleanZone, list("clean.example"))...)
+	res := runBinary(t, "lint", "--server", silentServer(t), "--timeout", "300ms", "clean.example")
+	assert.Equal(t, 2, res.status, "a domain no server answers for cannot be routed")
+	assert.Contains(t, res.stdout, "clean.example: error: route-failed: senders defer:")
+	res = runBinary(t, args(list("lint", "--min-ttl", "2h", "--max-ttl", "1h"), cleanZone, list("clean.example"))...)
 	assert.Equal(t, 64, res.status, "min above max")
 	res = runBinary(t, args(list("lint", "--max-ttl", "30m"), cleanZone, list("clean.example"))...)
 	assert.Equal(t, 1, res.status, "3600s is above a 30m limit")
