@@ -14,7 +14,9 @@
 //     ordered by [Family] (RFC 6724, RFC 8305);
 //   - the loop guard of a relay that finds itself among the mail exchangers;
 //   - every failure an [*Error] that says defer or bounce, with an RFC 3463
-//     status code.
+//     status code;
+//   - every decision reported, with the rule behind it, to Router.Trace
+//     ([SlogTrace] logs them with log/slog).
 //
 // A zero [Router] routes through the resolvers of /etc/resolv.conf:
 //

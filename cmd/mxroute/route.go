@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/mxroute-go/mxroute"
 )
@@ -181,12 +182,37 @@ func printRoute(w io.Writer, domain string, res routed) {
 func printExplain(w io.Writer, domain string, res routed) {
 	fmt.Fprintf(w, "%s: %d decision(s)\n", domain, len(res.events))
 	for i, ev := range res.events {
-		fmt.Fprintf(w, "%3d. %s\n", i+1, ev.Message)
+		for j, line := range wrap(ev.Message, 80-5) {
+			if j == 0 {
+				fmt.Fprintf(w, "%3d. %s\n", i+1, line)
+			} else {
+				fmt.Fprintf(w, "     %s\n", line)
+			}
+		}
 		if ev.Rule != "" {
 			fmt.Fprintf(w, "     [%s]\n", ev.Rule)
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// wrap splits s into lines of at most width columns at spaces; a word
+// longer than width gets a line of its own.
+func wrap(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	return append(lines, line)
 }
 
 func family(a netip.Addr) string {

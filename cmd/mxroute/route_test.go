@@ -228,3 +228,22 @@ func TestRouteServer(t *testing.T) {
 		})
 	}
 }
+
+func TestWrap(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		in    string
+		width int
+		want  []string
+	}{
+		{"fits", "a b c", 10, []string{"a b c"}},
+		{"wraps at spaces", "aaa bbb ccc", 7, []string{"aaa bbb", "ccc"}},
+		{"long word alone", "a verylongword b", 4, []string{"a", "verylongword", "b"}},
+		{"runes, not bytes", "→→→ →→→", 7, []string{"→→→ →→→"}},
+		{"empty", "", 5, []string{""}},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, wrap(tt.in, tt.width), tt.name)
+	}
+}
