@@ -30,9 +30,11 @@ func forEach[R any](ctx context.Context, domains []string, workers int, work fun
 		}
 		wg.Wait()
 	}()
+	var zero R
 	for i, d := range domains {
 		<-done[i]
 		emit(i, d, results[i])
+		results[i] = zero // a long --from file keeps only what waits for output
 	}
 }
 

@@ -156,3 +156,22 @@ func TestLintChecksAllPlanted(t *testing.T) {
 	slices.Sort(planted)
 	assert.Equal(t, planted, ids, "a new check needs a planted fault in TestLintZone or TestLintServers")
 }
+
+func TestSameOrganization(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		domain, host string
+		want         bool
+		reason       string
+	}{
+		{"example.com", "mx.example.com", true, "under the domain"},
+		{"example.com", "example.com", true, "the domain itself"},
+		{"shop.example.com", "mx.example.com", true, "under the domain's parent"},
+		{"example.com", "mx.example.net", false, "another domain"},
+		{"example.com", "mx.com", false, "the parent is a TLD: not the same organization"},
+		{"a.b.example.com", "mx.example.com", false, "only one level up"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, sameOrganization(tt.domain, tt.host), "%s in %s: %s", tt.host, tt.domain, tt.reason)
+	}
+}
