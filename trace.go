@@ -87,6 +87,7 @@ const (
 	ruleRFC6724 = "RFC 6724, Section 2.1"
 	ruleRFC8305 = "RFC 8305, Section 4"
 	ruleLoop    = "RFC 5321, Section 5.1; RFC 974"
+	ruleLiteral = "RFC 5321, Section 4.1.3"
 )
 
 // An Event is one decision of Route, reported to Router.Trace.
@@ -251,10 +252,16 @@ func (r *Router) traceHosts(ctx context.Context, domain string, hosts []*mxHost)
 		}
 		r.traceChain(ctx, domain, h.name, h.pref, from, chain)
 		if found := slices.Concat(h.v6.addrs, h.v4.addrs); len(found) > 0 {
-			ttl := minTTL(slices.Concat(h.v6.ans.rrs, h.v4.ans.rrs))
-			r.emit(ctx, Event{Step: StepAddrs, Domain: domain, Host: h.name, Preference: h.pref, Addrs: found, TTL: ttl,
+			rrs := slices.Concat(h.v6.ans.rrs, h.v4.ans.rrs)
+			ttl := minTTL(rrs)
+			e := Event{Step: StepAddrs, Domain: domain, Host: h.name, Preference: h.pref, Addrs: found, TTL: ttl,
 				Count: len(found), Rule: ruleRFC5321, Message: fmt.Sprintf("%s (%d) has %s, TTL %d",
-					h.name, h.pref, countFamilies(len(h.v6.addrs), len(h.v4.addrs)), ttl)})
+					h.name, h.pref, countFamilies(len(h.v6.addrs), len(h.v4.addrs)), ttl)}
+			if len(rrs) == 0 { // an address literal: no DNS, no TTL
+				e.Rule = ruleLiteral
+				e.Message = h.name + " is an address literal: that address, no DNS"
+			}
+			r.emit(ctx, e)
 		}
 		useV6, useV4 := r.Family.wants()
 		if n := len(h.v6.addrs); !useV6 && n > 0 {

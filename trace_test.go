@@ -120,6 +120,10 @@ func TestTraceEvents(t *testing.T) {
 			"addrs implicit.tr.test (0) has 1 IPv4 address, TTL 3600",
 			"done routed: 1 host(s), 1 address(es) to try",
 		}, "RFC 5321 §5.1 implicit MX"},
+		{"address literal", "[IPv6:2001:db8::7]", Router{}, []string{
+			"addrs [IPv6:2001:db8::7] is an address literal: that address, no DNS",
+			"done routed: 1 host(s), 1 address(es) to try",
+		}, "RFC 5321 §4.1.3: no DNS, no TTL"},
 		{"NXDOMAIN", "nowhere.tr.test", Router{}, []string{
 			"no-domain nowhere.tr.test does not exist (NXDOMAIN): bounce",
 			`done bounce: mxroute: "nowhere.tr.test": no such domain: NXDOMAIN for nowhere.tr.test. (5.1.2)`,
