@@ -50,3 +50,16 @@ func TestExplainMatchesRoute(t *testing.T) {
 	assert.Equal(t, "mx", obj.Decisions[0].Step)
 	assert.Equal(t, "RFC 5321, Section 5.1", obj.Decisions[0].Rule)
 }
+
+// Over the wire, from a loopback server, explain reports the decisions it
+// reports offline.
+func TestExplainServer(t *testing.T) {
+	t.Parallel()
+	server := zoneServer(t, zonesDir+"vega.ru.zone", zonesDir+"relarn.ru.zone")
+	domains := list("www.vega.ru", "vega-gw.vega.ru", "nowhere.vega.ru")
+	offline := runBinary(t, args(list("explain", "--seed", "1", "--local-name", "ns.relarn.ru"), vegaZones, domains)...)
+	online := runBinary(t, args(list("explain", "--seed", "1", "--local-name", "ns.relarn.ru", "--server", server), domains)...)
+	assert.Equal(t, 69, online.status, online.stderr)
+	assert.Equal(t, offline.status, online.status)
+	assert.Equal(t, offline.stdout, online.stdout)
+}
