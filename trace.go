@@ -41,6 +41,10 @@ const (
 	StepShuffle
 	// StepLoopGuard: a host was dropped by the loop guard.
 	StepLoopGuard
+	// StepSelf: the loop guard found this host (Host) among the mail
+	// exchangers, at Preference: every host from that preference on is
+	// dropped (each one reported by a StepLoopGuard that follows).
+	StepSelf
 	// StepMaxHosts: a host was dropped by Router.MaxHosts.
 	StepMaxHosts
 	// StepAddrs: a mail host's addresses were found. Addrs are the
@@ -67,7 +71,7 @@ var stepNames = [...]string{
 	StepCNAME: "cname", StepNoDomain: "no-domain", StepMX: "mx", StepImplicitMX: "implicit-mx",
 	StepNullMX: "null-mx", StepNullMXIgnored: "null-mx-ignored", StepIPTarget: "ip-target",
 	StepDuplicate: "duplicate", StepShuffle: "shuffle", StepLoopGuard: "loop-guard",
-	StepMaxHosts: "max-hosts", StepAddrs: "addrs", StepFamily: "family", StepUnusable: "unusable",
+	StepSelf: "self", StepMaxHosts: "max-hosts", StepAddrs: "addrs", StepFamily: "family", StepUnusable: "unusable",
 	StepDedupe: "dedupe", StepMaxAddrs: "max-addrs", StepDone: "done",
 }
 
@@ -216,6 +220,13 @@ func (r *Router) traceLoopGuard(ctx context.Context, domain string, dropped []*m
 		return
 	}
 	own := dropped[0].pref
+	for _, h := range dropped {
+		if r.isSelf(h) {
+			r.emit(ctx, Event{Step: StepSelf, Domain: domain, Host: h.name, Preference: h.pref, Rule: ruleLoop,
+				Message: fmt.Sprintf("this host is %s (%d): every MX from preference %d on goes", h.name, h.pref, own)})
+			break
+		}
+	}
 	for _, h := range dropped {
 		msg := fmt.Sprintf("dropped %s (%d): at or above this host's own preference %d (loop guard)", h.name, h.pref, own)
 		if r.isSelf(h) {

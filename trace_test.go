@@ -143,6 +143,7 @@ func TestTraceEvents(t *testing.T) {
 		{"loop guard", "plain.tr.test", Router{LocalNames: []string{"mx3.tr.test"}, Family: IPv4Only, MaxAddrs: 1}, []string{
 			"mx MX RRset of plain.tr.test has 3 record(s), TTL 300",
 			"shuffle mx1.tr.test and mx2.tr.test share preference 10: shuffled into mx2.tr.test, mx1.tr.test",
+			"self this host is mx3.tr.test (20): every MX from preference 20 on goes",
 			"loop-guard dropped mx3.tr.test (20): it is this host (loop guard)",
 			"addrs mx2.tr.test (10) has 1 IPv4 address, TTL 3600",
 			"addrs mx1.tr.test (10) has 1 IPv4 address, TTL 3600",
@@ -152,6 +153,7 @@ func TestTraceEvents(t *testing.T) {
 		{"loop guard drops higher", "plain.tr.test", Router{LocalAddrs: []netip.Addr{netip.MustParseAddr("192.0.2.2")}, Family: IPv4Only}, []string{
 			"mx MX RRset of plain.tr.test has 3 record(s), TTL 300",
 			"shuffle mx1.tr.test and mx2.tr.test share preference 10: shuffled into mx2.tr.test, mx1.tr.test",
+			"self this host is mx2.tr.test (10): every MX from preference 10 on goes",
 			"loop-guard dropped mx2.tr.test (10): it is this host (loop guard)",
 			"loop-guard dropped mx1.tr.test (10): at or above this host's own preference 10 (loop guard)",
 			"loop-guard dropped mx3.tr.test (20): at or above this host's own preference 10 (loop guard)",
@@ -334,7 +336,7 @@ func FuzzTrace(f *testing.F) {
 			case rt == nil:
 			case e.Step == StepUnusable && !unusable[e.Host]:
 				t.Fatalf("%s reported unusable, not so in the Route %+v", e.Host, rt.Hosts)
-			case (e.Step == StepLoopGuard || e.Step == StepMaxHosts ||
+			case (e.Step == StepLoopGuard || e.Step == StepSelf || e.Step == StepMaxHosts ||
 				(e.Step == StepMaxAddrs || e.Step == StepDedupe) && e.Count == 0) && inRoute[e.Host]:
 				t.Fatalf("%s reported dropped (%s), but in the Route %+v", e.Host, e.Step, rt.Hosts)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -105,7 +106,7 @@ func droppedHosts(events []mxroute.Event) []dropped {
 		switch ev.Step {
 		case mxroute.StepLoopGuard:
 			d = dropped{reason: "loop-guard", detail: fmt.Sprintf("loop guard: at or above this host (%d)", selfPref(events))}
-			if strings.Contains(ev.Message, "it is this host") {
+			if isSelf(events, ev.Host) {
 				d.detail = "loop guard: this host"
 			}
 		case mxroute.StepMaxHosts:
@@ -132,11 +133,16 @@ func droppedHosts(events []mxroute.Event) []dropped {
 // selfPref is this host's preference: the loop guard drops from there on.
 func selfPref(events []mxroute.Event) uint16 {
 	for _, ev := range events {
-		if ev.Step == mxroute.StepLoopGuard {
+		if ev.Step == mxroute.StepSelf {
 			return ev.Preference
 		}
 	}
 	return 0
+}
+
+// isSelf reports whether the loop guard found host to be this host.
+func isSelf(events []mxroute.Event, host string) bool {
+	return slices.ContainsFunc(events, func(ev mxroute.Event) bool { return ev.Step == mxroute.StepSelf && ev.Host == host })
 }
 
 // printRoute writes one domain's route as an aligned table, with the hosts
