@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -200,4 +202,33 @@ func ExampleCache() {
 	fmt.Println("questions asked:", questions)
 	// Output:
 	// questions asked: 4
+}
+
+// Every decision of Route, logged through log/slog. The handler here drops
+// the time so that the output is reproducible; an MTA would pass its own
+// logger, at debug level.
+func ExampleSlogTrace() {
+	h := slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})
+	r := &mxroute.Router{
+		Resolver: exampleResolver(),
+		Rand:     rand.New(rand.NewPCG(1, 2)),
+		Family:   mxroute.IPv4Only,
+		Trace:    mxroute.SlogTrace(slog.New(h), slog.LevelDebug),
+	}
+	_, _ = r.Route(context.Background(), "shop.example")
+	// Output:
+	// level=DEBUG msg="MX RRset of shop.example has 3 record(s), TTL 3600" step=mx domain=shop.example rule="RFC 5321, Section 5.1" ttl=3600 count=3
+	// level=DEBUG msg="mx1.shop.example and mx2.shop.example share preference 10: shuffled into mx2.shop.example, mx1.shop.example" step=shuffle domain=shop.example preference=10 rule="RFC 5321, Section 5.1" count=2
+	// level=DEBUG msg="mx2.shop.example (10) has 1 IPv4 address, TTL 3600" step=addrs domain=shop.example host=mx2.shop.example preference=10 rule="RFC 5321, Section 5.1" ttl=3600 count=1 addrs=192.0.2.12
+	// level=DEBUG msg="mx1.shop.example (10) has 1 IPv4 address, TTL 3600" step=addrs domain=shop.example host=mx1.shop.example preference=10 rule="RFC 5321, Section 5.1" ttl=3600 count=1 addrs=192.0.2.11
+	// level=DEBUG msg="backup.example (20) has 1 IPv4 address, TTL 3600" step=addrs domain=shop.example host=backup.example preference=20 rule="RFC 5321, Section 5.1" ttl=3600 count=1 addrs=192.0.2.20
+	// level=DEBUG msg="routed: 3 host(s), 3 address(es) to try" step=done domain=shop.example count=3
 }

@@ -14,7 +14,9 @@
 //     ordered by [Family] (RFC 6724, RFC 8305);
 //   - the loop guard of a relay that finds itself among the mail exchangers;
 //   - every failure an [*Error] that says defer or bounce, with an RFC 3463
-//     status code.
+//     status code;
+//   - every decision reported, with the rule behind it, to Router.Trace
+//     ([SlogTrace] logs them with log/slog).
 //
 // A zero [Router] routes through the resolvers of /etc/resolv.conf:
 //
@@ -100,6 +102,19 @@ type Router struct {
 	// and servers differ in what they add; a domain can move its mail hosts'
 	// addresses without the MX response reflecting it at once.
 	UseAdditional bool
+	// Trace, when set, is called with each decision Route makes, in order:
+	// the CNAMEs followed, the MX RRset, null MX and IP-address targets,
+	// shuffled ties, hosts dropped by the loop guard or the limits, each
+	// host's addresses or why it is unusable, and the result (see Step).
+	// Targets reports the decisions made before the address lookups (up to
+	// the loop guard by name); its targets are the rest of the story.
+	// ctx is the one given to Route, so a value in it can tell one route's
+	// events from another's. Trace may be called from several goroutines
+	// at once (a Router routing concurrently), so it must be safe for
+	// concurrent use; it should return quickly, as Route waits for it.
+	// nil: no tracing, at no cost (no Event is built). SlogTrace adapts a
+	// *slog.Logger.
+	Trace func(ctx context.Context, e Event)
 }
 
 // defaultResolver serves Routers whose Resolver is nil.
@@ -180,7 +195,8 @@ func (rt *Route) Targets() []Target {
 // A route costs two round-trips: one for the MX RRset, one for the A and
 // AAAA records of all its hosts, asked in parallel. [Router.Targets] gives
 // the same targets as they become known.
-func (r *Router) Route(ctx context.Context, domain string) (*Route, error) {
+func (r *Router) Route(ctx context.Context, domain string) (out *Route, outErr error) {
+	defer r.traceDone(ctx, domain, &out, &outErr)
 	ro, err := r.begin(ctx, domain)
 	if err != nil {
 		return nil, err
@@ -201,6 +217,7 @@ type routing struct {
 	domain string    // as given to Route
 	rt     *Route    // Hosts not yet set
 	hosts  []*mxHost // sorted, after the loop guard by name: the hosts to look up
+	beyond []*mxHost // after the loop guard by name, past the hosts to look up (MaxHosts)
 
 	lookups // A/AAAA questions in flight
 }
@@ -219,11 +236,13 @@ func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
 	} else if err := ro.mx(ctx, dest.name); err != nil {
 		return nil, err
 	}
-	hosts, _, self := r.loopGuard(ro.hosts)
+	hosts, dropped, self := r.loopGuard(ro.hosts)
+	r.traceLoopGuard(ctx, domain, dropped, nil)
 	if self && len(hosts) == 0 {
 		return nil, ro.loopError()
 	}
 	ro.hosts = r.lookupSet(hosts)
+	ro.beyond = hosts[len(ro.hosts):]
 	return ro, nil
 }
 
@@ -241,6 +260,7 @@ func (ro *routing) mx(ctx context.Context, name string) *Error {
 	if lerr != nil {
 		return domainError(ro.domain, lerr)
 	}
+	r.traceMX(ctx, ro.domain, &mx)
 	ro.rt = &Route{Domain: name, Canonical: strings.TrimSuffix(mx.name, "."), Authentic: mx.authentic}
 	switch mx.kind {
 	case noDomain:
@@ -261,6 +281,7 @@ func (ro *routing) mx(ctx context.Context, name string) *Error {
 		return err
 	}
 	sortHosts(ro.hosts, r.Rand)
+	r.traceOrder(ctx, ro.domain, ro.hosts)
 	if extra != nil {
 		useAdditional(ro.hosts, extra.msg, mx.name, r.maxAddrsPerHost())
 	}
@@ -306,15 +327,23 @@ func (r *Router) lookupSet(hosts []*mxHost) []*mxHost {
 func (ro *routing) finish(ctx context.Context) (*Route, error) {
 	r, domain, rt := ro.r, ro.domain, ro.rt
 	hosts := ro.hosts
+	beyond := ro.beyond // past MaxHosts, never looked up
 	if len(r.LocalAddrs) > 0 {
-		var self bool
-		if hosts, _, self = r.loopGuard(hosts); self && len(hosts) == 0 {
-			return nil, ro.loopError()
+		kept, dropped, self := r.loopGuard(hosts)
+		if self {
+			// The hosts past the lookup set are at or above this host's
+			// preference too (see lookupSet): the loop guard drops them.
+			r.traceLoopGuard(ctx, domain, dropped, beyond)
+			if hosts, beyond = kept, nil; len(hosts) == 0 {
+				return nil, ro.loopError()
+			}
 		}
 	}
 	if r.MaxHosts > 0 && len(hosts) > r.MaxHosts {
+		r.traceMaxHosts(ctx, domain, hosts[r.MaxHosts:])
 		hosts = hosts[:r.MaxHosts]
 	}
+	r.traceMaxHosts(ctx, domain, beyond)
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(domain, err)
 	}
@@ -333,14 +362,17 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 			h.err = hostError(domain, h, r.Family)
 		}
 	}
+	r.traceHosts(ctx, domain, hosts)
 	if rt.Implicit && hosts[0].err != nil {
 		return nil, r.implicitError(ctx, ro.res, domain, hosts[0])
 	}
+	r.traceDedupe(ctx, domain, hosts)
 	hosts = dedupeAddrs(hosts)
 	if err := noAddressError(domain, hosts); err != nil {
 		rt.Hosts = publicHosts(hosts)
 		return rt, err
 	}
+	r.traceMaxAddrs(ctx, domain, hosts)
 	rt.Hosts = publicHosts(limitAddrs(hosts, r.MaxAddrs))
 	return rt, nil
 }

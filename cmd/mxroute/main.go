@@ -1,14 +1,19 @@
-// Command mxroute shows where a standards-following SMTP client delivers
-// mail for a domain: the hosts and addresses it tries, in order, or why it
-// defers or bounces.
+// Command mxroute shows what a standards-following SMTP client does with a
+// mail domain, and what in its DNS will hurt delivery.
 //
-//	mxroute route [flags] DOMAIN...
+//	mxroute route   [flags] DOMAIN...   the delivery plan: hosts and addresses in order, or the verdict
+//	mxroute explain [flags] DOMAIN...   the same, with every decision and the rule behind it
+//	mxroute lint    [flags] DOMAIN...   checks of the MX setup, each with a severity
 //
-// Exit status follows sysexits(3), as MTAs use it: 0 every domain routed,
-// 75 (EX_TEMPFAIL) some domain failed temporarily (defer), 69
+// route and explain exit as MTAs do, after sysexits(3): 0 every domain
+// routed, 75 (EX_TEMPFAIL) some domain failed temporarily (defer), 69
 // (EX_UNAVAILABLE) some domain failed permanently (bounce) and none
-// temporarily, 64 (EX_USAGE) bad arguments, 66 (EX_NOINPUT) a zone file
-// could not be read.
+// temporarily. lint exits 0 when it finds nothing, 1 when it finds warnings
+// only, 2 when it finds an error. Every command exits 64 (EX_USAGE) on bad
+// arguments and 66 (EX_NOINPUT) when a zone file or the --from file cannot
+// be read.
+//
+// The command uses only the public API of github.com/mxroute-go/mxroute.
 package main
 
 import (
@@ -18,41 +23,57 @@ import (
 	"os"
 )
 
-// Exit statuses (sysexits.h).
+// Exit statuses (sysexits.h) and lint's own.
 const (
 	exitOK          = 0
+	exitLintWarn    = 1
+	exitLintError   = 2
 	exitUsage       = 64
 	exitNoInput     = 66
 	exitUnavailable = 69
 	exitTempFail    = 75
 )
 
-const usage = `usage: mxroute route [flags] DOMAIN...
+const usage = `usage: mxroute COMMAND [flags] DOMAIN...
 
 Commands:
-  route   print the delivery route of each domain: hosts and addresses in
-          the order to try, or the verdict (defer or bounce) and its status code
+  route    the delivery plan of each domain: hosts and addresses in the order
+           to try, hosts dropped or unusable and why, or the verdict (defer or
+           bounce) with its status code
+  explain  the same route with every decision in order and the rule behind it
+  lint     check each domain's MX setup; exit 0 clean, 1 warnings, 2 errors
 
-Run "mxroute route -h" for the flags.
+Run "mxroute COMMAND -h" for a command's flags.
 `
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run is the whole command, for tests: it returns the exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// run is the whole command: it returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	env := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	switch args[0] {
 	case "route":
-		return runRoute(ctx, args[1:], stdout, stderr)
+		return runRoute(ctx, args[1:], env, false)
+	case "explain":
+		return runRoute(ctx, args[1:], env, true)
+	case "lint":
+		return runLint(ctx, args[1:], env)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "mxroute: unknown command %q\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "mxroute: unknown command %q (want route, explain or lint)\n", args[0])
 	return exitUsage
+}
+
+// env is where a command reads and writes.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
 }

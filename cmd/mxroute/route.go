@@ -3,160 +3,152 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/netip"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
-	"time"
+	"unicode/utf8"
 
 	"github.com/mxroute-go/mxroute"
 )
 
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
-var families = map[string]mxroute.Family{
-	"any": mxroute.AnyFamily, "4": mxroute.IPv4Only, "6": mxroute.IPv6Only,
-	"prefer4": mxroute.PreferIPv4, "interleave": mxroute.Interleave,
+// routed is one domain's outcome: the Route, its error and the decisions
+// Router.Trace reported.
+type routed struct {
+	rt     *mxroute.Route
+	err    error
+	events []mxroute.Event
 }
 
-// routeConfig is what the route command's flags say.
-type routeConfig struct {
-	router  *mxroute.Router
-	timeout time.Duration
-	domains []string
+// dropped is a host the route left out, and why.
+type dropped struct {
+	name   string
+	pref   uint16
+	reason string // short: "loop-guard", "max-hosts", "dedupe", "max-addrs"
+	detail string // for people
 }
 
-// parseRouteFlags reads the flags of "mxroute route". It returns an exit
-// status other than exitOK when the command must stop.
-func parseRouteFlags(args []string, stderr io.Writer) (*routeConfig, int) {
-	fs := flag.NewFlagSet("mxroute route", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var zones, servers, localNames, localAddrs listFlag
-	fs.Var(&zones, "zone", "answer from this master `file` (repeatable; offline); the origin is the file name without .zone")
-	fs.Var(&servers, "server", "ask this DNS server, `host:port` (repeatable); default: /etc/resolv.conf")
-	fs.Var(&localNames, "local-name", "this host's `name`, for the loop guard (repeatable)")
-	fs.Var(&localAddrs, "local-addr", "this host's `address`, for the loop guard (repeatable)")
-	family := fs.String("family", "any", "address families: any, 4, 6, prefer4 or interleave")
-	maxHosts := fs.Int("max-hosts", 0, "at most this many mail hosts (0: no limit)")
-	maxAddrs := fs.Int("max-addrs", 0, "at most this many addresses (0: no limit)")
-	seed := fs.Int64("seed", -1, "shuffle equal preferences with this seed, for a reproducible order (-1: random)")
-	timeout := fs.Duration("timeout", 30*time.Second, "give up routing a domain after this long")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mxroute route [flags] DOMAIN...")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK
-		}
-		return nil, exitUsage
-	}
-	usageErr := func(format string, a ...any) (*routeConfig, int) {
-		fmt.Fprintf(stderr, "mxroute route: "+format+"\n", a...)
-		return nil, exitUsage
-	}
-	if fs.NArg() == 0 {
-		return usageErr("no domain given")
-	}
-	fam, ok := families[*family]
-	if !ok {
-		return usageErr("--family %q: want any, 4, 6, prefer4 or interleave", *family)
-	}
-	if *maxHosts < 0 || *maxAddrs < 0 {
-		return usageErr("--max-hosts and --max-addrs must not be negative")
-	}
-	if *timeout <= 0 {
-		return usageErr("--timeout must be positive")
-	}
-	r := &mxroute.Router{LocalNames: localNames, Family: fam, MaxHosts: *maxHosts, MaxAddrs: *maxAddrs}
-	for _, s := range localAddrs {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return usageErr("--local-addr %q: not an IP address", s)
-		}
-		r.LocalAddrs = append(r.LocalAddrs, a)
-	}
-	if *seed >= 0 {
-		r.Rand = rand.New(rand.NewPCG(uint64(*seed), 0))
-	}
-	switch {
-	case len(zones) > 0 && len(servers) > 0:
-		return usageErr("--zone and --server cannot be used together")
-	case len(zones) > 0:
-		z, err := loadZones(zones)
-		if err != nil {
-			fmt.Fprintf(stderr, "mxroute route: %v\n", err)
-			return nil, exitNoInput
-		}
-		r.Resolver = z
-	case len(servers) > 0:
-		r.Resolver = &mxroute.DNSResolver{Servers: servers}
-	}
-	return &routeConfig{router: r, timeout: *timeout, domains: fs.Args()}, exitOK
+// collector gathers one route's events. The Router's Trace finds it in the
+// context, so one Trace function serves every domain routed concurrently.
+type collector struct {
+	mu     sync.Mutex
+	events []mxroute.Event
 }
 
-// loadZones reads master files into one ZoneResolver. A file's origin is its
-// name without a .zone or .db suffix ("vega.ru.zone" is vega.ru); $ORIGIN
-// and SOA records in the file take precedence for the names they cover.
-func loadZones(files []string) (*mxroute.ZoneResolver, error) {
-	var z *mxroute.ZoneResolver
-	for _, file := range files {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, err
-		}
-		origin := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(file), ".zone"), ".db")
-		if z == nil {
-			z, err = mxroute.NewZoneResolver(f, origin)
-		} else {
-			err = z.Add(f, origin)
-		}
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
+type collectorKey struct{}
+
+func collect(ctx context.Context, e mxroute.Event) {
+	if c, ok := ctx.Value(collectorKey{}).(*collector); ok {
+		c.mu.Lock()
+		c.events = append(c.events, e)
+		c.mu.Unlock()
 	}
-	return z, nil
 }
 
-func runRoute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, status := parseRouteFlags(args, stderr)
+// routeOne routes a domain with its own Router and collects its events.
+func routeOne(ctx context.Context, cfg *config, domain string) routed {
+	r := cfg.newRouter()
+	r.Trace = collect
+	c := &collector{}
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, collectorKey{}, c), cfg.timeout)
+	defer cancel()
+	rt, err := r.Route(ctx, domain)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return routed{rt: rt, err: err, events: c.events}
+}
+
+func runRoute(ctx context.Context, args []string, e *env, explain bool) int {
+	name := "route"
+	if explain {
+		name = "explain"
+	}
+	cfg, status := parseFlags(name, args, e, true)
 	if cfg == nil {
 		return status
 	}
-	status = exitOK
-	for i, domain := range cfg.domains {
-		if i > 0 {
-			fmt.Fprintln(stdout)
-		}
-		dctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-		rt, err := cfg.router.Route(dctx, domain)
-		cancel()
-		printRoute(stdout, domain, rt, err)
-		switch {
-		case err == nil:
-		case mxroute.IsTemporary(err):
-			status = exitTempFail
-		case status != exitTempFail:
-			status = exitUnavailable
-		}
-	}
+	prog := newProgress(cfg.progress, cfg.fromFile, len(cfg.domains), e.stderr)
+	forEach(ctx, cfg.domains, cfg.workers,
+		func(ctx context.Context, d string) routed { return routeOne(ctx, cfg, d) },
+		func(i int, domain string, res routed) {
+			switch {
+			case cfg.json:
+				writeJSON(e.stdout, jsonRouteOf(domain, res, explain))
+			default:
+				if i > 0 {
+					fmt.Fprintln(e.stdout)
+				}
+				if explain {
+					printExplain(e.stdout, domain, res)
+				}
+				printRoute(e.stdout, domain, res)
+			}
+			switch {
+			case res.err == nil:
+			case mxroute.IsTemporary(res.err):
+				status = exitTempFail
+			case status != exitTempFail:
+				status = exitUnavailable
+			}
+			prog.step(i + 1)
+		})
 	return status
 }
 
-// printRoute writes one domain's route as an aligned table, with the
-// verdict when routing failed.
-func printRoute(w io.Writer, domain string, rt *mxroute.Route, err error) {
-	if rt != nil {
+// droppedHosts reads the hosts a route left out from its events.
+func droppedHosts(events []mxroute.Event) []dropped {
+	var out []dropped
+	for _, ev := range events {
+		var d dropped
+		switch ev.Step {
+		case mxroute.StepLoopGuard:
+			d = dropped{reason: "loop-guard", detail: fmt.Sprintf("loop guard: at or above this host (%d)", selfPref(events))}
+			if isSelf(events, ev.Host) {
+				d.detail = "loop guard: this host"
+			}
+		case mxroute.StepMaxHosts:
+			d = dropped{reason: "max-hosts", detail: "beyond --max-hosts"}
+		case mxroute.StepMaxAddrs:
+			if ev.Count > 0 {
+				continue // cut, not dropped
+			}
+			d = dropped{reason: "max-addrs", detail: "beyond --max-addrs"}
+		case mxroute.StepDedupe:
+			if ev.Count > 0 {
+				continue
+			}
+			d = dropped{reason: "dedupe", detail: "every address already listed under an earlier host"}
+		default:
+			continue
+		}
+		d.name, d.pref = ev.Host, ev.Preference
+		out = append(out, d)
+	}
+	return out
+}
+
+// selfPref is this host's preference: the loop guard drops from there on.
+func selfPref(events []mxroute.Event) uint16 {
+	for _, ev := range events {
+		if ev.Step == mxroute.StepSelf {
+			return ev.Preference
+		}
+	}
+	return 0
+}
+
+// isSelf reports whether the loop guard found host to be this host.
+func isSelf(events []mxroute.Event, host string) bool {
+	return slices.ContainsFunc(events, func(ev mxroute.Event) bool { return ev.Step == mxroute.StepSelf && ev.Host == host })
+}
+
+// printRoute writes one domain's route as an aligned table, with the hosts
+// dropped or unusable and the verdict when routing failed.
+func printRoute(w io.Writer, domain string, res routed) {
+	if rt := res.rt; rt != nil {
 		head := rt.Domain
 		if rt.Canonical != rt.Domain {
 			head += " (canonical name " + rt.Canonical + ")"
@@ -173,26 +165,81 @@ func printRoute(w io.Writer, domain string, rt *mxroute.Route, err error) {
 				continue
 			}
 			for _, a := range h.Addrs {
-				fam := "IPv4"
-				if a.Is6() && !a.Is4In6() {
-					fam = "IPv6"
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", h.Preference, h.Name, a, fam)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", h.Preference, h.Name, a, family(a))
 			}
+		}
+		for _, ev := range res.events {
+			if ev.Step == mxroute.StepMaxAddrs && ev.Count > 0 {
+				fmt.Fprintf(tw, "%d\t%s\t-\tcut: more addresses beyond --max-addrs\n", ev.Preference, ev.Host)
+			}
+		}
+		for _, d := range droppedHosts(res.events) {
+			fmt.Fprintf(tw, "%d\t%s\t-\tdropped: %s\n", d.pref, d.name, d.detail)
 		}
 		tw.Flush()
 	}
-	if err != nil {
-		var e *mxroute.Error
-		verdict, code := "bounce", ""
-		if mxroute.IsTemporary(err) {
-			verdict = "defer"
-		}
-		if errors.As(err, &e) {
-			code = " " + e.Status
-		}
-		fmt.Fprintf(w, "%s: %s%s: %v\n", domain, verdict, code, err)
+	if res.err != nil {
+		verdict, status := verdictOf(res.err)
+		fmt.Fprintf(w, "%s: %s %s: %v\n", domain, verdict, status, res.err)
 	}
+}
+
+// printExplain writes a route's decisions, numbered, each with its rule.
+func printExplain(w io.Writer, domain string, res routed) {
+	fmt.Fprintf(w, "%s: %d decision(s)\n", domain, len(res.events))
+	for i, ev := range res.events {
+		for j, line := range wrap(ev.Message, 80-5) {
+			if j == 0 {
+				fmt.Fprintf(w, "%3d. %s\n", i+1, line)
+			} else {
+				fmt.Fprintf(w, "     %s\n", line)
+			}
+		}
+		if ev.Rule != "" {
+			fmt.Fprintf(w, "     [%s]\n", ev.Rule)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// wrap splits s into lines of at most width columns at spaces; a word
+// longer than width gets a line of its own.
+func wrap(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	return append(lines, line)
+}
+
+func family(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// verdictOf returns "defer" or "bounce" and the RFC 3463 status of a
+// routing error.
+func verdictOf(err error) (verdict, status string) {
+	verdict = "bounce"
+	if mxroute.IsTemporary(err) {
+		verdict = "defer"
+	}
+	var e *mxroute.Error
+	if errors.As(err, &e) {
+		status = e.Status
+	}
+	return verdict, status
 }
 
 // hostReason is a host error's detail with its verdict, short enough for a
@@ -206,5 +253,26 @@ func hostReason(err error) string {
 	if e.Temporary {
 		verdict = "temporary"
 	}
-	return fmt.Sprintf("%s (%s %s)", e.Detail, verdict, e.Status)
+	// The table is for people at 80 columns: the RFC cited in a detail is
+	// in explain's output.
+	detail, _, _ := strings.Cut(e.Detail, " (RFC ")
+	return fmt.Sprintf("%s (%s %s)", detail, verdict, e.Status)
+}
+
+// reasonOf names the sentinel an error unwraps to, for JSON.
+func reasonOf(err error) string {
+	for _, s := range []struct {
+		err  error
+		name string
+	}{
+		{mxroute.ErrBadDomain, "bad-domain"}, {mxroute.ErrNoSuchDomain, "no-such-domain"},
+		{mxroute.ErrNoMailHost, "no-mail-host"}, {mxroute.ErrNullMX, "null-mx"},
+		{mxroute.ErrLoop, "loop"}, {mxroute.ErrNoAddress, "no-address"},
+		{mxroute.ErrCNAME, "cname"}, {mxroute.ErrTemporary, "temporary"},
+	} {
+		if errors.Is(err, s.err) {
+			return s.name
+		}
+	}
+	return "other"
 }

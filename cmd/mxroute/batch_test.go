@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// manyDomains lists n domains of the vega zones, routed, bounced and deferred.
+func manyDomains(n int) []string {
+	kinds := []string{"vega.ru", "vega-gw.vega.ru", "www.vega.ru", "nowhere%d.vega.ru", "relarn.ru"}
+	out := make([]string, n)
+	for i := range out {
+		k := kinds[i%len(kinds)]
+		if strings.Contains(k, "%d") {
+			k = fmt.Sprintf(k, i)
+		}
+		out[i] = k
+	}
+	return out
+}
+
+// --from routes concurrently but writes in input order, whatever the number
+// of workers; "-" reads stdin; comments and blank lines are skipped.
+func TestFromFile(t *testing.T) {
+	t.Parallel()
+	domains := manyDomains(60)
+	file := writeFile(t, "domains", "# a comment\n\n"+strings.Join(domains, "\n")+"  # trailing comment\n")
+	serial := runBinary(t, args(list("route", "--seed", "1", "--workers", "1"), vegaZones, domains)...)
+	require.Equal(t, 69, serial.status, serial.stderr)
+	for _, w := range []string{"1", "4", "32"} {
+		fromFile := runBinary(t, args(list("route", "--seed", "1", "--workers", w, "--from", file), vegaZones)...)
+		assert.Equal(t, serial.stdout, fromFile.stdout, "--workers %s: input order", w)
+		assert.Equal(t, serial.status, fromFile.status)
+		assert.Empty(t, fromFile.stderr, "auto progress is off when stderr is not a terminal")
+	}
+	stdin := runStdin(t, strings.Join(domains, "\n"), args(list("route", "--seed", "1", "--from", "-"), vegaZones)...)
+	assert.Equal(t, serial.stdout, stdin.stdout, "- reads stdin")
+
+	both := runBinary(t, args(list("route", "--seed", "1", "--from", file), vegaZones, list("vega.ru"))...)
+	assert.True(t, strings.HasPrefix(both.stdout, "vega.ru\n"), "arguments come first, then the file")
+
+	empty := runBinary(t, args(list("route", "--from", writeFile(t, "empty", "# nothing\n")), vegaZones)...)
+	assert.Equal(t, 64, empty.status, "no domain at all is a usage error")
+}
+
+func TestProgress(t *testing.T) {
+	t.Parallel()
+	domains := manyDomains(25)
+	file := writeFile(t, "domains", strings.Join(domains, "\n"))
+	on := runBinary(t, args(list("route", "--progress", "on", "--from", file, "--workers", "8"), vegaZones)...)
+	assert.Equal(t, "mxroute: 3/25 domains\nmxroute: 5/25 domains\nmxroute: 8/25 domains\nmxroute: 10/25 domains\n"+
+		"mxroute: 13/25 domains\nmxroute: 15/25 domains\nmxroute: 18/25 domains\nmxroute: 20/25 domains\n"+
+		"mxroute: 23/25 domains\nmxroute: 25/25 domains\n", on.stderr, "a line at each tenth, in output order")
+	off := runBinary(t, args(list("lint", "--progress", "off", "--from", file), vegaZones)...)
+	assert.Empty(t, off.stderr)
+	lint := runBinary(t, args(list("lint", "--progress", "on", "--from", file), vegaZones)...)
+	assert.Contains(t, lint.stderr, "mxroute: 25/25 domains\n", "lint reports progress too")
+}
+
+// On a terminal the progress rewrites one line and ends it when done.
+func TestProgressTerminal(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	p := &progress{w: &b, total: 3, terminal: true}
+	for i := 1; i <= 3; i++ {
+		p.step(i)
+	}
+	assert.Equal(t, "\rmxroute: 1/3 domains\rmxroute: 2/3 domains\rmxroute: 3/3 domains\n", b.String())
+	var none *progress
+	none.step(1) // no progress: a nil *progress does nothing
+	assert.Nil(t, newProgress("auto", true, 3, &b), "auto: not a terminal, no progress")
+	assert.Nil(t, newProgress("off", true, 3, &b))
+	require.NotNil(t, newProgress("on", false, 3, &b))
+}

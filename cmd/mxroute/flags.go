@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mxroute-go/mxroute"
+)
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+var families = map[string]mxroute.Family{
+	"any": mxroute.AnyFamily, "4": mxroute.IPv4Only, "6": mxroute.IPv6Only,
+	"prefer4": mxroute.PreferIPv4, "interleave": mxroute.Interleave,
+}
+
+// config is what the flags of a command say.
+type config struct {
+	resolver  mxroute.Resolver   // nil: the library's default (/etc/resolv.conf)
+	resolvers []mxroute.Resolver // one per --server (lint compares them); or the zones
+	servers   []string
+	local     []string
+	localAddr []netip.Addr
+	family    mxroute.Family
+	maxHosts  int
+	maxAddrs  int
+	seed      int64 // -1: random
+	timeout   time.Duration
+	json      bool
+	workers   int
+	progress  string // auto, on, off
+	domains   []string
+	fromFile  bool
+
+	// lint
+	minTTL, maxTTL time.Duration
+}
+
+// newRouter returns a Router for one domain: a fresh seeded Rand per domain
+// makes each domain's order the same whether it is routed alone or among
+// others, concurrently.
+func (c *config) newRouter() *mxroute.Router {
+	r := &mxroute.Router{Resolver: c.resolver, LocalNames: c.local, LocalAddrs: c.localAddr,
+		Family: c.family, MaxHosts: c.maxHosts, MaxAddrs: c.maxAddrs}
+	if c.seed >= 0 {
+		r.Rand = rand.New(rand.NewPCG(uint64(c.seed), 0))
+	}
+	return r
+}
+
+// usageError is a bad argument: exit 64, one line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// inputError is an unreadable zone or domain file: exit 66, one line.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string { return e.err.Error() }
+
+// parseFlags reads a command's flags and arguments. It returns the config,
+// or the exit status to stop with (exitOK after -h).
+func parseFlags(name string, args []string, e *env, routing bool) (*config, int) {
+	fs := flag.NewFlagSet("mxroute "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors get one line, below; -h the usage, on stdout
+	c := &config{}
+	var zones, servers, localNames, localAddrs listFlag
+	var family, from string
+	fs.Var(&zones, "zone", "answer from this master `file`, offline (repeatable); its origin is the file name without .zone")
+	fs.Var(&servers, "server", "ask this DNS server, `host:port` (repeatable); default: the servers of /etc/resolv.conf")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up on a domain after this `duration`")
+	fs.StringVar(&from, "from", "", "read domains from this `file`, one a line (- for stdin; # starts a comment)")
+	fs.IntVar(&c.workers, "workers", 8, "route at most this many domains at once")
+	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (with --from, when stderr is a terminal), on or off")
+	fs.BoolVar(&c.json, "json", false, "write JSON Lines, one object per domain (schema in README)")
+	if routing {
+		fs.Var(&localNames, "local-name", "this host's `name`, for the loop guard: route as this relay would (repeatable)")
+		fs.Var(&localAddrs, "local-addr", "this host's `address`, for the loop guard (repeatable)")
+		fs.StringVar(&family, "family", "any", "address families: any (IPv6 first), 4, 6, prefer4 or interleave")
+		fs.IntVar(&c.maxHosts, "max-hosts", 0, "look up at most this many mail hosts (0: no limit)")
+		fs.IntVar(&c.maxAddrs, "max-addrs", 0, "try at most this many addresses (0: no limit)")
+		fs.Int64Var(&c.seed, "seed", -1, "shuffle equal preferences with this seed, for a reproducible order (-1: random)")
+	} else {
+		fs.DurationVar(&c.minTTL, "min-ttl", 5*time.Minute, "warn when the MX RRset's TTL is below this")
+		fs.DurationVar(&c.maxTTL, "max-ttl", 7*24*time.Hour, "warn when the MX RRset's TTL is above this")
+	}
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			printUsage(fs, name)
+			return nil, exitOK
+		}
+		fmt.Fprintf(e.stderr, "mxroute %s: %v (see mxroute %s -h)\n", name, err, name)
+		return nil, exitUsage
+	}
+	c.local = localNames
+	err := c.finish(fs, e, zones, servers, localAddrs, family, from, routing)
+	var ue *usageError
+	var ie *inputError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.stderr, "mxroute %s: %v\n", name, err)
+		return nil, exitUsage
+	case errors.As(err, &ie):
+		fmt.Fprintf(e.stderr, "mxroute %s: %v\n", name, err)
+		return nil, exitNoInput
+	}
+	return c, exitOK
+}
+
+func (c *config) finish(fs *flag.FlagSet, e *env, zones, servers, localAddrs []string, family, from string, routing bool) error {
+	if routing {
+		var ok bool
+		if c.family, ok = families[family]; !ok {
+			return &usageError{fmt.Sprintf("--family %q: want any, 4, 6, prefer4 or interleave", family)}
+		}
+		if c.maxHosts < 0 || c.maxAddrs < 0 {
+			return &usageError{"--max-hosts and --max-addrs must not be negative"}
+		}
+		for _, s := range localAddrs {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return &usageError{fmt.Sprintf("--local-addr %q: not an IP address", s)}
+			}
+			c.localAddr = append(c.localAddr, a)
+		}
+	} else if c.minTTL < 0 || c.maxTTL < c.minTTL {
+		return &usageError{"--min-ttl must not be negative nor above --max-ttl"}
+	}
+	switch {
+	case c.timeout <= 0:
+		return &usageError{"--timeout must be positive"}
+	case c.workers < 1:
+		return &usageError{"--workers must be at least 1"}
+	case c.progress != "auto" && c.progress != "on" && c.progress != "off":
+		return &usageError{fmt.Sprintf("--progress %q: want auto, on or off", c.progress)}
+	case len(zones) > 0 && len(servers) > 0:
+		return &usageError{"--zone and --server cannot be used together"}
+	}
+	c.domains = fs.Args()
+	if from != "" {
+		c.fromFile = true
+		list, err := readDomains(from, e.stdin)
+		if err != nil {
+			return &inputError{err}
+		}
+		c.domains = append(c.domains, list...)
+	}
+	if len(c.domains) == 0 {
+		return &usageError{"no domain given"}
+	}
+	switch {
+	case len(zones) > 0:
+		z, err := loadZones(zones)
+		if err != nil {
+			return &inputError{err}
+		}
+		c.resolver, c.resolvers = z, []mxroute.Resolver{z}
+	case len(servers) > 0:
+		c.servers = servers
+		c.resolver = &mxroute.DNSResolver{Servers: servers}
+		for _, s := range servers {
+			c.resolvers = append(c.resolvers, &mxroute.DNSResolver{Servers: []string{s}})
+		}
+	default:
+		c.resolvers = []mxroute.Resolver{&mxroute.DNSResolver{}}
+		c.resolver = c.resolvers[0]
+	}
+	return nil
+}
+
+func printUsage(fs *flag.FlagSet, name string) {
+	w := fs.Output()
+	switch name {
+	case "route":
+		fmt.Fprint(w, `usage: mxroute route [flags] DOMAIN...
+
+Print the delivery plan of each domain: one row per address in the order to
+try (preference, host, address, family), hosts dropped or unusable with the
+reason, and for a failure the verdict (defer or bounce) and its status code.
+
+Exit status: 0 every domain routed, 75 some domain deferred (EX_TEMPFAIL),
+69 some domain bounced and none deferred (EX_UNAVAILABLE), 64 usage error,
+66 unreadable zone or --from file.
+
+Flags:
+`)
+	case "explain":
+		fmt.Fprint(w, `usage: mxroute explain [flags] DOMAIN...
+
+Route each domain and print every decision in the order it was made, with the
+rule that caused it, then the route. Exit status as for route.
+
+Flags:
+`)
+	case "lint":
+		fmt.Fprint(w, `usage: mxroute lint [flags] DOMAIN...
+
+Check each domain's MX setup. With several --server, compare what they answer.
+
+Checks (severity, check, what):
+`+lintHelp()+`
+Exit status: 0 nothing found, 1 warnings only, 2 some error, 64 usage error,
+66 unreadable zone or --from file.
+
+Flags:
+`)
+	}
+	fs.PrintDefaults()
+}
+
+// loadZones reads master files into one ZoneResolver. A file's origin is its
+// name without a .zone or .db suffix ("vega.ru.zone" is vega.ru); $ORIGIN
+// and SOA records in the file take precedence for the names they cover.
+func loadZones(files []string) (*mxroute.ZoneResolver, error) {
+	var z *mxroute.ZoneResolver
+	for _, file := range files {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		origin := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(file), ".zone"), ".db")
+		if z == nil {
+			z, err = mxroute.NewZoneResolver(f, origin)
+		} else {
+			err = z.Add(f, origin)
+		}
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	return z, nil
+}
+
+// readDomains reads one domain a line; blank lines and "#" comments are
+// skipped.
+func readDomains(file string, stdin io.Reader) ([]string, error) {
+	r := stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	var out []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return out, nil
+}

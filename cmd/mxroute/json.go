@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+
+	"github.com/mxroute-go/mxroute"
+)
+
+// schemaVersion is the version of the JSON written by --json. It changes
+// only when a field is removed or changes meaning; new fields may be added.
+const schemaVersion = 1
+
+// jsonRoute is one line of "mxroute route --json" (and explain --json).
+// Every field is always present; README's "JSON output" documents them.
+type jsonRoute struct {
+	SchemaVersion int           `json:"schema_version"`
+	Query         string        `json:"query"`
+	Domain        string        `json:"domain"`
+	Canonical     string        `json:"canonical"`
+	ImplicitMX    bool          `json:"implicit_mx"`
+	Result        string        `json:"result"`
+	Error         *jsonError    `json:"error"`
+	Targets       []jsonTarget  `json:"targets"`
+	Hosts         []jsonHost    `json:"hosts"`
+	Dropped       []jsonDropped `json:"dropped"`
+	Decisions     []jsonEvent   `json:"decisions,omitempty"` // explain only
+}
+
+type jsonError struct {
+	Reason    string `json:"reason"`
+	Status    string `json:"status"`
+	Temporary bool   `json:"temporary"`
+	Message   string `json:"message"`
+}
+
+type jsonTarget struct {
+	Host       string `json:"host"`
+	Preference uint16 `json:"preference"`
+	Address    string `json:"address"`
+	Family     string `json:"family"`
+}
+
+type jsonHost struct {
+	Name       string     `json:"name"`
+	Preference uint16     `json:"preference"`
+	Usable     bool       `json:"usable"`
+	Addresses  []string   `json:"addresses"`
+	Error      *jsonError `json:"error"`
+}
+
+type jsonDropped struct {
+	Name       string `json:"name"`
+	Preference uint16 `json:"preference"`
+	Reason     string `json:"reason"`
+	Message    string `json:"message"`
+}
+
+type jsonEvent struct {
+	Step       string `json:"step"`
+	Host       string `json:"host,omitempty"`
+	Preference uint16 `json:"preference"`
+	Rule       string `json:"rule,omitempty"`
+	Message    string `json:"message"`
+}
+
+func jsonErrorOf(err error) *jsonError {
+	if err == nil {
+		return nil
+	}
+	_, status := verdictOf(err)
+	return &jsonError{Reason: reasonOf(err), Status: status, Temporary: mxroute.IsTemporary(err), Message: err.Error()}
+}
+
+func jsonRouteOf(query string, res routed, explain bool) jsonRoute {
+	out := jsonRoute{SchemaVersion: schemaVersion, Query: query, Result: "routed", Error: jsonErrorOf(res.err),
+		Targets: []jsonTarget{}, Hosts: []jsonHost{}, Dropped: []jsonDropped{}}
+	if res.err != nil {
+		out.Result, _ = verdictOf(res.err)
+	}
+	if rt := res.rt; rt != nil {
+		out.Domain, out.Canonical, out.ImplicitMX = rt.Domain, rt.Canonical, rt.Implicit
+		for _, t := range rt.Targets() {
+			out.Targets = append(out.Targets, jsonTarget{Host: t.Host, Preference: t.Preference, Address: t.Addr.String(), Family: family(t.Addr)})
+		}
+		for _, h := range rt.Hosts {
+			jh := jsonHost{Name: h.Name, Preference: h.Preference, Usable: h.Err == nil, Addresses: []string{}, Error: jsonErrorOf(h.Err)}
+			for _, a := range h.Addrs {
+				jh.Addresses = append(jh.Addresses, a.String())
+			}
+			out.Hosts = append(out.Hosts, jh)
+		}
+	}
+	for _, d := range droppedHosts(res.events) {
+		out.Dropped = append(out.Dropped, jsonDropped{Name: d.name, Preference: d.pref, Reason: d.reason, Message: d.detail})
+	}
+	if explain {
+		out.Decisions = []jsonEvent{}
+		for _, ev := range res.events {
+			out.Decisions = append(out.Decisions, jsonEvent{Step: ev.Step.String(), Host: ev.Host, Preference: ev.Preference, Rule: ev.Rule, Message: ev.Message})
+		}
+	}
+	return out
+}
+
+// writeJSON writes v as one line.
+func writeJSON(w io.Writer, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // the types above always marshal
+	}
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,378 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxroute-go/mxroute"
+)
+
+// severity of a finding.
+type severity int
+
+const (
+	warning severity = iota + 1
+	errorSev
+)
+
+func (s severity) String() string {
+	if s == errorSev {
+		return "error"
+	}
+	return "warning"
+}
+
+// A check is one thing lint looks for.
+type check struct {
+	id       string
+	severity severity
+	rule     string // the RFC or the documented problem it rests on
+	what     string
+}
+
+// The checks, in the order they are reported. README's lint section and
+// "mxroute lint -h" list them from here.
+var (
+	checkRouteFailed = check{"route-failed", errorSev, "RFC 5321, Section 5.1", "senders defer or bounce (null MX excepted)"}
+	checkMXCNAME     = check{"mx-cname", errorSev, "RFC 2181, Section 10.3; RFC 5321, Section 5.1", "an MX target is an alias (CNAME)"}
+	checkMXIP        = check{"mx-ip-literal", errorSev, "RFC 5321, Section 5.1", "an MX target is an IP address"}
+	checkMXNoAddr    = check{"mx-no-address", errorSev, "RFC 5321, Section 5.1", "an MX host has no A or AAAA records"}
+	checkMXExternal  = check{"mx-external-unresolved", errorSev, "RFC 5321, Section 5.1", "an MX host in another domain has no address"}
+	checkMXLookup    = check{"mx-lookup-failed", warning, "RFC 5321, Section 5.1", "an MX host lookup fails temporarily"}
+	checkNullMixed   = check{"null-mx-mixed", errorSev, "RFC 7505, Section 3", "a null MX next to other MX records"}
+	checkNullPref    = check{"null-mx-preference", warning, "RFC 7505, Section 3", "a null MX with a preference other than 0"}
+	checkImplicit    = check{"implicit-mx", warning, "RFC 5321, Section 5.1", "no MX: mail relies on the A/AAAA fallback"}
+	checkDuplicate   = check{"mx-duplicate", warning, "RFC 5321, Section 5.1", "an MX target listed more than once"}
+	checkFamily      = check{"mx-family-mismatch", warning, "RFC 5321, Section 5.1; RFC 6724", "equal-preference hosts differ in families"}
+	checkTTLShort    = check{"mx-ttl-short", warning, "RFC 1912, Section 2.2", "MX TTL below --min-ttl"}
+	checkTTLLong     = check{"mx-ttl-long", warning, "RFC 1912, Section 2.2", "MX TTL above --max-ttl"}
+	checkServersMX   = check{"servers-disagree", warning, "RFC 1034, Section 4.3.5", "the --server answers differ in MX set"}
+	checkServersTTL  = check{"servers-disagree-ttl", warning, "RFC 1034, Section 4.3.5", "authoritative --server answers differ in TTL"}
+	allChecks        = []check{checkRouteFailed, checkMXCNAME, checkMXIP, checkMXNoAddr, checkMXExternal, checkMXLookup, checkNullMixed, checkNullPref, checkImplicit, checkDuplicate, checkFamily, checkTTLShort, checkTTLLong, checkServersMX, checkServersTTL}
+)
+
+func lintHelp() string {
+	var b strings.Builder
+	for _, c := range allChecks {
+		fmt.Fprintf(&b, "  %-8s %-23s %s\n", c.severity, c.id, c.what)
+	}
+	return b.String()
+}
+
+// A finding is one problem found in one domain.
+type finding struct {
+	check   check
+	host    string
+	message string
+}
+
+// lintResult is one domain's findings, or why it could not be linted.
+type lintResult struct {
+	domain   string
+	findings []finding
+}
+
+func runLint(ctx context.Context, args []string, e *env) int {
+	cfg, status := parseFlags("lint", args, e, false)
+	if cfg == nil {
+		return status
+	}
+	prog := newProgress(cfg.progress, cfg.fromFile, len(cfg.domains), e.stderr)
+	var errs, warns, domains int
+	forEach(ctx, cfg.domains, cfg.workers,
+		func(ctx context.Context, d string) lintResult { return lintOne(ctx, cfg, d) },
+		func(i int, domain string, res lintResult) {
+			domains++
+			for _, f := range res.findings {
+				if f.check.severity == errorSev {
+					errs++
+				} else {
+					warns++
+				}
+			}
+			if cfg.json {
+				writeJSON(e.stdout, jsonLintOf(domain, res))
+			} else {
+				printLint(e.stdout, domain, res)
+			}
+			prog.step(i + 1)
+		})
+	if !cfg.json {
+		fmt.Fprintf(e.stdout, "%s, %s in %s\n", plural(errs, "error"), plural(warns, "warning"), plural(domains, "domain"))
+	}
+	switch {
+	case errs > 0:
+		return exitLintError
+	case warns > 0:
+		return exitLintWarn
+	}
+	return exitOK
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func printLint(w io.Writer, domain string, res lintResult) {
+	if len(res.findings) == 0 {
+		fmt.Fprintf(w, "%s: ok\n", domain)
+		return
+	}
+	for _, f := range res.findings {
+		fmt.Fprintf(w, "%s: %s: %s: %s\n", domain, f.check.severity, f.check.id, f.message)
+	}
+}
+
+// lintOne checks one domain: the MX answer of every server, then a route
+// through the library, whose trace says what a sender meets.
+func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	res := lintResult{domain: domain}
+	add := func(c check, host, format string, a ...any) {
+		res.findings = append(res.findings, finding{check: c, host: host, message: fmt.Sprintf(format, a...)})
+	}
+
+	r := cfg.newRouter()
+	r.Trace = collect
+	c := &collector{}
+	rt, err := r.Route(context.WithValue(ctx, collectorKey{}, c), domain)
+	c.mu.Lock()
+	events := c.events
+	c.mu.Unlock()
+
+	if err != nil && !errors.Is(err, mxroute.ErrNullMX) {
+		verdict, _ := verdictOf(err)
+		add(checkRouteFailed, "", "senders %s: %v", verdict, err)
+	}
+	if errors.Is(err, mxroute.ErrBadDomain) {
+		return res
+	}
+	canonical := strings.TrimSuffix(strings.ToLower(domain), ".")
+	if rt != nil {
+		canonical = rt.Canonical
+	}
+
+	var mxTTL uint32
+	var haveMX bool
+	type fams struct{ v6, v4 bool }
+	addrsByPref := map[uint16][]string{}
+	famOf := map[string]fams{}
+	cnamed := map[string]bool{}
+	for _, ev := range events {
+		switch ev.Step {
+		case mxroute.StepMX:
+			mxTTL, haveMX = ev.TTL, true
+		case mxroute.StepImplicitMX:
+			if errors.Is(err, mxroute.ErrNoMailHost) {
+				continue // no fallback either: route-failed says it
+			}
+			add(checkImplicit, ev.Host, "no MX records: senders fall back to the A/AAAA records of %s (publish an MX, or a null MX if the domain takes no mail)", ev.Host)
+		case mxroute.StepNullMX:
+			if ev.Preference != 0 {
+				add(checkNullPref, "", "null MX with preference %d: RFC 7505 publishes it as \"MX 0 .\"", ev.Preference)
+			}
+		case mxroute.StepNullMXIgnored:
+			add(checkNullMixed, "", "null MX (preference %d) published with other MX records: it must stand alone; senders ignore it", ev.Preference)
+		case mxroute.StepIPTarget:
+			add(checkMXIP, ev.Host, "MX %d %s names an IP address: standard senders never use it", ev.Preference, ev.Host)
+		case mxroute.StepDuplicate:
+			add(checkDuplicate, ev.Host, "%s is listed %d times; senders use it once, at preference %d", ev.Host, ev.Count, ev.Preference)
+		case mxroute.StepCNAME:
+			if ev.Host != "" && !cnamed[ev.Host] {
+				cnamed[ev.Host] = true
+				add(checkMXCNAME, ev.Host, "MX %d %s is a CNAME for %s: publish the canonical name in the MX record", ev.Preference, ev.Host, ev.Target)
+			}
+		case mxroute.StepAddrs:
+			var f fams
+			for _, a := range ev.Addrs {
+				if a.Is4() || a.Is4In6() {
+					f.v4 = true
+				} else {
+					f.v6 = true
+				}
+			}
+			if _, seen := famOf[ev.Host]; !seen {
+				addrsByPref[ev.Preference] = append(addrsByPref[ev.Preference], ev.Host)
+			}
+			famOf[ev.Host] = f
+		case mxroute.StepUnusable:
+			var me *mxroute.Error
+			if !errors.As(ev.Err, &me) {
+				continue // the library's hosts always carry an *Error
+			}
+			switch {
+			case rt != nil && rt.Implicit || rt == nil && errors.Is(err, mxroute.ErrNoMailHost):
+				continue // the domain itself: route-failed says it
+			case !sameOrganization(canonical, ev.Host):
+				add(checkMXExternal, ev.Host, "MX %d %s is outside %s and has no address: %s", ev.Preference, ev.Host, canonical, me.Detail)
+			case me.Temporary:
+				add(checkMXLookup, ev.Host, "MX %d %s: %s", ev.Preference, ev.Host, me.Detail)
+			default:
+				add(checkMXNoAddr, ev.Host, "MX %d %s: %s", ev.Preference, ev.Host, me.Detail)
+			}
+		}
+	}
+	for _, pref := range slices.Sorted(maps.Keys(addrsByPref)) {
+		hosts := addrsByPref[pref]
+		var with6, without6, with4, without4 []string
+		for _, h := range hosts {
+			f := famOf[h]
+			if f.v6 {
+				with6 = append(with6, h)
+			} else {
+				without6 = append(without6, h)
+			}
+			if f.v4 {
+				with4 = append(with4, h)
+			} else {
+				without4 = append(without4, h)
+			}
+		}
+		if len(with6) > 0 && len(without6) > 0 {
+			add(checkFamily, "", "at preference %d, %s %s AAAA records and %s %s none: IPv6 senders reach only some of them",
+				pref, strings.Join(with6, ", "), have(with6), strings.Join(without6, ", "), have(without6))
+		}
+		if len(with4) > 0 && len(without4) > 0 {
+			add(checkFamily, "", "at preference %d, %s %s A records and %s %s none: IPv4-only senders reach only some of them",
+				pref, strings.Join(with4, ", "), have(with4), strings.Join(without4, ", "), have(without4))
+		}
+	}
+
+	servers := lintServers(ctx, cfg, domain)
+	if haveMX {
+		for _, s := range servers {
+			if s.found {
+				mxTTL = max(mxTTL, s.ttl) // caches count TTLs down: the largest is the closest to the zone's
+			}
+		}
+		ttl := time.Duration(mxTTL) * time.Second
+		switch {
+		case ttl < cfg.minTTL:
+			add(checkTTLShort, "", "MX TTL %s is below %s: every sender asks again that often, and a DNS outage hits mail at once", ttl, cfg.minTTL)
+		case ttl > cfg.maxTTL:
+			add(checkTTLLong, "", "MX TTL %s is above %s: an MX change takes that long to reach every sender", ttl, cfg.maxTTL)
+		}
+	}
+	if len(servers) > 1 {
+		compareServers(servers, func(c check, format string, a ...any) { add(c, "", format, a...) })
+	}
+	return res
+}
+
+// sameOrganization reports whether host is at or below domain or below
+// domain's parent (mx.example.com for shop.example.com), unless that parent
+// is a top-level domain. Without the public suffix list this is a guess,
+// good enough to tell "the domain's own host" from "someone else's".
+func sameOrganization(domain, host string) bool {
+	parent := domain
+	if off, end := dns.NextLabel(domain, 0); !end && dns.CountLabel(domain) > 2 {
+		parent = domain[off:]
+	}
+	return dns.IsSubDomain(dns.Fqdn(parent), dns.Fqdn(host))
+}
+
+func have(hosts []string) string {
+	if len(hosts) == 1 {
+		return "has"
+	}
+	return "have"
+}
+
+// serverView is what one server answers for the domain's MX.
+type serverView struct {
+	server string
+	answer string // "2 records: 10 a, 20 b", "NXDOMAIN", "no MX records", "SERVFAIL", "error: ..."
+	found  bool
+	auth   bool
+	ttl    uint32
+}
+
+// lintServers asks each --server for the domain's MX RRset, through the
+// Resolver, and describes the answer in a comparable form.
+func lintServers(ctx context.Context, cfg *config, domain string) []serverView {
+	if len(cfg.servers) < 2 {
+		return nil
+	}
+	name := dns.Fqdn(strings.ToLower(domain))
+	views := make([]serverView, len(cfg.resolvers))
+	for i, res := range cfg.resolvers {
+		v := serverView{server: cfg.servers[i]}
+		msg, err := res.Resolve(ctx, name, dns.TypeMX)
+		switch {
+		case err != nil:
+			v.answer = "no answer (" + err.Error() + ")"
+		case msg.Rcode != dns.RcodeSuccess:
+			v.answer = dns.RcodeToString[msg.Rcode]
+		default:
+			var mx []string
+			for _, rr := range msg.Answer {
+				if m, ok := rr.(*dns.MX); ok {
+					mx = append(mx, fmt.Sprintf("%d %s", m.Preference, strings.ToLower(dns.Fqdn(m.Mx))))
+					if !v.found || m.Hdr.Ttl < v.ttl {
+						v.ttl = m.Hdr.Ttl
+					}
+					v.found = true
+				}
+			}
+			slices.Sort(mx)
+			v.auth = msg.Authoritative
+			if len(mx) == 0 {
+				v.answer = "no MX records"
+			} else {
+				v.answer = strings.Join(mx, ", ")
+			}
+		}
+		views[i] = v
+	}
+	return views
+}
+
+// compareServers reports servers that answer different MX sets, and
+// authoritative answers with different TTLs. A caching resolver counts a
+// TTL down, so only authoritative TTLs are compared.
+func compareServers(views []serverView, add func(check, string, ...any)) {
+	first := views[0]
+	for _, v := range views[1:] {
+		if v.answer != first.answer {
+			add(checkServersMX, "%s answers %q but %s answers %q", first.server, first.answer, v.server, v.answer)
+		} else if first.found && first.auth && v.auth && v.ttl != first.ttl {
+			add(checkServersTTL, "%s gives the MX RRset TTL %d but %s gives %d", first.server, first.ttl, v.server, v.ttl)
+		}
+	}
+}
+
+// jsonLint is one line of "mxroute lint --json".
+type jsonLint struct {
+	SchemaVersion int           `json:"schema_version"`
+	Domain        string        `json:"domain"`
+	Findings      []jsonFinding `json:"findings"`
+}
+
+type jsonFinding struct {
+	Check    string `json:"check"`
+	Severity string `json:"severity"`
+	Host     string `json:"host"`
+	Rule     string `json:"rule"`
+	Message  string `json:"message"`
+}
+
+func jsonLintOf(domain string, res lintResult) jsonLint {
+	out := jsonLint{SchemaVersion: schemaVersion, Domain: domain, Findings: []jsonFinding{}}
+	for _, f := range res.findings {
+		out.Findings = append(out.Findings, jsonFinding{Check: f.check.id, Severity: f.check.severity.String(),
+			Host: f.host, Rule: f.check.rule, Message: f.message})
+	}
+	return out
+}

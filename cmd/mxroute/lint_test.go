@@ -1,0 +1,177 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// lintJSON runs lint --json and returns the checks found per domain.
+func lintJSON(t *testing.T, a ...string) (map[string][]string, int) {
+	t.Helper()
+	res := runBinary(t, append(list("lint", "--json"), a...)...)
+	found := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
+		var l jsonLint
+		require.NoError(t, json.Unmarshal([]byte(line), &l), res.stdout+res.stderr)
+		require.Equal(t, 1, l.SchemaVersion)
+		found[l.Domain] = []string{}
+		for _, f := range l.Findings {
+			found[l.Domain] = append(found[l.Domain], f.Check)
+			require.NotEmpty(t, f.Rule, "every finding cites its rule")
+		}
+	}
+	return found, res.status
+}
+
+// Each domain of the lint zone plants one fault: lint finds it and nothing
+// else.
+func TestLintZone(t *testing.T) {
+	t.Parallel()
+	found, status := lintJSON(t, args(lintZone, list("--from", lintDomain))...)
+	assert.Equal(t, 2, status, "errors found: exit 2")
+	assert.Equal(t, map[string][]string{
+		"cname.lint.example":     {"mx-cname"},
+		"iplit.lint.example":     {"mx-ip-literal"},
+		"noaddress.lint.example": {"mx-no-address"},
+		"external.lint.example":  {"mx-external-unresolved"},
+		"lame.lint.example":      {"mx-lookup-failed"},
+		"nullmixed.lint.example": {"null-mx-mixed"},
+		"nullpref.lint.example":  {"null-mx-preference"},
+		"implicit.lint.example":  {"implicit-mx"},
+		"dup.lint.example":       {"mx-duplicate"},
+		"family.lint.example":    {"mx-family-mismatch"},
+		"shortttl.lint.example":  {"mx-ttl-short"},
+		"longttl.lint.example":   {"mx-ttl-long"},
+		"nomail.lint.example":    {"route-failed"},
+	}, found)
+}
+
+// Over the wire, from a loopback server for the lint zone, lint finds what
+// it finds offline.
+func TestLintZoneServer(t *testing.T) {
+	t.Parallel()
+	server := zoneServer(t, zonesDir+"lint.example.zone")
+	offline, offStatus := lintJSON(t, args(lintZone, list("--from", lintDomain))...)
+	online, onStatus := lintJSON(t, "--server", server, "--from", lintDomain)
+	assert.Equal(t, offStatus, onStatus)
+	assert.Equal(t, offline, online)
+}
+
+func TestLintClean(t *testing.T) {
+	t.Parallel()
+	res := runBinary(t, args(list("lint"), cleanZone, list("clean.example", "nomail.clean.example"))...)
+	assert.Equal(t, 0, res.status, res.stdout)
+	assert.Equal(t, "clean.example: ok\nnomail.clean.example: ok\n0 errors, 0 warnings in 2 domains\n", res.stdout)
+	vega := runBinary(t, args(list("lint"), vegaZones, list("vega.ru", "vega-gw.vega.ru"))...)
+	assert.Equal(t, 0, vega.status, "the classic zone is clean: %s", vega.stdout)
+}
+
+func TestLintExitStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		zone       []string
+		domains    []string
+		wantStatus int
+		reason     string
+	}{
+		{"clean", cleanZone, list("clean.example"), 0, "nothing found: exit 0"},
+		{"warnings only", lintZone, list("dup.lint.example", "family.lint.example"), 1, "warnings: exit 1"},
+		{"an error", lintZone, list("dup.lint.example", "cname.lint.example"), 2, "any error: exit 2"},
+		{"bad domain", lintZone, list("bad..example"), 2, "a malformed domain cannot be routed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := runBinary(t, args(list("lint"), tt.zone, tt.domains)...)
+			assert.Equal(t, tt.wantStatus, res.status, "%s\n%s", tt.reason, res.stdout)
+		})
+	}
+	res := runBinary(t, "lint", "--server", silentServer(t), "--timeout", "300ms", "clean.example")
+	assert.Equal(t, 2, res.status, "a domain no server answers for cannot be routed")
+	assert.Contains(t, res.stdout, "clean.example: error: route-failed: senders defer:")
+	res = runBinary(t, args(list("lint", "--min-ttl", "2h", "--max-ttl", "1h"), cleanZone, list("clean.example"))...)
+	assert.Equal(t, 64, res.status, "min above max")
+	res = runBinary(t, args(list("lint", "--max-ttl", "30m"), cleanZone, list("clean.example"))...)
+	assert.Equal(t, 1, res.status, "3600s is above a 30m limit")
+	assert.Contains(t, res.stdout, "mx-ttl-long")
+	res = runBinary(t, args(list("lint", "--min-ttl", "2h"), cleanZone, list("clean.example"))...)
+	assert.Contains(t, res.stdout, "mx-ttl-short")
+}
+
+func TestLintGolden(t *testing.T) {
+	t.Parallel()
+	res := runBinary(t, args(list("lint"), lintZone, list("--from", lintDomain))...)
+	assert.Equal(t, 2, res.status)
+	golden(t, "lint_table", res.stdout)
+}
+
+// With several servers, lint compares their MX answers: a migration still
+// propagating shows as servers-disagree, differing authoritative TTLs as
+// servers-disagree-ttl.
+func TestLintServers(t *testing.T) {
+	t.Parallel()
+	orig, err := os.ReadFile(zonesDir + "clean.example.zone")
+	require.NoError(t, err)
+	changed := strings.Replace(string(orig), "IN MX 20 backup.clean.example.", "IN MX 20 mx1.clean.example.", 1)
+	changed = strings.Replace(changed, "nomail     IN MX 0 .", "nomail 600 IN MX 0 .", 1)
+	require.NotEqual(t, string(orig), changed)
+	old := zoneServer(t, zonesDir+"clean.example.zone")
+	migrated := zoneServer(t, writeFile(t, "clean.example.zone", changed))
+	found, status := lintJSON(t, "--server", old, "--server", migrated, "clean.example", "nomail.clean.example")
+	assert.Equal(t, 1, status, "disagreement is a warning")
+	assert.Equal(t, map[string][]string{
+		"clean.example":        {"servers-disagree"},
+		"nomail.clean.example": {"servers-disagree-ttl"},
+	}, found)
+
+	same, status := lintJSON(t, "--server", old, "--server", old, "clean.example")
+	assert.Equal(t, 0, status)
+	assert.Equal(t, map[string][]string{"clean.example": {}}, same, "two servers that agree: nothing")
+
+	res := runBinary(t, "lint", "--server", old, "--server", rcodeServer(t, 2), "clean.example")
+	assert.Equal(t, 1, res.status, res.stdout)
+	assert.Contains(t, res.stdout, `answers "10 mx1.clean.example., 10 mx2.clean.example., 20 backup.clean.example." but`)
+	assert.Contains(t, res.stdout, `answers "SERVFAIL"`, "a failing server disagrees too")
+}
+
+// Every check lint knows is found by some test zone or server setup above.
+func TestLintChecksAllPlanted(t *testing.T) {
+	t.Parallel()
+	planted := []string{"route-failed", "mx-cname", "mx-ip-literal", "mx-no-address", "mx-external-unresolved",
+		"mx-lookup-failed", "null-mx-mixed", "null-mx-preference", "implicit-mx", "mx-duplicate",
+		"mx-family-mismatch", "mx-ttl-short", "mx-ttl-long", "servers-disagree", "servers-disagree-ttl"}
+	var ids []string
+	for _, c := range allChecks {
+		ids = append(ids, c.id)
+		assert.NotEmpty(t, c.rule, c.id)
+	}
+	slices.Sort(ids)
+	slices.Sort(planted)
+	assert.Equal(t, planted, ids, "a new check needs a planted fault in TestLintZone or TestLintServers")
+}
+
+func TestSameOrganization(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		domain, host string
+		want         bool
+		reason       string
+	}{
+		{"example.com", "mx.example.com", true, "under the domain"},
+		{"example.com", "example.com", true, "the domain itself"},
+		{"shop.example.com", "mx.example.com", true, "under the domain's parent"},
+		{"example.com", "mx.example.net", false, "another domain"},
+		{"example.com", "mx.com", false, "the parent is a TLD: not the same organization"},
+		{"a.b.example.com", "mx.example.com", false, "only one level up"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, sameOrganization(tt.domain, tt.host), "%s in %s: %s", tt.host, tt.domain, tt.reason)
+	}
+}
