@@ -1,9 +1,11 @@
 package mxroute
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -175,22 +177,57 @@ func isReferral(msg *dns.Msg) bool {
 
 // records returns the first limit records of type qtype and class IN in rrs
 // whose owner is name (compared case-insensitively, RFC 4343), in their
-// order. It allocates for at most limit records, whatever len(rrs).
+// order; for MX, the limit most preferred (see mostPreferred). It allocates
+// for at most 2*limit records, whatever len(rrs).
 func records(rrs []dns.RR, name string, qtype uint16, limit int) []dns.RR {
 	var out []dns.RR
 	for _, rr := range rrs {
-		if len(out) >= limit {
-			break
-		}
 		if rr == nil {
 			continue
 		}
 		h := rr.Header()
-		if h.Rrtype == qtype && h.Class == dns.ClassINET && strings.EqualFold(h.Name, name) {
-			out = append(out, rr)
+		if h.Rrtype != qtype || h.Class != dns.ClassINET || !strings.EqualFold(h.Name, name) {
+			continue
 		}
+		if len(out) == limit {
+			if qtype != dns.TypeMX {
+				break // addresses: the resolver's first ones are the ones to try
+			}
+			if cap(out) < 2*limit {
+				out = append(make([]dns.RR, 0, 2*limit), out...)
+			}
+		}
+		if len(out) == 2*limit {
+			out = mostPreferred(out, limit)
+		}
+		out = append(out, rr)
+	}
+	if len(out) > limit {
+		out = mostPreferred(out, limit)
 	}
 	return out
+}
+
+// mostPreferred keeps the limit MX records of lowest preference, in
+// preference order (response order among equals), in place.
+//
+// A sender that caps the MX RRset must cut its least preferred end: RFC
+// 5321, Section 5.1 has the list tried "in order (lowest preference value
+// tried first)", so the hosts past a cap are the last ones a sender would
+// reach, whatever order the response listed them in.
+func mostPreferred(mxs []dns.RR, limit int) []dns.RR {
+	slices.SortStableFunc(mxs, func(a, b dns.RR) int {
+		return cmp.Compare(mxPreference(a), mxPreference(b))
+	})
+	clear(mxs[limit:])
+	return mxs[:limit]
+}
+
+func mxPreference(rr dns.RR) uint16 {
+	if mx, ok := rr.(*dns.MX); ok {
+		return mx.Preference
+	}
+	return 0xffff
 }
 
 func typeName(qtype uint16) string {

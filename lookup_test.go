@@ -3,6 +3,7 @@ package mxroute
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -199,4 +200,49 @@ func withNs(m *dns.Msg, aa bool, rrs ...string) *dns.Msg {
 	m.Authoritative = aa
 	m.Ns = dnstest.RRs(rrs...)
 	return m
+}
+
+// TestRecordsCapKeepsMostPreferred: an MX RRset over MaxMX is cut at its
+// least preferred end, whatever order the response lists it in, with
+// memory bounded by twice the cap.
+func TestRecordsCapKeepsMostPreferred(t *testing.T) {
+	mx := func(pref uint16, host string) dns.RR {
+		return &dns.MX{Hdr: dns.RR_Header{Name: "c.test.", Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 60}, Preference: pref, Mx: host + ".c.test."}
+	}
+	prefs := func(rrs []dns.RR) []uint16 {
+		out := make([]uint16, len(rrs))
+		for i, rr := range rrs {
+			out[i] = rr.(*dns.MX).Preference
+		}
+		return out
+	}
+	var descending []dns.RR
+	for i := range 1000 {
+		descending = append(descending, mx(uint16(1000-i), fmt.Sprint("h", i)))
+	}
+	tests := []struct {
+		name   string
+		rrs    []dns.RR
+		limit  int
+		want   []uint16
+		reason string
+	}{
+		{"under the cap", []dns.RR{mx(30, "a"), mx(10, "b"), mx(20, "c")}, 3, []uint16{30, 10, 20},
+			"nothing to cut: response order kept (the router sorts)"},
+		{"best last", []dns.RR{mx(50, "a"), mx(40, "b"), mx(30, "c"), mx(20, "d"), mx(10, "e")}, 2, []uint16{10, 20},
+			"RFC 5321 §5.1: lowest preference tried first, so the cap cuts the highest"},
+		{"ties keep response order", []dns.RR{mx(20, "a"), mx(10, "b"), mx(20, "c"), mx(10, "d")}, 3, []uint16{10, 10, 20},
+			"both 10s, then the first 20"},
+		{"many compactions", descending, 5, []uint16{1, 2, 3, 4, 5},
+			"1000 records in reverse order: the five best survive every compaction"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := records(tt.rrs, "C.test.", dns.TypeMX, tt.limit)
+			assert.Equal(t, tt.want, prefs(got), tt.reason)
+			assert.LessOrEqual(t, cap(got), 2*tt.limit, "memory bounded by twice the cap")
+		})
+	}
+	got := records(tests[1].rrs, "c.test.", dns.TypeMX, 2)
+	assert.Equal(t, "e.c.test.", got[0].(*dns.MX).Mx, "the record itself, not only its preference")
 }

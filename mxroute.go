@@ -75,9 +75,10 @@ type Router struct {
 	// Family selects the address families and their order within a host.
 	// The zero value, AnyFamily, uses both, IPv6 first.
 	Family Family
-	// MaxMX bounds the MX records used from one response, in response
-	// order; the rest are ignored, so a hostile 65,535-record RRset costs
-	// no more than a normal one. 0: 100.
+	// MaxMX bounds the MX records used from one response: the MaxMX most
+	// preferred (lowest preference values) are kept, the rest ignored, so
+	// a hostile 65,535-record RRset costs no more than a normal one and a
+	// cap never drops a better host for a worse one. 0: 100.
 	MaxMX int
 	// MaxAddrsPerHost bounds the records used from each A and AAAA
 	// response, and the addresses kept for one host after ordering.
