@@ -248,11 +248,7 @@ func TestRouteHammered(t *testing.T) {
 					return
 				}
 				assert.True(t, rt.Authentic)
-				var got []string
-				for _, tg := range rt.Targets() {
-					got = append(got, tg.Addr.String())
-				}
-				assert.Equal(t, []string{"2001:db8::25", "192.0.2.25"}, got)
+				assert.Equal(t, []string{"2001:db8::25", "192.0.2.25"}, targetAddrs(rt))
 			}
 		})
 	}

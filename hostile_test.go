@@ -131,11 +131,7 @@ func TestHostileServer(t *testing.T) {
 				return
 			}
 			require.NoError(t, err, tt.reason)
-			var got []string
-			for _, tg := range rt.Targets() {
-				got = append(got, tg.Addr.String())
-			}
-			assert.Equal(t, tt.wantTargets, got, tt.reason)
+			assert.Equal(t, tt.wantTargets, targetAddrs(rt), tt.reason)
 		})
 	}
 }
@@ -211,11 +207,7 @@ func TestHostileResolverDirect(t *testing.T) {
 				return
 			}
 			require.NoError(t, err, tt.reason)
-			var got []string
-			for _, tg := range rt.Targets() {
-				got = append(got, tg.Addr.String())
-			}
-			assert.Equal(t, tt.wantTargets, got, tt.reason)
+			assert.Equal(t, tt.wantTargets, targetAddrs(rt), tt.reason)
 		})
 	}
 }

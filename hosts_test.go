@@ -109,11 +109,7 @@ func TestUseAdditional(t *testing.T) {
 			r := &Router{Resolver: res, UseAdditional: tt.use, MaxLookups: 1} // one at a time: a fixed question order
 			rt, err := r.Route(t.Context(), "add.test")
 			require.NoError(t, err)
-			var got []string
-			for _, tg := range rt.Targets() {
-				got = append(got, tg.Addr.String())
-			}
-			assert.Equal(t, tt.wantAddrs, got, tt.reason)
+			assert.Equal(t, tt.wantAddrs, targetAddrs(rt), tt.reason)
 			assert.Equal(t, tt.wantAsked, res.questions(), tt.reason)
 		})
 	}

@@ -61,3 +61,12 @@ func writeReply(w dns.ResponseWriter, req *dns.Msg, rcode int, rrs ...string) {
 	m.Answer = dnstest.RRs(rrs...)
 	_ = w.WriteMsg(m)
 }
+
+// targetAddrs returns the addresses of rt's targets, in order, as strings.
+func targetAddrs(rt *Route) []string {
+	var out []string
+	for _, tg := range rt.Targets() {
+		out = append(out, tg.Addr.String())
+	}
+	return out
+}
