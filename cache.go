@@ -31,9 +31,10 @@ const (
 //   - NXDOMAIN and NODATA are kept for the negative TTL of RFC 2308, Section
 //     5: the smaller of the SOA record's TTL and its MINIMUM field, at most
 //     MaxTTL; without an SOA in the authority section, not at all.
-//   - SERVFAIL, REFUSED, other rcodes and Resolver errors are kept for
-//     FailureTTL (a few seconds at most), so that a failing server is not
-//     asked the same question a thousand times a second.
+//   - SERVFAIL, REFUSED, other rcodes, Resolver errors and replies to
+//     another question are kept for FailureTTL (a few seconds at most), so
+//     that a failing server is not asked the same question a thousand times
+//     a second, and a bad reply does not outlive the failure it is.
 //   - Identical questions asked while the first is in flight wait for its
 //     answer instead of asking again. The shared query runs until its answer
 //     arrives or every caller waiting for it has given up (their contexts
@@ -174,7 +175,7 @@ func (c *Cache) fly(ctx context.Context, f *cacheFlight, key cacheKey, name stri
 	if ctx.Err() != nil {
 		return // cancelled: says nothing about the name
 	}
-	if ttl := c.ttl(msg, err); ttl > 0 {
+	if ttl := c.ttl(msg, err, dns.Question{Name: key.name, Qtype: qtype, Qclass: dns.ClassINET}); ttl > 0 {
 		now := c.now()
 		c.put(&cacheEntry{key: key, msg: msg, err: err, stored: now, expires: now.Add(ttl)})
 	}
@@ -258,9 +259,15 @@ func (c *Cache) pushFront(e *cacheEntry) {
 	c.lru.next = e
 }
 
-// ttl says how long an answer may be kept: 0 for not at all.
-func (c *Cache) ttl(msg *dns.Msg, err error) time.Duration {
+// ttl says how long an answer to q may be kept: 0 for not at all.
+func (c *Cache) ttl(msg *dns.Msg, err error, q dns.Question) time.Duration {
 	if err != nil || (msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError) {
+		return c.failureTTL()
+	}
+	if !sameQuestion(msg, q) {
+		// A reply to another question is useless to every caller (the
+		// Router rejects it, RFC 5452, Section 3); kept for its TTL it
+		// would hold a domain's mail for up to MaxTTL. A failure, briefly.
 		return c.failureTTL()
 	}
 	if msg.Truncated {

@@ -103,6 +103,8 @@ func TestCacheTTLs(t *testing.T) {
 			m.Truncated = true
 			return m
 		}(), nil, 0, 0, "RFC 2181, Section 9: a partial answer is not cached"},
+		{"reply to another question", cacheLimits{}, reply("b.test.", dns.TypeA, dns.RcodeSuccess, "b.test. 86400 IN A 192.0.2.1"),
+			nil, 1999 * time.Millisecond, 2 * time.Second, "RFC 5452 §3: useless to every caller, so kept only as briefly as a failure"},
 		{"zero TTL", cacheLimits{}, reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 0 IN A 192.0.2.1"),
 			nil, 0, 0, "RFC 1035, Section 3.2.1: zero means do not cache"},
 	}
