@@ -46,6 +46,7 @@ type config struct {
 	fromFile  bool
 	dnssec    bool // ask for and show the DNSSEC status (DNSResolver.DNSSEC)
 	trustAD   bool // believe the AD bit from every server (DNSResolver.TrustAD)
+	noCache   bool // no Cache shared by the domains of the run
 
 	// lint
 	minTTL, maxTTL time.Duration
@@ -90,6 +91,7 @@ func parseFlags(name string, args []string, e *env, routing bool) (*config, int)
 	fs.BoolVar(&c.json, "json", false, "write JSON Lines, one object per domain (schema in README)")
 	fs.BoolVar(&c.dnssec, "dnssec", false, "show whether a validating resolver authenticated the answers (its AD\nbit, believed from loopback servers, with --trust-ad or resolv.conf's\ntrust-ad); not with --zone: zone files carry no DNSSEC status")
 	fs.BoolVar(&c.trustAD, "trust-ad", false, "with --dnssec: believe the AD bit from every server, not only from\nloopback ones (only over a secure channel to a validating resolver)")
+	fs.BoolVar(&c.noCache, "no-cache", false, "no answer cache shared by the domains of the run: ask for every\ndomain afresh")
 	if routing {
 		fs.Var(&localNames, "local-name", "this host's `name`, for the loop guard: route as this relay would (repeatable)")
 		fs.Var(&localAddrs, "local-addr", "this host's `address`, for the loop guard (repeatable)")
@@ -189,6 +191,15 @@ func (c *config) finish(fs *flag.FlagSet, e *env, zones, servers, localAddrs []s
 	default:
 		c.resolver = &mxroute.DNSResolver{DNSSEC: c.dnssec, TrustAD: c.trustAD}
 		c.resolvers = []mxroute.Resolver{c.resolver}
+	}
+	if !c.noCache {
+		// Domains of a batch share mail hosts (a provider's MX serves
+		// thousands): one Cache for the run asks for each host once, and
+		// identical questions in flight at once are asked once. The
+		// router reads cached answers as they came, TTLs unaged, so the
+		// output is the same with or without it. lint's --server
+		// comparison asks each server itself, uncached.
+		c.resolver = &mxroute.Cache{Resolver: c.resolver}
 	}
 	return nil
 }
