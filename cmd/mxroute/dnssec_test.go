@@ -32,8 +32,8 @@ func TestDNSSECGolden(t *testing.T) {
 		wantStatus int
 		reason     string
 	}{
-		{"route_dnssec", args(list("route", "--dnssec", "--seed", "1", "--server", server, "--local-name", "relay.relarn.ru"), domains), 69,
-			"vega.ru signed, relarn.ru not: the MX RRset and vega-gw are authenticated, ns.relarn.ru is not; dropped rows have no status"},
+		{"route_dnssec", args(list("route", "--dnssec", "--seed", "1", "--server", server, "--local-name", "relay.relarn.ru"), domains, list("[192.0.2.1]")), 69,
+			"vega.ru signed, relarn.ru not: the MX RRset and vega-gw are authenticated, ns.relarn.ru is not; dropped rows and an address literal have no status"},
 		{"explain_dnssec", args(list("explain", "--dnssec", "--seed", "1", "--server", server), domains, list("relay.relarn.ru")), 69,
 			"each MX RRset (or an implicit MX's NODATA) and each host's addresses say whether they were authenticated"},
 		{"route_json_dnssec", args(list("route", "--dnssec", "--json", "--seed", "1", "--server", server), domains), 69,
@@ -207,7 +207,9 @@ func TestLintDNSSEC(t *testing.T) {
 			assert.Equal(t, 1, res.status, "implicit-mx of relay.relarn.ru is a warning; info adds nothing")
 		})
 	}
-	res := runBinary(t, "lint", "--dnssec", "--server", vegaSigned(t, "relarn.ru"), "vega.ru")
+	res := runBinary(t, "lint", "--dnssec", "--server", vegaSigned(t), "[192.0.2.1]")
+	assert.Equal(t, "[192.0.2.1]: ok\n0 errors, 0 warnings in 1 domain\n", res.stdout, "an address literal has no DNS to authenticate")
+	res = runBinary(t, "lint", "--dnssec", "--server", vegaSigned(t, "relarn.ru"), "vega.ru")
 	assert.Equal(t, 0, res.status, "info only: exit 0\n%s", res.stdout)
 	assert.Equal(t, "vega.ru: info: mx-not-authenticated: the MX RRset is not DNSSEC-authenticated (no AD from the resolver): DANE cannot apply to its hosts\n"+
 		"vega.ru: info: mx-not-authenticated: MX 10 vega-gw.vega.ru: addresses not DNSSEC-authenticated (no AD from the resolver): DANE cannot apply to this host\n"+

@@ -265,7 +265,7 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 		}
 	}
 
-	if cfg.dnssec && rt != nil {
+	if cfg.dnssec && rt != nil && !isLiteral(rt.Domain) { // a literal has no DNS to authenticate
 		lintAuthentic(rt, add)
 	}
 

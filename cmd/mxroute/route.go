@@ -160,12 +160,15 @@ func printRoute(w io.Writer, domain string, res routed, dnssec bool) {
 		}
 		fmt.Fprintln(w, head)
 		ad := func(string) string { return "" } // the AD column, when shown
+		literal := isLiteral(rt.Domain)         // no DNS, so no DNSSEC status to show
 		if dnssec {
 			what := "MX RRset"
 			if rt.Implicit {
 				what = "MX NODATA" // what was authenticated is that there is no MX
 			}
-			fmt.Fprintf(w, "%s: %s\n", what, authenticMessage(rt.Authentic))
+			if !literal {
+				fmt.Fprintf(w, "%s: %s\n", what, authenticMessage(rt.Authentic))
+			}
 			ad = func(v string) string { return v + "\t" }
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -176,7 +179,11 @@ func printRoute(w io.Writer, domain string, res routed, dnssec bool) {
 				continue
 			}
 			for _, a := range h.Addrs {
-				fmt.Fprintf(tw, "%d\t%s\t%s%s\t%s\n", h.Preference, h.Name, ad(yesNo(h.Authentic)), a, family(a))
+				status := yesNo(h.Authentic)
+				if literal {
+					status = "-"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s%s\t%s\n", h.Preference, h.Name, ad(status), a, family(a))
 			}
 		}
 		for _, ev := range res.events {
@@ -194,6 +201,10 @@ func printRoute(w io.Writer, domain string, res routed, dnssec bool) {
 		fmt.Fprintf(w, "%s: %s %s: %v\n", domain, verdict, status, res.err)
 	}
 }
+
+// isLiteral reports whether a domain or host is an address literal, such
+// as "[192.0.2.1]": routed with no DNS at all.
+func isLiteral(name string) bool { return strings.HasPrefix(name, "[") }
 
 func yesNo(b bool) string {
 	if b {
@@ -214,7 +225,7 @@ func authenticMessage(authentic bool) string {
 // that carry a DNSSEC status say it.
 func eventMessage(ev mxroute.Event, dnssec bool) string {
 	switch {
-	case !dnssec:
+	case !dnssec || isLiteral(ev.Host):
 		return ev.Message
 	case ev.Step == mxroute.StepMX, ev.Step == mxroute.StepImplicitMX, ev.Step == mxroute.StepAddrs:
 		return ev.Message + "; " + authenticMessage(ev.Authentic)
