@@ -38,6 +38,8 @@ func TestDNSSECGolden(t *testing.T) {
 			"each MX RRset (or an implicit MX's NODATA) and each host's addresses say whether they were authenticated"},
 		{"route_json_dnssec", args(list("route", "--dnssec", "--json", "--seed", "1", "--server", server), domains), 69,
 			"dnssec true; authentic for the route and each host"},
+		{"explain_json_dnssec", args(list("explain", "--dnssec", "--json", "--seed", "1", "--server", server), list("www.vega.ru")), 0,
+			"the MX and address decisions' messages say the status too"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
