@@ -23,9 +23,11 @@ const (
 	StepCNAME Step = iota + 1
 	// StepNoDomain: the domain does not exist (NXDOMAIN).
 	StepNoDomain
-	// StepMX: the MX RRset was found. Count is its size, TTL its TTL.
+	// StepMX: the MX RRset was found. Count is its size, TTL its TTL,
+	// Authentic whether it was DNSSEC-authenticated (Route.Authentic).
 	StepMX
 	// StepImplicitMX: no MX RRset; the domain itself is the mail host.
+	// Authentic: the NODATA for MX was DNSSEC-authenticated.
 	StepImplicitMX
 	// StepNullMX: a lone null MX; the domain accepts no mail.
 	// Preference is the null MX's preference.
@@ -49,7 +51,8 @@ const (
 	StepMaxHosts
 	// StepAddrs: a mail host's addresses were found. Addrs are the
 	// addresses (AAAA, then A, as each lookup returned them, before the
-	// family policy), TTL the smallest TTL among their records.
+	// family policy), TTL the smallest TTL among their records, Authentic
+	// whether every address lookup was DNSSEC-authenticated (Host.Authentic).
 	StepAddrs
 	// StepFamily: Count addresses of a host are not used because of
 	// Router.Family.
@@ -107,6 +110,12 @@ type Event struct {
 	Count      int          // see each Step
 	Addrs      []netip.Addr // StepAddrs, StepDedupe: see each Step; the Event's own copy
 	Err        error        // StepUnusable: the host's *Error; StepDone: Route's error, or nil
+	// Authentic: StepMX, StepImplicitMX: the MX RRset (or the NODATA that
+	// says there is none) came with the AD bit in every response of its
+	// CNAME chain, as Route.Authentic; StepAddrs: every address lookup of
+	// the host did, as Host.Authentic. Only a trusted validating resolver
+	// makes it true (see DNSResolver.DNSSEC); false otherwise.
+	Authentic bool
 }
 
 // emit sends e to r.Trace. Callers check r.Trace first, so that a Router
@@ -128,11 +137,11 @@ func (r *Router) traceMX(ctx context.Context, domain string, a *answer) {
 			Message: name + " does not exist (NXDOMAIN): bounce"})
 		return
 	case noData:
-		r.emit(ctx, Event{Step: StepImplicitMX, Domain: domain, Host: name, Rule: ruleRFC5321,
+		r.emit(ctx, Event{Step: StepImplicitMX, Domain: domain, Host: name, Rule: ruleRFC5321, Authentic: a.authentic,
 			Message: "no MX records: implicit MX, " + name + " itself at preference 0"})
 		return
 	}
-	r.emit(ctx, Event{Step: StepMX, Domain: domain, Rule: ruleRFC5321, Count: len(a.rrs), TTL: minTTL(a.rrs),
+	r.emit(ctx, Event{Step: StepMX, Domain: domain, Rule: ruleRFC5321, Count: len(a.rrs), TTL: minTTL(a.rrs), Authentic: a.authentic,
 		Message: fmt.Sprintf("MX RRset of %s has %d record(s), TTL %d", name, len(a.rrs), minTTL(a.rrs))})
 	var nulls, real []uint16
 	seen := map[string][]uint16{}
@@ -268,7 +277,7 @@ func (r *Router) traceHosts(ctx context.Context, domain string, hosts []*mxHost)
 			rrs := slices.Concat(h.v6.ans.rrs, h.v4.ans.rrs)
 			ttl := minTTL(rrs)
 			e := Event{Step: StepAddrs, Domain: domain, Host: h.name, Preference: h.pref, Addrs: found, TTL: ttl,
-				Count: len(found), Rule: ruleRFC5321, Message: fmt.Sprintf("%s (%d) has %s, TTL %d",
+				Count: len(found), Authentic: h.authentic(), Rule: ruleRFC5321, Message: fmt.Sprintf("%s (%d) has %s, TTL %d",
 					h.name, h.pref, countFamilies(len(h.v6.addrs), len(h.v4.addrs)), ttl)}
 			if len(rrs) == 0 { // an address literal: no DNS, no TTL
 				e.Rule = ruleLiteral
@@ -375,14 +384,15 @@ func (r *Router) traceDone(ctx context.Context, domain string, rt **Route, err *
 
 // SlogTrace returns a Router.Trace function that logs each Event to l at
 // level, with its message and these attributes when set: step, domain,
-// host, preference, rule, target, ttl, count, addrs, err. It is safe for
+// host, preference, rule, target, ttl, count, addrs, authentic (only when
+// true), err. It is safe for
 // concurrent use when l is (every slog handler of the standard library is).
 func SlogTrace(l *slog.Logger, level slog.Level) func(context.Context, Event) {
 	return func(ctx context.Context, e Event) {
 		if !l.Enabled(ctx, level) {
 			return
 		}
-		attrs := make([]slog.Attr, 0, 10)
+		attrs := make([]slog.Attr, 0, 11)
 		attrs = append(attrs, slog.String("step", e.Step.String()), slog.String("domain", e.Domain))
 		if e.Host != "" {
 			attrs = append(attrs, slog.String("host", e.Host))
@@ -404,6 +414,9 @@ func SlogTrace(l *slog.Logger, level slog.Level) func(context.Context, Event) {
 		}
 		if len(e.Addrs) > 0 {
 			attrs = append(attrs, slog.String("addrs", joinAddrs(e.Addrs)))
+		}
+		if e.Authentic {
+			attrs = append(attrs, slog.Bool("authentic", true))
 		}
 		if e.Err != nil {
 			attrs = append(attrs, slog.String("err", e.Err.Error()))

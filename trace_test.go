@@ -237,6 +237,59 @@ func TestTraceConcurrent(t *testing.T) {
 	assert.Equal(t, 8*6, n, "six events per route, none lost")
 }
 
+// TestTraceAuthentic: StepMX, StepImplicitMX and StepAddrs carry the
+// DNSSEC status Route.Authentic and Host.Authentic report, step by step.
+func TestTraceAuthentic(t *testing.T) {
+	all := []string{"signed.sec.test.MX", "mx.signed.sec.test.A", "mx.signed.sec.test.AAAA",
+		"implicit.sec.test.MX", "implicit.sec.test.A", "implicit.sec.test.AAAA"}
+	tests := []struct {
+		name      string
+		domain    string
+		authentic []string // "name.TYPE" whose replies carry AD
+		wantMX    bool     // Authentic of StepMX or StepImplicitMX
+		wantAddrs bool     // Authentic of StepAddrs
+		reason    string
+	}{
+		{"all signed", "signed.sec.test", all, true, true, "every reply had AD"},
+		{"nothing signed", "signed.sec.test", nil, false, false, "no reply had AD"},
+		{"MX only", "signed.sec.test", all[:1], true, false, "the host's lookups had no AD"},
+		{"addresses only", "signed.sec.test", all[1:3], false, true, "the MX reply had no AD"},
+		{"one family unsigned", "signed.sec.test", all[:2], true, false, "the AAAA reply had no AD: the host is not authentic"},
+		{"implicit MX signed", "implicit.sec.test", all, true, true, "the NODATA for MX and the addresses had AD"},
+		{"implicit MX unsigned NODATA", "implicit.sec.test", all[4:], false, true, "the NODATA had no AD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var events []Event
+			r := &Router{Resolver: adZone(t, tt.authentic...), Trace: func(_ context.Context, e Event) {
+				mu.Lock()
+				events = append(events, e)
+				mu.Unlock()
+			}}
+			rt, err := r.Route(t.Context(), tt.domain)
+			require.NoError(t, err)
+			var sawMX, sawAddrs bool
+			for _, e := range events {
+				switch e.Step {
+				case StepMX, StepImplicitMX:
+					sawMX = true
+					assert.Equal(t, tt.wantMX, e.Authentic, "%s: %s", e.Step, tt.reason)
+					assert.Equal(t, rt.Authentic, e.Authentic, "%s agrees with Route.Authentic", e.Step)
+				case StepAddrs:
+					sawAddrs = true
+					assert.Equal(t, tt.wantAddrs, e.Authentic, "addrs: %s", tt.reason)
+					assert.Equal(t, rt.Hosts[0].Authentic, e.Authentic, "addrs agrees with Host.Authentic")
+				default:
+					assert.False(t, e.Authentic, "%s never claims Authentic", e.Step)
+				}
+			}
+			assert.True(t, sawMX && sawAddrs, "both steps reported")
+		})
+	}
+}
+
 func TestStepString(t *testing.T) {
 	assert.Equal(t, "loop-guard", StepLoopGuard.String())
 	assert.Equal(t, "done", StepDone.String())
@@ -258,6 +311,11 @@ func TestSlogTrace(t *testing.T) {
 		Rule: "RFC 5321, Section 5.1", Message: "unusable", Count: 2, TTL: 60, Target: "x",
 		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}, Err: errors.New("boom")})
 	assert.Equal(t, `level=DEBUG msg=unusable step=unusable domain=d.test host=mx.d.test preference=10 rule="RFC 5321, Section 5.1" target=x ttl=60 count=2 addrs=192.0.2.1 err=boom`+"\n", b.String())
+
+	b.Reset()
+	trace(t.Context(), Event{Step: StepMX, Domain: "d.test", Rule: "RFC 5321, Section 5.1", Message: "mx", Count: 1, TTL: 60, Authentic: true})
+	assert.Equal(t, `level=DEBUG msg=mx step=mx domain=d.test rule="RFC 5321, Section 5.1" ttl=60 count=1 authentic=true`+"\n", b.String(),
+		"authentic is logged only when true")
 
 	b.Reset()
 	SlogTrace(slog.New(h), slog.LevelDebug-4)(t.Context(), Event{Step: StepMX, Message: "hidden"})

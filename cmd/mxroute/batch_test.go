@@ -3,10 +3,14 @@ package main
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mxroute-go/mxroute/internal/dnstest"
 )
 
 // manyDomains lists n domains of the vega zones, routed, bounced and deferred.
@@ -75,4 +79,60 @@ func TestProgressTerminal(t *testing.T) {
 	assert.Nil(t, newProgress("auto", true, 3, &b), "auto: not a terminal, no progress")
 	assert.Nil(t, newProgress("off", true, 3, &b))
 	require.NotNil(t, newProgress("on", false, 3, &b))
+}
+
+// One Cache serves the whole run: the output is the same with and without
+// it (--no-cache), for every command and any number of workers.
+func TestBatchCacheSameOutput(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "domains", strings.Join(manyDomains(40), "\n"))
+	runs := []struct {
+		name string
+		args []string
+	}{
+		{"route", args(list("route", "--seed", "1", "--from", file), vegaZones)},
+		{"explain", args(list("explain", "--seed", "1", "--from", file), vegaZones)},
+		{"route json", args(list("route", "--json", "--seed", "1", "--from", file), vegaZones)},
+		{"lint", args(list("lint", "--from", lintDomain), lintZone)},
+	}
+	for _, r := range runs {
+		for _, workers := range []string{"1", "8"} {
+			cached := runBinary(t, append(r.args, "--workers", workers)...)
+			uncached := runBinary(t, append(r.args, "--workers", workers, "--no-cache")...)
+			assert.Equal(t, uncached.status, cached.status, "%s, %s workers", r.name, workers)
+			assert.Equal(t, uncached.stdout, cached.stdout, "%s, %s workers", r.name, workers)
+			assert.Empty(t, cached.stderr)
+		}
+	}
+}
+
+// Domains that share mail hosts ask for each host once through the run's
+// Cache; --no-cache asks for it per domain. Counted at a loopback server.
+func TestBatchCacheAsksLess(t *testing.T) {
+	t.Parallel()
+	var questions atomic.Int64
+	h := zoneHandler(t, zonesDir+"vega.ru.zone", zonesDir+"relarn.ru.zone")
+	server := dnstest.Serve(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		questions.Add(1)
+		h.ServeDNS(w, req)
+	}))
+	// Three domains with the same three mail hosts, each listed twice.
+	file := writeFile(t, "domains", strings.Repeat("vega.ru\nwww.vega.ru\nvega-gw.vega.ru\n", 2))
+	count := func(extra ...string) (result, int64) {
+		before := questions.Load()
+		res := runBinary(t, append(list("route", "--seed", "1", "--server", server, "--from", file), extra...)...)
+		require.Equal(t, 0, res.status, res.stderr)
+		return res, questions.Load() - before
+	}
+	for _, workers := range []string{"1", "4"} {
+		uncached, nUncached := count("--workers", workers, "--no-cache")
+		cached, nCached := count("--workers", workers)
+		assert.Equal(t, uncached.stdout, cached.stdout, "%s workers: the same routes", workers)
+		// Distinct questions: MX of vega.ru, www.vega.ru (a CNAME: vega.ru
+		// is then asked by its own name, already known) and vega-gw.vega.ru;
+		// A and AAAA of vega-gw.vega.ru, ns.relarn.ru, relay.relarn.ru.
+		t.Logf("%s workers: %d questions without the cache, %d with it", workers, nUncached, nCached)
+		assert.Less(t, nCached, nUncached, "%s workers: shared hosts asked once", workers)
+		assert.LessOrEqual(t, nCached, int64(9), "%s workers: each distinct question at most once", workers)
+	}
 }

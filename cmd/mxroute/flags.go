@@ -44,6 +44,9 @@ type config struct {
 	progress  string // auto, on, off
 	domains   []string
 	fromFile  bool
+	dnssec    bool // ask for and show the DNSSEC status (DNSResolver.DNSSEC)
+	trustAD   bool // believe the AD bit from every server (DNSResolver.TrustAD)
+	noCache   bool // no Cache shared by the domains of the run
 
 	// lint
 	minTTL, maxTTL time.Duration
@@ -86,6 +89,9 @@ func parseFlags(name string, args []string, e *env, routing bool) (*config, int)
 	fs.IntVar(&c.workers, "workers", 8, "route at most this many domains at once")
 	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (with --from, when stderr is a terminal), on or off")
 	fs.BoolVar(&c.json, "json", false, "write JSON Lines, one object per domain (schema in README)")
+	fs.BoolVar(&c.dnssec, "dnssec", false, "show whether a validating resolver authenticated the answers (its AD\nbit, believed from loopback servers, with --trust-ad or resolv.conf's\ntrust-ad); not with --zone: zone files carry no DNSSEC status")
+	fs.BoolVar(&c.trustAD, "trust-ad", false, "with --dnssec: believe the AD bit from every server, not only from\nloopback ones (only over a secure channel to a validating resolver)")
+	fs.BoolVar(&c.noCache, "no-cache", false, "no answer cache shared by the domains of the run: ask for every\ndomain afresh")
 	if routing {
 		fs.Var(&localNames, "local-name", "this host's `name`, for the loop guard: route as this relay would (repeatable)")
 		fs.Var(&localAddrs, "local-addr", "this host's `address`, for the loop guard (repeatable)")
@@ -150,6 +156,12 @@ func (c *config) finish(fs *flag.FlagSet, e *env, zones, servers, localAddrs []s
 		return &usageError{fmt.Sprintf("--progress %q: want auto, on or off", c.progress)}
 	case len(zones) > 0 && len(servers) > 0:
 		return &usageError{"--zone and --server cannot be used together"}
+	case c.dnssec && len(zones) > 0:
+		// A zone file says nothing of signatures or validation: every
+		// answer would read "not authenticated", which is not the truth.
+		return &usageError{"--dnssec needs DNS servers (--server or /etc/resolv.conf): zone files carry no DNSSEC status"}
+	case c.trustAD && !c.dnssec:
+		return &usageError{"--trust-ad needs --dnssec"}
 	}
 	c.domains = fs.Args()
 	if from != "" {
@@ -172,13 +184,22 @@ func (c *config) finish(fs *flag.FlagSet, e *env, zones, servers, localAddrs []s
 		c.resolver, c.resolvers = z, []mxroute.Resolver{z}
 	case len(servers) > 0:
 		c.servers = servers
-		c.resolver = &mxroute.DNSResolver{Servers: servers}
+		c.resolver = &mxroute.DNSResolver{Servers: servers, DNSSEC: c.dnssec, TrustAD: c.trustAD}
 		for _, s := range servers {
 			c.resolvers = append(c.resolvers, &mxroute.DNSResolver{Servers: []string{s}})
 		}
 	default:
-		c.resolvers = []mxroute.Resolver{&mxroute.DNSResolver{}}
-		c.resolver = c.resolvers[0]
+		c.resolver = &mxroute.DNSResolver{DNSSEC: c.dnssec, TrustAD: c.trustAD}
+		c.resolvers = []mxroute.Resolver{c.resolver}
+	}
+	if !c.noCache {
+		// Domains of a batch share mail hosts (a provider's MX serves
+		// thousands): one Cache for the run asks for each host once, and
+		// identical questions in flight at once are asked once. The
+		// router reads cached answers as they came, TTLs unaged, so the
+		// output is the same with or without it. lint's --server
+		// comparison asks each server itself, uncached.
+		c.resolver = &mxroute.Cache{Resolver: c.resolver}
 	}
 	return nil
 }
@@ -214,8 +235,8 @@ Check each domain's MX setup. With several --server, compare what they answer.
 
 Checks (severity, check, what):
 `+lintHelp()+`
-Exit status: 0 nothing found, 1 warnings only, 2 some error, 64 usage error,
-66 unreadable zone or --from file.
+Exit status: 0 nothing found (or info only), 1 warnings only, 2 some error,
+64 usage error, 66 unreadable zone or --from file.
 
 Flags:
 `)

@@ -19,6 +19,8 @@ type jsonRoute struct {
 	Domain        string        `json:"domain"`
 	Canonical     string        `json:"canonical"`
 	ImplicitMX    bool          `json:"implicit_mx"`
+	DNSSEC        bool          `json:"dnssec"`    // --dnssec: the authentic fields were asked for
+	Authentic     bool          `json:"authentic"` // Route.Authentic
 	Result        string        `json:"result"`
 	Error         *jsonError    `json:"error"`
 	Targets       []jsonTarget  `json:"targets"`
@@ -45,6 +47,7 @@ type jsonHost struct {
 	Name       string     `json:"name"`
 	Preference uint16     `json:"preference"`
 	Usable     bool       `json:"usable"`
+	Authentic  bool       `json:"authentic"` // Host.Authentic
 	Addresses  []string   `json:"addresses"`
 	Error      *jsonError `json:"error"`
 }
@@ -72,19 +75,20 @@ func jsonErrorOf(err error) *jsonError {
 	return &jsonError{Reason: reasonOf(err), Status: status, Temporary: mxroute.IsTemporary(err), Message: err.Error()}
 }
 
-func jsonRouteOf(query string, res routed, explain bool) jsonRoute {
-	out := jsonRoute{SchemaVersion: schemaVersion, Query: query, Result: "routed", Error: jsonErrorOf(res.err),
+func jsonRouteOf(query string, res routed, explain, dnssec bool) jsonRoute {
+	out := jsonRoute{SchemaVersion: schemaVersion, Query: query, DNSSEC: dnssec, Result: "routed", Error: jsonErrorOf(res.err),
 		Targets: []jsonTarget{}, Hosts: []jsonHost{}, Dropped: []jsonDropped{}}
 	if res.err != nil {
 		out.Result, _ = verdictOf(res.err)
 	}
 	if rt := res.rt; rt != nil {
-		out.Domain, out.Canonical, out.ImplicitMX = rt.Domain, rt.Canonical, rt.Implicit
+		out.Domain, out.Canonical, out.ImplicitMX, out.Authentic = rt.Domain, rt.Canonical, rt.Implicit, rt.Authentic
 		for _, t := range rt.Targets() {
 			out.Targets = append(out.Targets, jsonTarget{Host: t.Host, Preference: t.Preference, Address: t.Addr.String(), Family: family(t.Addr)})
 		}
 		for _, h := range rt.Hosts {
-			jh := jsonHost{Name: h.Name, Preference: h.Preference, Usable: h.Err == nil, Addresses: []string{}, Error: jsonErrorOf(h.Err)}
+			jh := jsonHost{Name: h.Name, Preference: h.Preference, Usable: h.Err == nil, Authentic: h.Authentic,
+				Addresses: []string{}, Error: jsonErrorOf(h.Err)}
 			for _, a := range h.Addrs {
 				jh.Addresses = append(jh.Addresses, a.String())
 			}
@@ -97,7 +101,7 @@ func jsonRouteOf(query string, res routed, explain bool) jsonRoute {
 	if explain {
 		out.Decisions = []jsonEvent{}
 		for _, ev := range res.events {
-			out.Decisions = append(out.Decisions, jsonEvent{Step: ev.Step.String(), Host: ev.Host, Preference: ev.Preference, Rule: ev.Rule, Message: ev.Message})
+			out.Decisions = append(out.Decisions, jsonEvent{Step: ev.Step.String(), Host: ev.Host, Preference: ev.Preference, Rule: ev.Rule, Message: eventMessage(ev, dnssec)})
 		}
 	}
 	return out

@@ -19,13 +19,18 @@ import (
 type severity int
 
 const (
-	warning severity = iota + 1
+	// info is worth knowing but no fault: it leaves the exit status alone.
+	info severity = iota + 1
+	warning
 	errorSev
 )
 
 func (s severity) String() string {
-	if s == errorSev {
+	switch s {
+	case errorSev:
 		return "error"
+	case info:
+		return "info"
 	}
 	return "warning"
 }
@@ -56,7 +61,10 @@ var (
 	checkTTLLong     = check{"mx-ttl-long", warning, "RFC 1912, Section 2.2", "MX TTL above --max-ttl"}
 	checkServersMX   = check{"servers-disagree", warning, "RFC 1034, Section 4.3.5", "the --server answers differ in MX set"}
 	checkServersTTL  = check{"servers-disagree-ttl", warning, "RFC 1034, Section 4.3.5", "authoritative --server answers differ in TTL"}
-	allChecks        = []check{checkRouteFailed, checkMXCNAME, checkMXIP, checkMXNoAddr, checkMXExternal, checkMXLookup, checkNullMixed, checkNullPref, checkImplicit, checkDuplicate, checkFamily, checkTTLShort, checkTTLLong, checkServersMX, checkServersTTL}
+	// Info, not a warning: an unsigned domain is the common case and
+	// delivers fine; it only means a DANE sender has no TLSA to use.
+	checkNotAuth = check{"mx-not-authenticated", info, "RFC 7672, Section 2.2", "--dnssec: MX or host addresses lack AD"}
+	allChecks    = []check{checkRouteFailed, checkMXCNAME, checkMXIP, checkMXNoAddr, checkMXExternal, checkMXLookup, checkNullMixed, checkNullPref, checkImplicit, checkDuplicate, checkFamily, checkTTLShort, checkTTLLong, checkServersMX, checkServersTTL, checkNotAuth}
 )
 
 func lintHelp() string {
@@ -86,16 +94,19 @@ func runLint(ctx context.Context, args []string, e *env) int {
 		return status
 	}
 	prog := newProgress(cfg.progress, cfg.fromFile, len(cfg.domains), e.stderr)
-	var errs, warns, domains int
+	var errs, warns, infos, domains int
 	forEach(ctx, cfg.domains, cfg.workers,
 		func(ctx context.Context, d string) lintResult { return lintOne(ctx, cfg, d) },
 		func(i int, domain string, res lintResult) {
 			domains++
 			for _, f := range res.findings {
-				if f.check.severity == errorSev {
+				switch f.check.severity {
+				case errorSev:
 					errs++
-				} else {
+				case warning:
 					warns++
+				default:
+					infos++
 				}
 			}
 			if cfg.json {
@@ -106,7 +117,11 @@ func runLint(ctx context.Context, args []string, e *env) int {
 			prog.step(i + 1)
 		})
 	if !cfg.json {
-		fmt.Fprintf(e.stdout, "%s, %s in %s\n", plural(errs, "error"), plural(warns, "warning"), plural(domains, "domain"))
+		notes := ""
+		if infos > 0 { // only --dnssec finds any: other runs read as before
+			notes = fmt.Sprintf(", %d info", infos)
+		}
+		fmt.Fprintf(e.stdout, "%s, %s%s in %s\n", plural(errs, "error"), plural(warns, "warning"), notes, plural(domains, "domain"))
 	}
 	switch {
 	case errs > 0:
@@ -250,6 +265,10 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 		}
 	}
 
+	if cfg.dnssec && rt != nil && !isLiteral(rt.Domain) { // a literal has no DNS to authenticate
+		lintAuthentic(rt, add)
+	}
+
 	servers := lintServers(ctx, cfg, domain)
 	if haveMX {
 		for _, s := range servers {
@@ -269,6 +288,40 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 		compareServers(servers, func(c check, format string, a ...any) { add(c, "", format, a...) })
 	}
 	return res
+}
+
+// lintAuthentic reports what of a route was not DNSSEC-authenticated.
+// RFC 7672, Section 2.2 (paraphrased): a sender applies DANE to an MX host
+// only when the MX RRset (Section 2.2.1) and the host's address records
+// (Section 2.2.2) were validated as secure; otherwise it delivers without
+// DANE. A domain with nothing authenticated gets one finding, not one per
+// host; unusable hosts are left to the other checks.
+func lintAuthentic(rt *mxroute.Route, add func(check, string, string, ...any)) {
+	var usable int
+	var unauth []mxroute.Host
+	for _, h := range rt.Hosts {
+		if h.Err != nil {
+			continue
+		}
+		usable++
+		if !h.Authentic {
+			unauth = append(unauth, h)
+		}
+	}
+	what := "the MX RRset"
+	if rt.Implicit {
+		what = "the answer that there is no MX (implicit MX)"
+	}
+	if !rt.Authentic && len(unauth) == usable {
+		add(checkNotAuth, "", "neither %s nor the addresses of any mail host are DNSSEC-authenticated (no AD from the resolver): DANE cannot apply (unsigned domain?)", what)
+		return
+	}
+	if !rt.Authentic {
+		add(checkNotAuth, "", "%s is not DNSSEC-authenticated (no AD from the resolver): DANE cannot apply to its hosts", what)
+	}
+	for _, h := range unauth {
+		add(checkNotAuth, h.Name, "MX %d %s: addresses not DNSSEC-authenticated (no AD from the resolver): DANE cannot apply to this host", h.Preference, h.Name)
+	}
 }
 
 // sameOrganization reports whether host is at or below domain or below

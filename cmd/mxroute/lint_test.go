@@ -141,12 +141,14 @@ func TestLintServers(t *testing.T) {
 	assert.Contains(t, res.stdout, `answers "SERVFAIL"`, "a failing server disagrees too")
 }
 
-// Every check lint knows is found by some test zone or server setup above.
+// Every check lint knows is found by some test zone or server setup above
+// (mx-not-authenticated by TestLintDNSSEC).
 func TestLintChecksAllPlanted(t *testing.T) {
 	t.Parallel()
 	planted := []string{"route-failed", "mx-cname", "mx-ip-literal", "mx-no-address", "mx-external-unresolved",
 		"mx-lookup-failed", "null-mx-mixed", "null-mx-preference", "implicit-mx", "mx-duplicate",
-		"mx-family-mismatch", "mx-ttl-short", "mx-ttl-long", "servers-disagree", "servers-disagree-ttl"}
+		"mx-family-mismatch", "mx-ttl-short", "mx-ttl-long", "servers-disagree", "servers-disagree-ttl",
+		"mx-not-authenticated"}
 	var ids []string
 	for _, c := range allChecks {
 		ids = append(ids, c.id)
@@ -154,7 +156,7 @@ func TestLintChecksAllPlanted(t *testing.T) {
 	}
 	slices.Sort(ids)
 	slices.Sort(planted)
-	assert.Equal(t, planted, ids, "a new check needs a planted fault in TestLintZone or TestLintServers")
+	assert.Equal(t, planted, ids, "a new check needs a planted fault in TestLintZone, TestLintServers or TestLintDNSSEC")
 }
 
 func TestSameOrganization(t *testing.T) {

@@ -8,8 +8,8 @@
 // route and explain exit as MTAs do, after sysexits(3): 0 every domain
 // routed, 75 (EX_TEMPFAIL) some domain failed temporarily (defer), 69
 // (EX_UNAVAILABLE) some domain failed permanently (bounce) and none
-// temporarily. lint exits 0 when it finds nothing, 1 when it finds warnings
-// only, 2 when it finds an error. Every command exits 64 (EX_USAGE) on bad
+// temporarily. lint exits 0 when it finds nothing (or info only), 1 when it
+// finds warnings only, 2 when it finds an error. Every command exits 64 (EX_USAGE) on bad
 // arguments and 66 (EX_NOINPUT) when a zone file or the --from file cannot
 // be read.
 //

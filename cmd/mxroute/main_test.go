@@ -110,9 +110,15 @@ func list(s ...string) []string { return s }
 // authoritative server for them would, and returns its address.
 func zoneServer(t *testing.T, files ...string) string {
 	t.Helper()
+	return dnstest.Serve(t, zoneHandler(t, files...))
+}
+
+// zoneHandler answers from zone files.
+func zoneHandler(t *testing.T, files ...string) dns.Handler {
+	t.Helper()
 	z, err := loadZones(files)
 	require.NoError(t, err)
-	return dnstest.Serve(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+	return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		q := req.Question[0]
 		m, err := z.Resolve(context.Background(), q.Name, q.Qtype)
 		if err != nil {
@@ -121,7 +127,7 @@ func zoneServer(t *testing.T, files ...string) string {
 		}
 		m.Id, m.Question = req.Id, req.Question
 		_ = w.WriteMsg(m)
-	}))
+	})
 }
 
 // rcodeServer answers every question with rcode.

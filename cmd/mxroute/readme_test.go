@@ -31,4 +31,11 @@ func TestREADME(t *testing.T) {
 		assert.Equal(t, m[2], string(out), "README: go run ./cmd/mxroute %s", m[1])
 	}
 	assert.Equal(t, map[string]bool{"route": true, "explain": true, "lint": true}, seen)
+
+	// The --dnssec example needs a server; it is the golden output of
+	// TestDNSSECGolden (its first domain).
+	golden, err := os.ReadFile("testdata/route_dnssec.golden")
+	require.NoError(t, err)
+	first, _, _ := strings.Cut(string(golden), "\n\n")
+	assert.Contains(t, string(readme), "```\n"+first+"\n```\n", "README's --dnssec example is route_dnssec.golden's first domain")
 }

@@ -76,15 +76,15 @@ func runRoute(ctx context.Context, args []string, e *env, explain bool) int {
 		func(i int, domain string, res routed) {
 			switch {
 			case cfg.json:
-				writeJSON(e.stdout, jsonRouteOf(domain, res, explain))
+				writeJSON(e.stdout, jsonRouteOf(domain, res, explain, cfg.dnssec))
 			default:
 				if i > 0 {
 					fmt.Fprintln(e.stdout)
 				}
 				if explain {
-					printExplain(e.stdout, domain, res)
+					printExplain(e.stdout, domain, res, cfg.dnssec)
 				}
-				printRoute(e.stdout, domain, res)
+				printRoute(e.stdout, domain, res, cfg.dnssec)
 			}
 			switch {
 			case res.err == nil:
@@ -146,8 +146,10 @@ func isSelf(events []mxroute.Event, host string) bool {
 }
 
 // printRoute writes one domain's route as an aligned table, with the hosts
-// dropped or unusable and the verdict when routing failed.
-func printRoute(w io.Writer, domain string, res routed) {
+// dropped or unusable and the verdict when routing failed. With dnssec, a
+// line says whether the MX RRset was authenticated and an AD column
+// whether each host's addresses were ("-" for a row without addresses).
+func printRoute(w io.Writer, domain string, res routed, dnssec bool) {
 	if rt := res.rt; rt != nil {
 		head := rt.Domain
 		if rt.Canonical != rt.Domain {
@@ -157,24 +159,40 @@ func printRoute(w io.Writer, domain string, res routed) {
 			head += ": no MX records, implicit MX"
 		}
 		fmt.Fprintln(w, head)
+		ad := func(string) string { return "" } // the AD column, when shown
+		literal := isLiteral(rt.Domain)         // no DNS, so no DNSSEC status to show
+		if dnssec {
+			what := "MX RRset"
+			if rt.Implicit {
+				what = "MX NODATA" // what was authenticated is that there is no MX
+			}
+			if !literal {
+				fmt.Fprintf(w, "%s: %s\n", what, authenticMessage(rt.Authentic))
+			}
+			ad = func(v string) string { return v + "\t" }
+		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "PREF\tHOST\tADDRESS\tFAMILY")
+		fmt.Fprintf(tw, "PREF\tHOST\t%sADDRESS\tFAMILY\n", ad("AD"))
 		for _, h := range rt.Hosts {
 			if h.Err != nil {
-				fmt.Fprintf(tw, "%d\t%s\t-\tunusable: %s\n", h.Preference, h.Name, hostReason(h.Err))
+				fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", h.Preference, h.Name, ad("-"), hostReason(h.Err))
 				continue
 			}
 			for _, a := range h.Addrs {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", h.Preference, h.Name, a, family(a))
+				status := yesNo(h.Authentic)
+				if literal {
+					status = "-"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s%s\t%s\n", h.Preference, h.Name, ad(status), a, family(a))
 			}
 		}
 		for _, ev := range res.events {
 			if ev.Step == mxroute.StepMaxAddrs && ev.Count > 0 {
-				fmt.Fprintf(tw, "%d\t%s\t-\tcut: more addresses beyond --max-addrs\n", ev.Preference, ev.Host)
+				fmt.Fprintf(tw, "%d\t%s\t%s-\tcut: more addresses beyond --max-addrs\n", ev.Preference, ev.Host, ad("-"))
 			}
 		}
 		for _, d := range droppedHosts(res.events) {
-			fmt.Fprintf(tw, "%d\t%s\t-\tdropped: %s\n", d.pref, d.name, d.detail)
+			fmt.Fprintf(tw, "%d\t%s\t%s-\tdropped: %s\n", d.pref, d.name, ad("-"), d.detail)
 		}
 		tw.Flush()
 	}
@@ -184,11 +202,42 @@ func printRoute(w io.Writer, domain string, res routed) {
 	}
 }
 
+// isLiteral reports whether a domain or host is an address literal, such
+// as "[192.0.2.1]": routed with no DNS at all.
+func isLiteral(name string) bool { return strings.HasPrefix(name, "[") }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// authenticMessage says what the AD bit said.
+func authenticMessage(authentic bool) string {
+	if authentic {
+		return "authenticated (AD)"
+	}
+	return "not authenticated"
+}
+
+// eventMessage is an event's message for people; with dnssec, the steps
+// that carry a DNSSEC status say it.
+func eventMessage(ev mxroute.Event, dnssec bool) string {
+	switch {
+	case !dnssec || isLiteral(ev.Host):
+		return ev.Message
+	case ev.Step == mxroute.StepMX, ev.Step == mxroute.StepImplicitMX, ev.Step == mxroute.StepAddrs:
+		return ev.Message + "; " + authenticMessage(ev.Authentic)
+	}
+	return ev.Message
+}
+
 // printExplain writes a route's decisions, numbered, each with its rule.
-func printExplain(w io.Writer, domain string, res routed) {
+func printExplain(w io.Writer, domain string, res routed, dnssec bool) {
 	fmt.Fprintf(w, "%s: %d decision(s)\n", domain, len(res.events))
 	for i, ev := range res.events {
-		for j, line := range wrap(ev.Message, 80-5) {
+		for j, line := range wrap(eventMessage(ev, dnssec), 80-5) {
 			if j == 0 {
 				fmt.Fprintf(w, "%3d. %s\n", i+1, line)
 			} else {

@@ -60,3 +60,31 @@ func RRs(s ...string) []dns.RR {
 	}
 	return out
 }
+
+// WithAD wraps h so that its replies to questions at or below one of
+// zones carry the AD bit and all others have it clear, as a validating
+// resolver answers for names in signed zones (RFC 4035, Section 3.2.3) and
+// in unsigned ones. Without zones, every reply carries it. A DNSResolver
+// with DNSSEC set believes the bit from a loopback server.
+func WithAD(h dns.Handler, zones ...string) dns.Handler {
+	return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		ad := len(zones) == 0
+		if len(req.Question) == 1 {
+			for _, z := range zones {
+				ad = ad || dns.IsSubDomain(dns.Fqdn(z), req.Question[0].Name)
+			}
+		}
+		h.ServeDNS(adWriter{w, ad}, req)
+	})
+}
+
+// adWriter sets or clears the AD bit of every message written.
+type adWriter struct {
+	dns.ResponseWriter
+	ad bool
+}
+
+func (w adWriter) WriteMsg(m *dns.Msg) error {
+	m.AuthenticatedData = w.ad
+	return w.ResponseWriter.WriteMsg(m)
+}

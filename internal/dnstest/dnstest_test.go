@@ -30,3 +30,39 @@ func TestRRs(t *testing.T) {
 	assert.Len(t, RRs("a. 60 IN A 192.0.2.1", "a. 60 IN MX 10 b."), 2)
 	assert.Panics(t, func() { RRs("not a record") })
 }
+
+// WithAD sets AD on replies for names in the signed zones, clears it for
+// the rest, and sets it everywhere without zones; over UDP and TCP alike.
+func TestWithAD(t *testing.T) {
+	answer := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.AuthenticatedData = true // what WithAD says wins
+		_ = w.WriteMsg(m)
+	})
+	signed := Serve(t, WithAD(answer, "signed.test", "other.test."))
+	all := Serve(t, WithAD(answer))
+	tests := []struct {
+		name   string
+		server string
+		qname  string
+		want   bool
+		reason string
+	}{
+		{"zone apex", signed, "signed.test.", true, "the zone itself"},
+		{"below the zone", signed, "mx.SIGNED.test.", true, "names compare case-insensitively"},
+		{"second zone", signed, "a.other.test.", true, "every zone given"},
+		{"unsigned", signed, "unsigned.test.", false, "outside the zones: cleared"},
+		{"suffix is not a zone", signed, "notsigned.test.", false, "labels, not string suffixes"},
+		{"no zones", all, "anything.test.", true, "no zones: every reply"},
+	}
+	for _, tt := range tests {
+		for _, network := range []string{"udp", "tcp"} {
+			q := new(dns.Msg)
+			q.SetQuestion(tt.qname, dns.TypeMX)
+			resp, _, err := (&dns.Client{Net: network, Timeout: 2 * time.Second}).Exchange(q, tt.server)
+			require.NoError(t, err, tt.name)
+			assert.Equal(t, tt.want, resp.AuthenticatedData, "%s over %s: %s", tt.name, network, tt.reason)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -80,6 +81,7 @@ func TestRealServers(t *testing.T) {
 	t.Run("servfail from a dead delegation", func(t *testing.T) { testServfailFromDeadDelegation(t, e) })
 	t.Run("truncation and TCP retry", func(t *testing.T) { testTruncationTCPRetry(t, e) })
 	t.Run("DNSSEC", func(t *testing.T) { testDNSSEC(t, e) })
+	t.Run("command with --dnssec", func(t *testing.T) { testCommandDNSSEC(t, e) })
 }
 
 // startEnv signs the sec. zone, then starts BIND with every zone and Unbound
@@ -290,6 +292,24 @@ func testDNSSEC(t *testing.T, e *env) {
 		require.NotEmpty(t, m.Answer)
 		assert.Contains(t, m.Answer[0].String(), "203.0.113.66", "BIND serves the forged record; only validation stops it")
 	})
+}
+
+// testCommandDNSSEC: the mxroute command, asking Unbound with --dnssec,
+// shows the signed zone authenticated and the unsigned one not, and lint
+// reports only the unsigned one.
+func testCommandDNSSEC(t *testing.T, e *env) {
+	bin := filepath.Join(t.TempDir(), "mxroute")
+	Run(t, ".", "go", "build", "-o", bin, "../../cmd/mxroute")
+	out := Run(t, ".", bin, "route", "--dnssec", "--server", e.unbound.Addr, "sec")
+	assert.Contains(t, out, "sec\nMX RRset: authenticated (AD)\nPREF  HOST    AD   ADDRESS", "validated by Unbound:\n%s", out)
+	assert.Regexp(t, `(?m)^10 +mx\.sec +yes +`, out)
+	out = Run(t, ".", bin, "route", "--dnssec", "--server", e.unbound.Addr, "basic.t")
+	assert.Contains(t, out, "MX RRset: not authenticated\n", "t. has no trust anchor:\n%s", out)
+	// lint exits 1 or 2 for the zones' other findings (short TTLs): read
+	// its output whatever the status.
+	lint, _ := exec.Command(bin, "lint", "--dnssec", "--server", e.unbound.Addr, "sec", "basic.t").Output()
+	assert.NotContains(t, string(lint), "sec: info", "the signed zone is authenticated:\n%s", lint)
+	assert.Contains(t, string(lint), "basic.t: info: mx-not-authenticated: neither the MX RRset nor the addresses of any mail host are DNSSEC-authenticated")
 }
 
 // realServer adjusts what v expects to what real servers do. BIND and
