@@ -177,27 +177,37 @@ func isReferral(msg *dns.Msg) bool {
 
 // records returns the first limit records of type qtype and class IN in rrs
 // whose owner is name (compared case-insensitively, RFC 4343), in their
-// order; for MX, the limit most preferred (see mostPreferred). It allocates
-// for at most 2*limit records, whatever len(rrs).
+// order; for MX, the limit most preferred (see mostPreferred). It makes one
+// allocation, for at most 2*limit records, whatever len(rrs).
 func records(rrs []dns.RR, name string, qtype uint16, limit int) []dns.RR {
-	var out []dns.RR
-	for _, rr := range rrs {
+	match := func(rr dns.RR) bool {
 		if rr == nil {
-			continue
+			return false
 		}
 		h := rr.Header()
-		if h.Rrtype != qtype || h.Class != dns.ClassINET || !strings.EqualFold(h.Name, name) {
+		return h.Rrtype == qtype && h.Class == dns.ClassINET && strings.EqualFold(h.Name, name)
+	}
+	n := 0
+	for _, rr := range rrs {
+		if match(rr) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if qtype != dns.TypeMX {
+		n = min(n, limit) // addresses: the resolver's first ones are the ones to try
+	}
+	out := make([]dns.RR, 0, min(n, 2*limit))
+	for _, rr := range rrs {
+		if !match(rr) {
 			continue
 		}
-		if len(out) == limit {
-			if qtype != dns.TypeMX {
-				break // addresses: the resolver's first ones are the ones to try
+		if len(out) == cap(out) {
+			if len(out) < 2*limit {
+				break // every record wanted is in
 			}
-			if cap(out) < 2*limit {
-				out = append(make([]dns.RR, 0, 2*limit), out...)
-			}
-		}
-		if len(out) == 2*limit {
 			out = mostPreferred(out, limit)
 		}
 		out = append(out, rr)
