@@ -11,27 +11,14 @@ import (
 
 func TestExplainGolden(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		args       []string
-		wantStatus int
-		reason     string
-	}{
+	runGolden(t, []goldenCase{
 		{"explain_relay", args(list("explain", "--seed", "1", "--local-name", "ns.relarn.ru"), vegaZones, list("vega-gw.vega.ru", "www.vega.ru")), 0,
 			"the loop guard and the CNAME, each with its rule"},
 		{"explain_faults", args(list("explain", "--seed", "1", "--family", "4"), lintZone, list("cname.lint.example", "iplit.lint.example", "dup.lint.example", "nullmixed.lint.example", "nullpref.lint.example", "family.lint.example")), 69,
 			"MX → CNAME, IP target, duplicate, null MX mixed and alone, shuffled ties"},
 		{"explain_json", args(list("explain", "--seed", "1", "--json", "--max-addrs", "1"), cleanZone, list("clean.example")), 0,
 			"decisions in JSON"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			res := runBinary(t, tt.args...)
-			assert.Equal(t, tt.wantStatus, res.status, "%s\nstderr: %s", tt.reason, res.stderr)
-			golden(t, tt.name, res.stdout)
-		})
-	}
+	})
 }
 
 // explain exits as route does, and its route is route's.

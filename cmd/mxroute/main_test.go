@@ -87,6 +87,30 @@ func golden(t *testing.T, name, got string) {
 	assert.Equal(t, string(want), got, "golden file %s (go test ./cmd/mxroute -update rewrites it)", file)
 }
 
+// goldenCase is one run of the binary whose status is checked and whose
+// stdout is compared with testdata/name.golden.
+type goldenCase struct {
+	name       string
+	args       []string
+	wantStatus int
+	reason     string
+}
+
+// runGolden runs each case in parallel: the exit status, nothing on stderr
+// (no progress, no noise), and stdout against its golden file.
+func runGolden(t *testing.T, cases []goldenCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := runBinary(t, tt.args...)
+			assert.Equal(t, tt.wantStatus, res.status, "%s\nstderr: %s", tt.reason, res.stderr)
+			assert.Empty(t, res.stderr, "no progress or noise on stderr")
+			golden(t, tt.name, res.stdout)
+		})
+	}
+}
+
 const zonesDir = "../../testdata/zones/"
 
 var (

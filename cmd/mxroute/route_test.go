@@ -12,12 +12,7 @@ import (
 
 func TestRouteGolden(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		args       []string
-		wantStatus int
-		reason     string
-	}{
+	runGolden(t, []goldenCase{
 		{"route_table", args(list("route", "--seed", "1"), vegaZones, list("VEGA.RU.", "vega-gw.vega.ru", "www.vega.ru")), 0,
 			"the README's example: three MX levels, an MX of its own, a CNAME"},
 		{"route_relay", args(list("route", "--seed", "1", "--local-name", "ns.relarn.ru"), vegaZones, list("vega.ru", "vega-gw.vega.ru")), 0,
@@ -28,16 +23,7 @@ func TestRouteGolden(t *testing.T) {
 			"--max-hosts cuts the backup, --max-addrs the last address"},
 		{"route_json", args(list("route", "--seed", "1", "--json", "--local-name", "ns.relarn.ru"), vegaZones, list("vega.ru", "nowhere.vega.ru", "example.org")), 75,
 			"JSON Lines, schema_version 1: routed, bounce and defer"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			res := runBinary(t, tt.args...)
-			assert.Equal(t, tt.wantStatus, res.status, "%s\nstderr: %s", tt.reason, res.stderr)
-			assert.Empty(t, res.stderr, "no progress or noise on stderr")
-			golden(t, tt.name, res.stdout)
-		})
-	}
+	})
 }
 
 func TestRouteExitStatus(t *testing.T) {
