@@ -131,22 +131,33 @@ func (r *Router) implicitError(ctx context.Context, res Resolver, domain string,
 	case h.err.Temporary:
 		return newTemporary(domain, "", h.err.Detail, h.err.Cause)
 	}
-	other := &h.v4
-	qtype := dns.TypeA
-	if !h.v6.looked {
+	useV6, useV4 := r.Family.wants()
+	if useV6 && useV4 {
+		return noMailHost(domain, h)
+	}
+	// The family the policy excludes: asked already when LocalAddrs needed
+	// it for the loop guard, else asked now.
+	other, qtype := &h.v4, dns.TypeA
+	if !useV6 {
 		other, qtype = &h.v6, dns.TypeAAAA
 	}
+	ans, lerr := other.ans, other.err
 	if !other.looked {
-		ans, lerr := lookup(ctx, res, h.name+".", qtype, r.maxRRs(qtype))
-		if lerr == nil && ans.kind == found {
-			return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress,
-				Detail: "the domain has no MX records and only " + typeName(qtype) +
-					" records, which the family policy " + r.Family.String() + " excludes"}
-		}
-		if lerr != nil { // unknown: the domain may have addresses, just none usable here
-			return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress, Detail: h.err.Detail}
-		}
+		ans, lerr = lookup(ctx, res, h.name+".", qtype, r.maxRRs(qtype))
 	}
+	switch {
+	case lerr != nil: // unknown: the domain may have addresses, just none usable here
+		return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress, Detail: h.err.Detail}
+	case ans.kind == found:
+		return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress,
+			Detail: "the domain has no MX records and only " + typeName(qtype) +
+				" records, which the family policy " + r.Family.String() + " excludes"}
+	}
+	return noMailHost(domain, h)
+}
+
+// noMailHost is ErrNoMailHost: no MX records, and no address records either.
+func noMailHost(domain string, h *mxHost) *Error {
 	return &Error{Domain: domain, Status: statusNoDomain, Err: ErrNoMailHost,
 		Detail: "no MX records and no A or AAAA records for " + h.name}
 }

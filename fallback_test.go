@@ -1,6 +1,8 @@
 package mxroute
 
 import (
+	"fmt"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -79,21 +81,26 @@ v4 IN A 192.0.2.1
 v6 IN AAAA 2001:db8::1
 none IN TXT "x"
 `)
+	v4Local, v6Local := mustAddrs("198.51.100.9"), mustAddrs("2001:db8:ff::9")
 	tests := []struct {
-		domain    string
-		family    Family
-		wantErr   error
-		wantState string
-		reason    string
+		domain     string
+		family     Family
+		localAddrs []netip.Addr
+		wantErr    error
+		wantState  string
+		reason     string
 	}{
-		{"v4.i.test", IPv6Only, ErrNoAddress, "5.4.4", "the domain has an address, just not of the family allowed"},
-		{"v6.i.test", IPv4Only, ErrNoAddress, "5.4.4", "the same, the other way round"},
-		{"none.i.test", IPv6Only, ErrNoMailHost, "5.1.2", "no address of either family"},
-		{"none.i.test", AnyFamily, ErrNoMailHost, "5.1.2", "RFC 5321, Section 5.1: the implicit MX is unusable"},
+		{"v4.i.test", IPv6Only, nil, ErrNoAddress, "5.4.4", "the domain has an address, just not of the family allowed"},
+		{"v6.i.test", IPv4Only, nil, ErrNoAddress, "5.4.4", "the same, the other way round"},
+		{"none.i.test", IPv6Only, nil, ErrNoMailHost, "5.1.2", "no address of either family"},
+		{"none.i.test", AnyFamily, nil, ErrNoMailHost, "5.1.2", "RFC 5321, Section 5.1: the implicit MX is unusable"},
+		{"v4.i.test", IPv6Only, v4Local, ErrNoAddress, "5.4.4", "LocalAddrs had the A records asked already: they still count"},
+		{"v6.i.test", IPv4Only, v6Local, ErrNoAddress, "5.4.4", "the same, the other way round"},
+		{"none.i.test", IPv6Only, v4Local, ErrNoMailHost, "5.1.2", "the A lookup LocalAddrs asked for found nothing either"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.domain+"/"+tt.family.String(), func(t *testing.T) {
-			_, err := (&Router{Resolver: z, Family: tt.family}).Route(t.Context(), tt.domain)
+		t.Run(tt.domain+"/"+tt.family.String()+fmt.Sprint("/local", len(tt.localAddrs)), func(t *testing.T) {
+			_, err := (&Router{Resolver: z, Family: tt.family, LocalAddrs: tt.localAddrs}).Route(t.Context(), tt.domain)
 			require.ErrorIs(t, err, tt.wantErr, tt.reason)
 			var e *Error
 			require.ErrorAs(t, err, &e)
