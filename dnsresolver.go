@@ -141,7 +141,9 @@ func (r *DNSResolver) Resolve(ctx context.Context, name string, qtype uint16) (*
 // exchange asks one server once, with a fresh ID: UDP, then TCP if the
 // answer was truncated.
 func exchange(ctx context.Context, q *dns.Msg, server string, timeout time.Duration) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	// The attempt's own deadline has its own cause, so that a slow server
+	// does not read as the caller's deadline (context.DeadlineExceeded).
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, attemptTimeout(timeout))
 	defer cancel()
 	q = q.Copy()
 	q.Id = dns.Id() // crypto-random: RFC 5452, Section 9.2
@@ -220,14 +222,27 @@ func exchangeOnce(ctx context.Context, network string, q *dns.Msg, server string
 // udpBufs holds read buffers of the largest DNS message.
 var udpBufs = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
 
-// ctxErr prefers the context's error to the closed connection's, which
-// says less.
+// ctxErr prefers the context's cause to the closed connection's error,
+// which says less: the caller's cancellation or deadline, or the attempt's
+// timeout.
 func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 	return err
 }
+
+// attemptTimeout is the error of an attempt that got no reply within
+// DNSResolver.Timeout, while the caller's context was still live. It is a
+// net.Error that says Timeout, and it is not context.DeadlineExceeded: the
+// caller's deadline did not pass.
+type attemptTimeout time.Duration
+
+func (e attemptTimeout) Error() string {
+	return "no reply within " + time.Duration(e).String()
+}
+func (attemptTimeout) Timeout() bool   { return true }
+func (attemptTimeout) Temporary() bool { return true }
 
 // replyTo reports whether resp is a reply to q: same ID, QR set, opcode
 // QUERY, and the same question (name case-insensitively, type and class).

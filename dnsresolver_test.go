@@ -147,6 +147,27 @@ func TestDNSResolverCancel(t *testing.T) {
 	assert.Less(t, time.Since(start), 30*time.Second, "the caller's context ends the wait, not the per-attempt timeout")
 }
 
+// TestDNSResolverAttemptTimeout: a server that never answers fails the
+// attempt with a timeout of its own, not with context.DeadlineExceeded: the
+// caller's context has no deadline, and a caller testing for its own
+// deadline must not be told it passed. Through a Router it is a deferral.
+func TestDNSResolverAttemptTimeout(t *testing.T) {
+	silent := silentAddr(t)
+	res := &DNSResolver{Servers: []string{silent}, Timeout: 100 * time.Millisecond, Attempts: 1}
+	_, err := res.Resolve(t.Context(), "h.test.", dns.TypeA)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the caller's context has no deadline")
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "a net.Error, as the standard library's resolver reports a timeout")
+	assert.True(t, ne.Timeout())
+	assert.Contains(t, err.Error(), "no reply within 100ms")
+
+	_, err = (&Router{Resolver: res}).Route(t.Context(), "h.test")
+	require.ErrorIs(t, err, ErrTemporary)
+	assert.True(t, IsTemporary(err), "RFC 5321, Section 5.1: a temporary error queues the mail")
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
+}
+
 func TestWithPort(t *testing.T) {
 	for in, want := range map[string]string{
 		"192.0.2.1":        "192.0.2.1:53",
