@@ -2,6 +2,7 @@ package mxroute
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,8 @@ const (
 //
 // Resolve returns a copy of the remembered message with TTLs decremented by
 // the time spent in the cache (RFC 1035, Section 4.1.3 counts a TTL down
-// while cached), so callers may keep and modify it. The AD bit and every
+// while cached) and never beyond the time the cache still keeps it (so
+// MaxTTL caps them too), so callers may keep and modify it. The AD bit and every
 // section are kept as received. The Router reads cached answers in place,
 // without that copy: it does not modify messages, as the Resolver contract
 // says.
@@ -102,7 +104,8 @@ type cacheFlight struct {
 	done    chan struct{} // closed when msg and err are set
 	msg     *dns.Msg
 	err     error
-	waiters int // callers still waiting; guarded by Cache.mu
+	waiters int           // callers still waiting; guarded by Cache.mu
+	life    time.Duration // how long the answer is kept (0: not at all); set before done closes
 	cancel  context.CancelFunc
 }
 
@@ -113,12 +116,12 @@ func (c *Cache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 	c.mu.Lock()
 	now := c.now()
 	if e := c.get(key, now); e != nil {
-		msg, err, stored := e.msg, e.err, e.stored
+		msg, err, stored, expires := e.msg, e.err, e.stored, e.expires
 		c.mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
-		return agedCopy(msg, now.Sub(stored)), nil
+		return agedCopy(msg, now.Sub(stored), expires.Sub(now)), nil
 	}
 	f := c.flights[key]
 	if f == nil {
@@ -140,6 +143,9 @@ func (c *Cache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 		// The flight has left c.flights: its waiter count no longer matters.
 		if f.err != nil {
 			return nil, f.err
+		}
+		if f.life > 0 {
+			return agedCopy(f.msg, 0, f.life), nil
 		}
 		return f.msg.Copy(), nil
 	case <-ctx.Done():
@@ -176,6 +182,7 @@ func (c *Cache) fly(ctx context.Context, f *cacheFlight, key cacheKey, name stri
 		return // cancelled: says nothing about the name
 	}
 	if ttl := c.ttl(msg, err, dns.Question{Name: key.name, Qtype: qtype, Qclass: dns.ClassINET}); ttl > 0 {
+		f.life = ttl
 		now := c.now()
 		c.put(&cacheEntry{key: key, msg: msg, err: err, stored: now, expires: now.Add(ttl)})
 	}
@@ -322,18 +329,22 @@ func negativeSOA(msg *dns.Msg) *dns.SOA {
 }
 
 // agedCopy returns a deep copy of msg with every TTL lowered by age (never
-// below zero). The OPT pseudo-record's TTL field holds flags and is left
-// alone.
-func agedCopy(msg *dns.Msg, age time.Duration) *dns.Msg {
+// below zero) and at most life, the time the cache still keeps the answer
+// (rounded up to a second): a TTL handed out never outlives the entry, so
+// whoever keeps the answer downstream drops it when this cache would, as
+// MaxTTL promises (Unbound's cache-max-ttl does the same). The OPT
+// pseudo-record's TTL field holds flags and is left alone.
+func agedCopy(msg *dns.Msg, age, life time.Duration) *dns.Msg {
 	out := msg.Copy()
 	secs := uint32(age / time.Second)
+	limit := uint32(min((life+time.Second-1)/time.Second, math.MaxUint32))
 	for _, sec := range [][]dns.RR{out.Answer, out.Ns, out.Extra} {
 		for _, rr := range sec {
 			h := rr.Header()
 			if h.Rrtype == dns.TypeOPT {
 				continue
 			}
-			h.Ttl -= min(h.Ttl, secs)
+			h.Ttl = min(h.Ttl-min(h.Ttl, secs), limit)
 		}
 	}
 	return out

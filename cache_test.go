@@ -158,7 +158,7 @@ func TestCacheCopiesAndAges(t *testing.T) {
 	assert.Equal(t, 1, next.count("a.test. A"), "names compare case-insensitively, trailing dot optional")
 	require.Len(t, got.Answer, 1, "a caller's changes do not reach the cache")
 	assert.Equal(t, uint32(200), got.Answer[0].Header().Ttl, "RFC 1035: the TTL counts down while cached")
-	assert.Equal(t, uint32(500), got.Ns[0].Header().Ttl)
+	assert.Equal(t, uint32(200), got.Ns[0].Header().Ttl, "600 aged to 500, but the entry itself lives 200 s more: no TTL outlives it")
 	assert.True(t, got.AuthenticatedData, "the AD bit is kept")
 	require.NotNil(t, got.IsEdns0())
 	assert.True(t, got.IsEdns0().Do(), "the OPT record's flags are not aged like a TTL")
@@ -166,6 +166,31 @@ func TestCacheCopiesAndAges(t *testing.T) {
 	_, err = c.Resolve(t.Context(), "a.test.", dns.TypeAAAA)
 	require.NoError(t, err)
 	assert.Equal(t, 1, next.count("a.test. AAAA"), "the type is part of the key")
+}
+
+// TestCacheTTLNeverOutlivesEntry: MaxTTL caps how long an answer is kept,
+// and so the TTLs handed out, fresh or aged: a downstream cache keeping the
+// answer for its TTL drops it when this one does.
+func TestCacheTTLNeverOutlivesEntry(t *testing.T) {
+	clock := newClock()
+	m := withSOA(reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 86400 IN A 192.0.2.1"), 86400, 86400)
+	next := &scripted{reply: func(string, uint16) (*dns.Msg, error) { return m.Copy(), nil }}
+	c := &Cache{Resolver: next, Now: clock.Now} // MaxTTL 0: one hour
+	first, err := c.Resolve(t.Context(), "a.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(3600), first.Answer[0].Header().Ttl, "the first caller too: the entry lives an hour")
+	assert.Equal(t, uint32(3600), first.Ns[0].Header().Ttl, "every section")
+
+	clock.Add(59 * time.Minute)
+	aged, err := c.Resolve(t.Context(), "a.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Equal(t, 1, next.count("a.test. A"))
+	assert.Equal(t, uint32(60), aged.Answer[0].Header().Ttl, "86400 aged 59 min is 82860, but the entry expires in 60 s")
+
+	clock.Add(59*time.Second + 500*time.Millisecond)
+	aged, err = c.Resolve(t.Context(), "a.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(1), aged.Answer[0].Header().Ttl, "half a second left rounds up, never to 0 while kept")
 }
 
 func TestCacheLRU(t *testing.T) {
