@@ -290,9 +290,9 @@ func (c *Cache) ttl(msg *dns.Msg, err error, q dns.Question) time.Duration {
 		minTTL(rr.Header().Ttl)
 	}
 	if len(msg.Answer) == 0 || msg.Rcode == dns.RcodeNameError || !hasRecordsOfQuestion(msg) {
-		// RFC 2308, Section 5: "the TTL of this record is set from the
+		// RFC 2308, Section 3: "The TTL of this record is set from the
 		// minimum of the MINIMUM field of the SOA record and the TTL of
-		// the SOA itself", and "Negative responses without SOA records
+		// the SOA itself", and Section 5: "Negative responses without SOA records
 		// SHOULD NOT be cached as there is no way to prevent the
 		// negative responses looping forever between a pair of servers".
 		soa := negativeSOA(msg)

@@ -149,9 +149,9 @@ func exchange(ctx context.Context, q *dns.Msg, server string, timeout time.Durat
 	q.Id = dns.Id() // crypto-random: RFC 5452, Section 9.2
 	resp, err := exchangeOnce(ctx, "udp", q, server)
 	if err == nil && resp.Truncated {
-		// RFC 7766, Section 6.2.1 (after RFC 1035, Section 4.2.1): a
-		// truncated UDP response is retried over TCP. miekg/dns returns
-		// the truncated message without doing so.
+		// RFC 2181, Section 9 (after RFC 1035, Section 4.2.1): a reply
+		// with TC set is ignored and the question asked again over TCP.
+		// miekg/dns returns the truncated message without doing so.
 		resp, err = exchangeOnce(ctx, "tcp", q, server)
 		if err == nil && resp.Truncated {
 			err = errors.New("truncated reply over TCP")

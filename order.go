@@ -75,9 +75,9 @@ func orderAddrs(out, v6, v4 []netip.Addr, f Family) []netip.Addr {
 	case PreferIPv4:
 		out = append(append(out, v4...), v6...)
 	case Interleave:
-		// RFC 8305, Section 4: "the first address ... SHOULD be the most
-		// preferred address family ... the next address ... SHOULD be of
-		// the other address family"; then alternate.
+		// RFC 8305, Section 4 (in our words, not its own): the sorted
+		// list is reordered so that address families alternate, starting
+		// with the preferred one, IPv6.
 		for i := 0; i < len(v6) || i < len(v4); i++ {
 			if i < len(v6) {
 				out = append(out, v6[i])
