@@ -347,19 +347,24 @@ func (r *Router) traceMaxAddrs(ctx context.Context, domain string, hosts []*mxHo
 	if r.Trace == nil || r.MaxAddrs <= 0 {
 		return
 	}
-	n := 0
+	// As limitAddrs: the host where the count reaches MaxAddrs keeps what
+	// fits, and every host after it goes, unusable ones included.
+	n, cut := 0, false
 	for _, h := range hosts {
-		left := min(len(h.addrs), max(r.MaxAddrs-n, 0))
-		n += len(h.addrs)
-		if left == len(h.addrs) {
+		if cut {
+			r.emit(ctx, Event{Step: StepMaxAddrs, Domain: domain, Host: h.name, Preference: h.pref, Rule: ruleRFC5321,
+				Message: fmt.Sprintf("dropped %s (%d): beyond MaxAddrs %d", h.name, h.pref, r.MaxAddrs)})
 			continue
 		}
-		msg := fmt.Sprintf("%s (%d): %d of %d address(es) kept (MaxAddrs %d)", h.name, h.pref, left, len(h.addrs), r.MaxAddrs)
-		if left == 0 {
-			msg = fmt.Sprintf("dropped %s (%d): beyond MaxAddrs %d", h.name, h.pref, r.MaxAddrs)
+		if n+len(h.addrs) < r.MaxAddrs {
+			n += len(h.addrs)
+			continue
 		}
-		r.emit(ctx, Event{Step: StepMaxAddrs, Domain: domain, Host: h.name, Preference: h.pref, Count: left,
-			Rule: ruleRFC5321, Message: msg})
+		cut = true
+		if left := r.MaxAddrs - n; left < len(h.addrs) {
+			r.emit(ctx, Event{Step: StepMaxAddrs, Domain: domain, Host: h.name, Preference: h.pref, Count: left, Rule: ruleRFC5321,
+				Message: fmt.Sprintf("%s (%d): %d of %d address(es) kept (MaxAddrs %d)", h.name, h.pref, left, len(h.addrs), r.MaxAddrs)})
+		}
 	}
 }
 

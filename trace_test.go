@@ -42,6 +42,8 @@ shared  IN MX 10 mx1
         IN MX 20 same
 same    IN A 192.0.2.1
 noaddr  IN MX 10 gone
+cutoff  IN MX 10 mx3
+        IN MX 20 gone
 `
 
 // traceEvents routes domain and returns its events as "step host: message".
@@ -176,6 +178,13 @@ func TestTraceEvents(t *testing.T) {
 			"addrs mx2.tr.test (10) has 1 IPv4 address, TTL 3600",
 			"done routed: 1 host(s), 1 address(es) to try",
 		}, "the tie is looked up for the loop guard and cut after it; the host past it was never looked up"},
+		{"MaxAddrs drops an unusable host past the cut", "cutoff.tr.test", Router{Family: IPv4Only, MaxAddrs: 1}, []string{
+			"mx MX RRset of cutoff.tr.test has 2 record(s), TTL 3600",
+			"addrs mx3.tr.test (10) has 1 IPv4 address, TTL 3600",
+			"unusable gone.tr.test (20) unusable: host does not exist (NXDOMAIN) (permanent 5.4.4)",
+			"max-addrs dropped gone.tr.test (20): beyond MaxAddrs 1",
+			"done routed: 1 host(s), 1 address(es) to try",
+		}, "the Route leaves out every host after the cut, unusable ones too, and the trace says so"},
 		{"family filter", "mixed.tr.test", Router{Family: IPv6Only, LocalAddrs: []netip.Addr{netip.MustParseAddr("198.51.100.1")}}, []string{
 			"mx MX RRset of mixed.tr.test has 2 record(s), TTL 3600",
 			"null-mx-ignored null MX mixed with 1 other MX record(s): ignored",
