@@ -226,6 +226,12 @@ var udpBufs = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); ret
 // which says less: the caller's cancellation or deadline, or the attempt's
 // timeout.
 func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The socket's deadline is ctx's, and the poller can fire a
+		// moment before ctx's own timer: wait for it (the deadline has
+		// passed), so that the cause says whose deadline it was.
+		<-ctx.Done()
+	}
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
