@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -197,9 +198,11 @@ func (c *config) finish(fs *flag.FlagSet, e *env, zones, servers, localAddrs []s
 		// thousands): one Cache for the run asks for each host once, and
 		// identical questions in flight at once are asked once. The
 		// router reads cached answers as they came, TTLs unaged, so the
-		// output is the same with or without it. lint's --server
-		// comparison asks each server itself, uncached.
-		c.resolver = &mxroute.Cache{Resolver: c.resolver}
+		// output is the same with or without it; MaxTTL is as long as a
+		// TTL can be, so that no TTL lint reports is capped to the
+		// Cache's default hour. lint's --server comparison asks each
+		// server itself, uncached.
+		c.resolver = &mxroute.Cache{Resolver: c.resolver, MaxTTL: math.MaxUint32 * time.Second}
 	}
 	return nil
 }
