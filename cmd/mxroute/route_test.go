@@ -58,6 +58,7 @@ func TestRouteExitStatus(t *testing.T) {
 		{"bad family", list("--family", "7", "vega.ru"), 64, "", "EX_USAGE"},
 		{"bad local addr", list("--local-addr", "vega", "vega.ru"), 64, "", "EX_USAGE"},
 		{"negative max", list("--max-hosts", "-1", "vega.ru"), 64, "", "EX_USAGE"},
+		{"seed below -1", list("--seed", "-2", "vega.ru"), 64, "", "-1 means random; anything below is a mistake, not another random"},
 		{"zero timeout", list("--timeout", "0s", "vega.ru"), 64, "", "EX_USAGE"},
 		{"bad timeout", list("--timeout", "soon", "vega.ru"), 64, "", "EX_USAGE from the flag package"},
 		{"zero workers", list("--workers", "0", "vega.ru"), 64, "", "EX_USAGE"},
