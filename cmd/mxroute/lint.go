@@ -265,6 +265,15 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 				without4 = append(without4, h)
 			}
 		}
+		// A host is "without" a family only when DNS said so: one whose
+		// lookup for that family failed may well have it (StepAddrs lists
+		// only what was found). Its failed lookup is reported instead.
+		if len(with6) > 0 && len(without6) > 0 {
+			without6 = knownWithout(ctx, cfg.resolver, pref, without6, dns.TypeAAAA, add)
+		}
+		if len(with4) > 0 && len(without4) > 0 {
+			without4 = knownWithout(ctx, cfg.resolver, pref, without4, dns.TypeA, add)
+		}
 		if len(with6) > 0 && len(without6) > 0 {
 			add(checkFamily, "", "at preference %d, %s %s AAAA records and %s %s none: IPv6 senders reach only some of them",
 				pref, strings.Join(with6, ", "), have(with6), strings.Join(without6, ", "), have(without6))
@@ -302,6 +311,30 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 		compareServers(servers, func(c check, format string, a ...any) { add(c, "", format, a...) })
 	}
 	return res
+}
+
+// knownWithout returns the hosts that DNS says have no records of qtype,
+// and reports as mx-lookup-failed those whose lookup fails. It asks the
+// run's resolver again: with the run's Cache (the default) that is the
+// answer Route saw; with --no-cache, the answer now.
+func knownWithout(ctx context.Context, res mxroute.Resolver, pref uint16, hosts []string, qtype uint16, add func(check, string, string, ...any)) []string {
+	var out []string
+	for _, h := range hosts {
+		name := dns.Fqdn(h)
+		msg, err := res.Resolve(ctx, name, qtype)
+		detail := ""
+		switch {
+		case err != nil:
+			detail = err.Error()
+		case msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError:
+			detail = dns.RcodeToString[msg.Rcode]
+		default:
+			out = append(out, h)
+			continue
+		}
+		add(checkMXLookup, h, "MX %d %s: %s lookup for %s: %s (only its other addresses are used)", pref, h, dns.TypeToString[qtype], name, detail)
+	}
+	return out
 }
 
 // lintAuthentic reports what of a route was not DNSSEC-authenticated.

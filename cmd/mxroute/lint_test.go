@@ -321,3 +321,33 @@ mx            IN A   192.0.2.25
 		assert.Equal(t, "xn--bcher-kva.d.example.", q, "every MX question, Route's and the comparison's, is for the A-label")
 	}
 }
+
+// A host whose AAAA (or A) lookup failed is not a host without AAAA: lint
+// reports the failed lookup, not a family mismatch it cannot know.
+func TestLintFamilyLookupFailed(t *testing.T) {
+	t.Parallel()
+	lint := zonesDir + "lint.example.zone"
+	tests := []struct {
+		name   string
+		fail   []string
+		want   []string
+		reason string
+	}{
+		{"AAAA answered", nil, list("mx-family-mismatch"), "mx2 has no AAAA: a real mismatch"},
+		{"AAAA fails", list("mx2.lint.example. AAAA"), list("mx-lookup-failed"),
+			"mx2's AAAA lookup failed: whether it has AAAA is unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			server := failServer(t, dns.RcodeServerFailure, tt.fail, lint)
+			found, status := lintJSON(t, "--server", server, "family.lint.example")
+			assert.Equal(t, map[string][]string{"family.lint.example": tt.want}, found, tt.reason)
+			assert.Equal(t, 1, status, "a warning either way")
+			if len(tt.fail) > 0 {
+				res := runBinary(t, "lint", "--server", server, "family.lint.example")
+				assert.Contains(t, res.stdout, "family.lint.example: warning: mx-lookup-failed: MX 10 mx2.lint.example: AAAA lookup for mx2.lint.example.: SERVFAIL (only its other addresses are used)\n")
+			}
+		})
+	}
+}
