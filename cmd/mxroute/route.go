@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,15 +99,17 @@ func runRoute(ctx context.Context, args []string, e *env, explain bool) int {
 	return status
 }
 
-// droppedHosts reads the hosts a route left out from its events.
-func droppedHosts(events []mxroute.Event) []dropped {
-	var out []dropped
-	for _, ev := range events {
+// droppedHosts reads the hosts a route left out from its events and the
+// route.
+func droppedHosts(res routed) []dropped {
+	var out, cut []dropped // cut: by Router.MaxAddrs, in preference order at the end
+	listed := map[string]bool{}
+	for _, ev := range res.events {
 		var d dropped
 		switch ev.Step {
 		case mxroute.StepLoopGuard:
-			d = dropped{reason: "loop-guard", detail: fmt.Sprintf("loop guard: at or above this host (%d)", selfPref(events))}
-			if isSelf(events, ev.Host) {
+			d = dropped{reason: "loop-guard", detail: fmt.Sprintf("loop guard: at or above this host (%d)", selfPref(res.events))}
+			if isSelf(res.events, ev.Host) {
 				d.detail = "loop guard: this host"
 			}
 		case mxroute.StepMaxHosts:
@@ -115,7 +118,9 @@ func droppedHosts(events []mxroute.Event) []dropped {
 			if ev.Count > 0 {
 				continue // cut, not dropped
 			}
-			d = dropped{reason: "max-addrs", detail: "beyond --max-addrs"}
+			listed[ev.Host] = true
+			cut = append(cut, dropped{name: ev.Host, pref: ev.Preference, reason: "max-addrs", detail: "beyond --max-addrs"})
+			continue
 		case mxroute.StepDedupe:
 			if ev.Count > 0 {
 				continue
@@ -125,9 +130,27 @@ func droppedHosts(events []mxroute.Event) []dropped {
 			continue
 		}
 		d.name, d.pref = ev.Host, ev.Preference
+		listed[d.name] = true
 		out = append(out, d)
 	}
-	return out
+	// Router.MaxAddrs keeps the hosts up to the one that fills the budget;
+	// the unusable hosts after it are cut too, but have no addresses to
+	// cut, so no StepMaxAddrs reports them. They are the unusable hosts
+	// missing from the route (the other drops happen before any lookup):
+	// list them, or they vanish without a reason.
+	if res.rt != nil {
+		for _, h := range res.rt.Hosts {
+			listed[h.Name] = true
+		}
+		for _, ev := range res.events {
+			if (ev.Step == mxroute.StepUnusable || ev.Step == mxroute.StepIPTarget) && !listed[ev.Host] {
+				listed[ev.Host] = true
+				cut = append(cut, dropped{name: ev.Host, pref: ev.Preference, reason: "max-addrs", detail: "beyond --max-addrs (unusable)"})
+			}
+		}
+	}
+	slices.SortStableFunc(cut, func(a, b dropped) int { return cmp.Compare(a.pref, b.pref) })
+	return append(out, cut...)
 }
 
 // selfPref is this host's preference: the loop guard drops from there on.
@@ -191,7 +214,7 @@ func printRoute(w io.Writer, domain string, res routed, dnssec bool) {
 				fmt.Fprintf(tw, "%d\t%s\t%s-\tcut: more addresses beyond --max-addrs\n", ev.Preference, ev.Host, ad("-"))
 			}
 		}
-		for _, d := range droppedHosts(res.events) {
+		for _, d := range droppedHosts(res) {
 			fmt.Fprintf(tw, "%d\t%s\t%s-\tdropped: %s\n", d.pref, d.name, ad("-"), d.detail)
 		}
 		tw.Flush()
