@@ -138,6 +138,12 @@ func (c *config) finish(fs *flag.FlagSet, e *env, zones, servers, localAddrs []s
 		if c.maxHosts < 0 || c.maxAddrs < 0 {
 			return &usageError{"--max-hosts and --max-addrs must not be negative"}
 		}
+		if c.seed < -1 {
+			// -1 is the documented "random"; anything below it would be
+			// silently random too, which a user asking for a
+			// reproducible order would not notice.
+			return &usageError{fmt.Sprintf("--seed %d: want -1 (random) or a seed of 0 or more", c.seed)}
+		}
 		for _, s := range localAddrs {
 			a, err := netip.ParseAddr(s)
 			if err != nil {

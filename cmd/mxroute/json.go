@@ -95,7 +95,7 @@ func jsonRouteOf(query string, res routed, explain, dnssec bool) jsonRoute {
 			out.Hosts = append(out.Hosts, jh)
 		}
 	}
-	for _, d := range droppedHosts(res.events) {
+	for _, d := range droppedHosts(res) {
 		out.Dropped = append(out.Dropped, jsonDropped{Name: d.name, Preference: d.pref, Reason: d.reason, Message: d.detail})
 	}
 	if explain {

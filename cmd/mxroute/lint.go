@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 
 	"github.com/mxroute-go/mxroute"
 )
@@ -185,11 +187,13 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 	addrsByPref := map[uint16][]string{}
 	famOf := map[string]fams{}
 	cnamed := map[string]bool{}
+	implicitHost := "" // the domain itself, when it has no MX
 	for _, ev := range events {
 		switch ev.Step {
 		case mxroute.StepMX:
 			mxTTL, haveMX = ev.TTL, true
 		case mxroute.StepImplicitMX:
+			implicitHost = ev.Host
 			if errors.Is(err, mxroute.ErrNoMailHost) {
 				continue // no fallback either: route-failed says it
 			}
@@ -228,12 +232,18 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 				continue // the library's hosts always carry an *Error
 			}
 			switch {
-			case rt != nil && rt.Implicit || rt == nil && errors.Is(err, mxroute.ErrNoMailHost):
-				continue // the domain itself: route-failed says it
+			case implicitHost != "" && ev.Host == implicitHost,
+				rt != nil && rt.Implicit || rt == nil && errors.Is(err, mxroute.ErrNoMailHost):
+				// The domain itself (implicit MX), whatever made it
+				// unusable: there is no MX record to blame, and
+				// route-failed says why the route failed.
+				continue
+			case me.Temporary:
+				// A temporary failure is a warning wherever the host is:
+				// senders retry, and the other hosts still take mail.
+				add(checkMXLookup, ev.Host, "MX %d %s: %s", ev.Preference, ev.Host, me.Detail)
 			case !sameOrganization(canonical, ev.Host):
 				add(checkMXExternal, ev.Host, "MX %d %s is outside %s and has no address: %s", ev.Preference, ev.Host, canonical, me.Detail)
-			case me.Temporary:
-				add(checkMXLookup, ev.Host, "MX %d %s: %s", ev.Preference, ev.Host, me.Detail)
 			default:
 				add(checkMXNoAddr, ev.Host, "MX %d %s: %s", ev.Preference, ev.Host, me.Detail)
 			}
@@ -255,6 +265,15 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 				without4 = append(without4, h)
 			}
 		}
+		// A host is "without" a family only when DNS said so: one whose
+		// lookup for that family failed may well have it (StepAddrs lists
+		// only what was found). Its failed lookup is reported instead.
+		if len(with6) > 0 && len(without6) > 0 {
+			without6 = knownWithout(ctx, cfg.resolver, pref, without6, dns.TypeAAAA, add)
+		}
+		if len(with4) > 0 && len(without4) > 0 {
+			without4 = knownWithout(ctx, cfg.resolver, pref, without4, dns.TypeA, add)
+		}
 		if len(with6) > 0 && len(without6) > 0 {
 			add(checkFamily, "", "at preference %d, %s %s AAAA records and %s %s none: IPv6 senders reach only some of them",
 				pref, strings.Join(with6, ", "), have(with6), strings.Join(without6, ", "), have(without6))
@@ -269,7 +288,11 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 		lintAuthentic(rt, add)
 	}
 
-	servers := lintServers(ctx, cfg, domain)
+	name := lookupName(domain) // as Route asked DNS for it
+	if rt != nil {
+		name = rt.Domain
+	}
+	servers := lintServers(ctx, cfg, name)
 	if haveMX {
 		for _, s := range servers {
 			if s.found {
@@ -288,6 +311,30 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 		compareServers(servers, func(c check, format string, a ...any) { add(c, "", format, a...) })
 	}
 	return res
+}
+
+// knownWithout returns the hosts that DNS says have no records of qtype,
+// and reports as mx-lookup-failed those whose lookup fails. It asks the
+// run's resolver again: with the run's Cache (the default) that is the
+// answer Route saw; with --no-cache, the answer now.
+func knownWithout(ctx context.Context, res mxroute.Resolver, pref uint16, hosts []string, qtype uint16, add func(check, string, string, ...any)) []string {
+	var out []string
+	for _, h := range hosts {
+		name := dns.Fqdn(h)
+		msg, err := res.Resolve(ctx, name, qtype)
+		detail := ""
+		switch {
+		case err != nil:
+			detail = err.Error()
+		case msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError:
+			detail = dns.RcodeToString[msg.Rcode]
+		default:
+			out = append(out, h)
+			continue
+		}
+		add(checkMXLookup, h, "MX %d %s: %s lookup for %s: %s (only its other addresses are used)", pref, h, dns.TypeToString[qtype], name, detail)
+	}
+	return out
 }
 
 // lintAuthentic reports what of a route was not DNSSEC-authenticated.
@@ -336,6 +383,30 @@ func sameOrganization(domain, host string) bool {
 	return dns.IsSubDomain(dns.Fqdn(parent), dns.Fqdn(host))
 }
 
+// lookupName is the form in which Route asks DNS for domain: one trailing
+// dot removed, U-labels as A-labels (the UTS #46 lookup mapping, as the
+// library's parseDomain), lower case. It is used when Route returned no
+// Route to read Domain from; a name idna rejects is left as given, lower
+// case (Route rejected it too, and route-failed says so).
+func lookupName(domain string) string {
+	name := strings.TrimSuffix(domain, ".")
+	if !isASCII(name) {
+		if a, err := idna.Lookup.ToASCII(name); err == nil {
+			name = a
+		}
+	}
+	return strings.ToLower(name)
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 func have(hosts []string) string {
 	if len(hosts) == 1 {
 		return "has"
@@ -346,29 +417,43 @@ func have(hosts []string) string {
 // serverView is what one server answers for the domain's MX.
 type serverView struct {
 	server string
-	answer string // "2 records: 10 a, 20 b", "NXDOMAIN", "no MX records", "SERVFAIL", "error: ..."
-	found  bool
-	auth   bool
-	ttl    uint32
+	// class is what is compared: "no answer", the rcode name ("SERVFAIL",
+	// "NXDOMAIN"), "no MX records" or the sorted MX set. answer is class
+	// with the detail for the message: the error of "no answer" names the
+	// server and an ephemeral port, which must not count as a difference.
+	class    string
+	answer   string
+	answered bool // the server sent a response, whatever its rcode
+	found    bool
+	auth     bool
+	ttl      uint32
 }
 
 // lintServers asks each --server for the domain's MX RRset, through the
-// Resolver, and describes the answer in a comparable form.
+// Resolver, and describes the answer in a comparable form. domain is in the
+// form Route asks DNS for it (A-labels, lower case).
 func lintServers(ctx context.Context, cfg *config, domain string) []serverView {
 	if len(cfg.servers) < 2 {
 		return nil
 	}
-	name := dns.Fqdn(strings.ToLower(domain))
+	name := dns.Fqdn(domain)
 	views := make([]serverView, len(cfg.resolvers))
 	for i, res := range cfg.resolvers {
 		v := serverView{server: cfg.servers[i]}
 		msg, err := res.Resolve(ctx, name, dns.TypeMX)
 		switch {
 		case err != nil:
+			v.class = "no answer"
 			v.answer = "no answer (" + err.Error() + ")"
 		case msg.Rcode != dns.RcodeSuccess:
-			v.answer = dns.RcodeToString[msg.Rcode]
+			v.answered = true
+			v.class = dns.RcodeToString[msg.Rcode]
+			if v.class == "" {
+				v.class = fmt.Sprintf("rcode %d", msg.Rcode)
+			}
+			v.answer = v.class
 		default:
+			v.answered = true
 			var mx []string
 			for _, rr := range msg.Answer {
 				if m, ok := rr.(*dns.MX); ok {
@@ -382,10 +467,11 @@ func lintServers(ctx context.Context, cfg *config, domain string) []serverView {
 			slices.Sort(mx)
 			v.auth = msg.Authoritative
 			if len(mx) == 0 {
-				v.answer = "no MX records"
+				v.class = "no MX records"
 			} else {
-				v.answer = strings.Join(mx, ", ")
+				v.class = strings.Join(mx, ", ")
 			}
+			v.answer = v.class
 		}
 		views[i] = v
 	}
@@ -394,11 +480,15 @@ func lintServers(ctx context.Context, cfg *config, domain string) []serverView {
 
 // compareServers reports servers that answer different MX sets, and
 // authoritative answers with different TTLs. A caching resolver counts a
-// TTL down, so only authoritative TTLs are compared.
+// TTL down, so only authoritative TTLs are compared. Servers that all fail
+// to answer do not disagree: the route-failed or lookup findings say it.
 func compareServers(views []serverView, add func(check, string, ...any)) {
+	if !slices.ContainsFunc(views, func(v serverView) bool { return v.answered }) {
+		return
+	}
 	first := views[0]
 	for _, v := range views[1:] {
-		if v.answer != first.answer {
+		if v.class != first.class {
 			add(checkServersMX, "%s answers %q but %s answers %q", first.server, first.answer, v.server, v.answer)
 		} else if first.found && first.auth && v.auth && v.ttl != first.ttl {
 			add(checkServersTTL, "%s gives the MX RRset TTL %d but %s gives %d", first.server, first.ttl, v.server, v.ttl)

@@ -2,13 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mxroute-go/mxroute/internal/dnstest"
 )
 
 // lintJSON runs lint --json and returns the checks found per domain.
@@ -56,7 +61,7 @@ func TestLintZone(t *testing.T) {
 // it finds offline.
 func TestLintZoneServer(t *testing.T) {
 	t.Parallel()
-	server := zoneServer(t, zonesDir+"lint.example.zone")
+	server := zoneServer(t, zonesDir+"lint.example.zone", zonesDir+"gone-provider.example.zone")
 	offline, offStatus := lintJSON(t, args(lintZone, list("--from", lintDomain))...)
 	online, onStatus := lintJSON(t, "--server", server, "--from", lintDomain)
 	assert.Equal(t, offStatus, onStatus)
@@ -175,5 +180,174 @@ func TestSameOrganization(t *testing.T) {
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, sameOrganization(tt.domain, tt.host), "%s in %s: %s", tt.host, tt.domain, tt.reason)
+	}
+}
+
+// failServer serves the zone files, but answers rcode for the questions in
+// fail ("name. TYPE").
+func failServer(t *testing.T, rcode int, fail []string, files ...string) string {
+	t.Helper()
+	zone := zoneHandler(t, files...)
+	return dnstest.Serve(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		q := req.Question[0]
+		if slices.Contains(fail, q.Name+" "+dns.TypeToString[q.Qtype]) {
+			m := new(dns.Msg)
+			m.SetRcode(req, rcode)
+			_ = w.WriteMsg(m)
+			return
+		}
+		zone.ServeDNS(w, req)
+	}))
+}
+
+// closedPort returns a loopback UDP address nothing listens on: queries to
+// it fail at once (connection refused), each with its own ephemeral port in
+// the error.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := c.LocalAddr().String()
+	require.NoError(t, c.Close())
+	return addr
+}
+
+// A temporary failure at a mail host is mx-lookup-failed (a warning)
+// wherever the host is; mx-external-unresolved (an error) is for a host
+// that permanently does not exist in another domain.
+func TestLintExternalTemporary(t *testing.T) {
+	t.Parallel()
+	lint := zonesDir + "lint.example.zone"
+	gone := zonesDir + "gone-provider.example.zone"
+	tests := []struct {
+		name       string
+		args       []string
+		want       []string
+		wantStatus int
+		reason     string
+	}{
+		{"NXDOMAIN", args(lintZone, list("external.lint.example")), list("mx-external-unresolved"), 2,
+			"the provider's zone says the host does not exist: permanent, an error"},
+		{"REFUSED", list("--zone", lint, "external.lint.example"), list("mx-lookup-failed"), 1,
+			"no zone for the provider: REFUSED is temporary, a warning as it is in-house"},
+		{"SERVFAIL", list("--server", failServer(t, dns.RcodeServerFailure,
+			list("mx.gone-provider.example. A", "mx.gone-provider.example. AAAA"), lint, gone), "external.lint.example"),
+			list("mx-lookup-failed"), 1, "the provider's server fails: senders retry, the domain still routes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			found, status := lintJSON(t, tt.args...)
+			assert.Equal(t, map[string][]string{"external.lint.example": tt.want}, found, tt.reason)
+			assert.Equal(t, tt.wantStatus, status, tt.reason)
+		})
+	}
+}
+
+// An implicit-MX domain whose own address lookup fails temporarily has no
+// MX host to blame: route-failed says it, not a made-up "MX 0" finding.
+func TestLintImplicitTemporary(t *testing.T) {
+	t.Parallel()
+	server := failServer(t, dns.RcodeServerFailure, list("implicit.lint.example. A", "implicit.lint.example. AAAA"),
+		zonesDir+"lint.example.zone")
+	res := runBinary(t, "lint", "--json", "--server", server, "implicit.lint.example")
+	assert.Equal(t, 2, res.status, res.stdout)
+	assert.NotContains(t, res.stdout, "mx-lookup-failed", "no MX record exists to fail")
+	assert.NotContains(t, res.stdout, "MX 0 implicit.lint.example")
+	found, _ := lintJSON(t, "--server", server, "implicit.lint.example")
+	assert.Equal(t, map[string][]string{"implicit.lint.example": {"route-failed", "implicit-mx"}}, found,
+		"the route fails (temporarily) and the domain has no MX")
+}
+
+// Servers that all fail to answer do not disagree, however their errors
+// read: each error names the server and an ephemeral port.
+func TestLintServersAllFail(t *testing.T) {
+	t.Parallel()
+	a, b := closedPort(t), closedPort(t)
+	tests := []struct {
+		name    string
+		servers []string
+		reason  string
+	}{
+		{"two servers", list(a, b), "two dead servers fail alike"},
+		{"the same server twice", list(a, a), "a server does not disagree with itself"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var flags []string
+			for _, s := range tt.servers {
+				flags = append(flags, "--server", s)
+			}
+			found, status := lintJSON(t, args(flags, list("--timeout", "5s", "clean.example"))...)
+			assert.Equal(t, map[string][]string{"clean.example": {"route-failed"}}, found, tt.reason)
+			assert.Equal(t, 2, status, tt.reason)
+		})
+	}
+}
+
+// The --server comparison asks for the name Route asks for: an
+// internationalized domain in its A-label form.
+func TestLintServersIDN(t *testing.T) {
+	t.Parallel()
+	zone := writeFile(t, "d.example.zone", `$TTL 3600
+$ORIGIN d.example.
+@             IN SOA ns.d.example. hostmaster.d.example. ( 1 7200 3600 1209600 300 )
+              IN NS  ns.d.example.
+ns            IN A   192.0.2.53
+xn--bcher-kva IN MX  10 mx.d.example.
+mx            IN A   192.0.2.25
+              IN AAAA 2001:db8::25
+`)
+	var mu sync.Mutex
+	var asked []string // the MX questions the server got
+	handler := zoneHandler(t, zone)
+	server := dnstest.Serve(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		if q := req.Question[0]; q.Qtype == dns.TypeMX {
+			mu.Lock()
+			asked = append(asked, q.Name)
+			mu.Unlock()
+		}
+		handler.ServeDNS(w, req)
+	}))
+	found, status := lintJSON(t, "--server", server, "--server", server, "--no-cache", "--timeout", "5s", "bücher.d.example", "BÜCHER.d.example.")
+	assert.Equal(t, map[string][]string{"bücher.d.example": {}, "BÜCHER.d.example.": {}}, found,
+		"both servers are asked for xn--bcher-kva.d.example and agree")
+	assert.Equal(t, 0, status)
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, asked)
+	for _, q := range asked {
+		assert.Equal(t, "xn--bcher-kva.d.example.", q, "every MX question, Route's and the comparison's, is for the A-label")
+	}
+}
+
+// A host whose AAAA (or A) lookup failed is not a host without AAAA: lint
+// reports the failed lookup, not a family mismatch it cannot know.
+func TestLintFamilyLookupFailed(t *testing.T) {
+	t.Parallel()
+	lint := zonesDir + "lint.example.zone"
+	tests := []struct {
+		name   string
+		fail   []string
+		want   []string
+		reason string
+	}{
+		{"AAAA answered", nil, list("mx-family-mismatch"), "mx2 has no AAAA: a real mismatch"},
+		{"AAAA fails", list("mx2.lint.example. AAAA"), list("mx-lookup-failed"),
+			"mx2's AAAA lookup failed: whether it has AAAA is unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			server := failServer(t, dns.RcodeServerFailure, tt.fail, lint)
+			found, status := lintJSON(t, "--server", server, "family.lint.example")
+			assert.Equal(t, map[string][]string{"family.lint.example": tt.want}, found, tt.reason)
+			assert.Equal(t, 1, status, "a warning either way")
+			if len(tt.fail) > 0 {
+				res := runBinary(t, "lint", "--server", server, "family.lint.example")
+				assert.Contains(t, res.stdout, "family.lint.example: warning: mx-lookup-failed: MX 10 mx2.lint.example: AAAA lookup for mx2.lint.example.: SERVFAIL (only its other addresses are used)\n")
+			}
+		})
 	}
 }

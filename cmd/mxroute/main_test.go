@@ -115,7 +115,7 @@ const zonesDir = "../../testdata/zones/"
 
 var (
 	vegaZones  = []string{"--zone", zonesDir + "vega.ru.zone", "--zone", zonesDir + "relarn.ru.zone"}
-	lintZone   = []string{"--zone", zonesDir + "lint.example.zone"}
+	lintZone   = []string{"--zone", zonesDir + "lint.example.zone", "--zone", zonesDir + "gone-provider.example.zone"}
 	cleanZone  = []string{"--zone", zonesDir + "clean.example.zone"}
 	lintDomain = zonesDir + "lint.example.domains"
 )

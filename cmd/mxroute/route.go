@@ -98,15 +98,16 @@ func runRoute(ctx context.Context, args []string, e *env, explain bool) int {
 	return status
 }
 
-// droppedHosts reads the hosts a route left out from its events.
-func droppedHosts(events []mxroute.Event) []dropped {
-	var out []dropped
-	for _, ev := range events {
+// droppedHosts reads the hosts a route left out from its events and the
+// route.
+func droppedHosts(res routed) []dropped {
+	var out, cut []dropped // cut: by Router.MaxAddrs, at the end (route order)
+	for _, ev := range res.events {
 		var d dropped
 		switch ev.Step {
 		case mxroute.StepLoopGuard:
-			d = dropped{reason: "loop-guard", detail: fmt.Sprintf("loop guard: at or above this host (%d)", selfPref(events))}
-			if isSelf(events, ev.Host) {
+			d = dropped{reason: "loop-guard", detail: fmt.Sprintf("loop guard: at or above this host (%d)", selfPref(res.events))}
+			if isSelf(res.events, ev.Host) {
 				d.detail = "loop guard: this host"
 			}
 		case mxroute.StepMaxHosts:
@@ -115,7 +116,8 @@ func droppedHosts(events []mxroute.Event) []dropped {
 			if ev.Count > 0 {
 				continue // cut, not dropped
 			}
-			d = dropped{reason: "max-addrs", detail: "beyond --max-addrs"}
+			cut = append(cut, dropped{name: ev.Host, pref: ev.Preference, reason: "max-addrs", detail: "beyond --max-addrs"})
+			continue
 		case mxroute.StepDedupe:
 			if ev.Count > 0 {
 				continue
@@ -127,7 +129,10 @@ func droppedHosts(events []mxroute.Event) []dropped {
 		d.name, d.pref = ev.Host, ev.Preference
 		out = append(out, d)
 	}
-	return out
+	// Router.MaxAddrs keeps the hosts up to the one that fills the budget
+	// and drops every host after it, unusable ones too; the trace reports
+	// each, in route order.
+	return append(out, cut...)
 }
 
 // selfPref is this host's preference: the loop guard drops from there on.
@@ -191,7 +196,7 @@ func printRoute(w io.Writer, domain string, res routed, dnssec bool) {
 				fmt.Fprintf(tw, "%d\t%s\t%s-\tcut: more addresses beyond --max-addrs\n", ev.Preference, ev.Host, ad("-"))
 			}
 		}
-		for _, d := range droppedHosts(res.events) {
+		for _, d := range droppedHosts(res) {
 			fmt.Fprintf(tw, "%d\t%s\t%s-\tdropped: %s\n", d.pref, d.name, ad("-"), d.detail)
 		}
 		tw.Flush()

@@ -58,6 +58,7 @@ func TestRouteExitStatus(t *testing.T) {
 		{"bad family", list("--family", "7", "vega.ru"), 64, "", "EX_USAGE"},
 		{"bad local addr", list("--local-addr", "vega", "vega.ru"), 64, "", "EX_USAGE"},
 		{"negative max", list("--max-hosts", "-1", "vega.ru"), 64, "", "EX_USAGE"},
+		{"seed below -1", list("--seed", "-2", "vega.ru"), 64, "", "-1 means random; anything below is a mistake, not another random"},
 		{"zero timeout", list("--timeout", "0s", "vega.ru"), 64, "", "EX_USAGE"},
 		{"bad timeout", list("--timeout", "soon", "vega.ru"), 64, "", "EX_USAGE from the flag package"},
 		{"zero workers", list("--workers", "0", "vega.ru"), 64, "", "EX_USAGE"},
@@ -232,4 +233,47 @@ func TestWrap(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, wrap(tt.in, tt.width), tt.name)
 	}
+}
+
+// --max-addrs cuts every host after the one that fills the budget, the
+// unusable ones too: each is listed as dropped, with the reason, in the
+// table and in the JSON.
+func TestRouteMaxAddrsDropsUnusable(t *testing.T) {
+	t.Parallel()
+	zone := writeFile(t, "t.example.zone", `$TTL 3600
+$ORIGIN t.example.
+@      IN SOA ns.t.example. hostmaster.t.example. ( 1 7200 3600 1209600 300 )
+       IN NS  ns.t.example.
+ns     IN A   192.0.2.53
+@      IN MX  10 mx1.t.example.
+       IN MX  20 noaddr.t.example.
+       IN MX  30 mx3.t.example.
+mx1    IN A   192.0.2.10
+       IN AAAA 2001:db8::10
+noaddr IN TXT "no address"
+mx3    IN A   192.0.2.30
+`)
+	res := runBinary(t, "route", "--zone", zone, "--seed", "1", "--max-addrs", "2", "t.example")
+	assert.Equal(t, 0, res.status, res.stderr)
+	assert.Equal(t, `t.example
+PREF  HOST              ADDRESS       FAMILY
+10    mx1.t.example     2001:db8::10  IPv6
+10    mx1.t.example     192.0.2.10    IPv4
+20    noaddr.t.example  -             dropped: beyond --max-addrs
+30    mx3.t.example     -             dropped: beyond --max-addrs
+`, res.stdout, "every host after the cut is listed, in preference order")
+
+	res = runBinary(t, "route", "--zone", zone, "--seed", "1", "--max-addrs", "2", "--json", "t.example")
+	var out jsonRoute
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &out), res.stdout)
+	var hosts, dropped []string
+	for _, h := range out.Hosts {
+		hosts = append(hosts, h.Name)
+	}
+	for _, d := range out.Dropped {
+		dropped = append(dropped, d.Name+" "+d.Reason)
+	}
+	assert.Equal(t, []string{"mx1.t.example"}, hosts)
+	assert.Equal(t, []string{"noaddr.t.example max-addrs", "mx3.t.example max-addrs"}, dropped,
+		"no host of the MX RRset vanishes without a reason")
 }
