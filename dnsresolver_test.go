@@ -238,3 +238,20 @@ func TestDNSResolverRoute(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []Target{{Host: "mx.d.test", Preference: 10, Addr: mustAddrs("192.0.2.25")[0]}}, rt.Targets())
 }
+
+// TestRouteErrorAsOpError: a route that fails because the DNS server's port
+// is closed unwraps, through the *Error, to the *net.OpError of the read
+// (issue 9, item 7), and is still ErrTemporary.
+func TestRouteErrorAsOpError(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := pc.LocalAddr().String()
+	require.NoError(t, pc.Close()) // ICMP port unreachable: ECONNREFUSED on read
+	r := &Router{Resolver: &DNSResolver{Servers: []string{closed}, Timeout: time.Second, Attempts: 1}}
+	_, err = r.Route(t.Context(), "example.com")
+	require.ErrorIs(t, err, ErrTemporary)
+	assert.True(t, IsTemporary(err))
+	var opErr *net.OpError
+	require.ErrorAs(t, err, &opErr, "errors.As reaches the cause: %v", err)
+	assert.Equal(t, "udp", opErr.Net)
+}

@@ -81,14 +81,20 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the sentinel, so errors.Is(err, ErrNullMX) works.
-func (e *Error) Unwrap() error { return e.Err }
-
-// Is reports whether target matches the underlying cause, so that
-// errors.Is(err, context.DeadlineExceeded) holds for a route that ran out of
-// time even though Unwrap returns the sentinel.
-func (e *Error) Is(target error) bool {
-	return e.Cause != nil && errors.Is(e.Cause, target)
+// Unwrap returns the sentinel and, when there is one, the cause, so that
+// errors.Is(err, ErrNullMX) and errors.Is(err, context.DeadlineExceeded)
+// both hold, and errors.As(err, &opErr) finds the *net.OpError behind a
+// failed query.
+func (e *Error) Unwrap() []error {
+	switch {
+	case e.Err == nil && e.Cause == nil:
+		return nil
+	case e.Cause == nil:
+		return []error{e.Err}
+	case e.Err == nil:
+		return []error{e.Cause}
+	}
+	return []error{e.Err, e.Cause}
 }
 
 // IsTemporary reports whether err is (or wraps) an *Error that asks the
