@@ -1,15 +1,12 @@
 package mxroute
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -322,85 +319,4 @@ func withPort(s string) string {
 		return s
 	}
 	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), "53")
-}
-
-// resolvConf is what /etc/resolv.conf says, as far as DNSResolver uses it.
-type resolvConf struct {
-	servers  []string
-	timeout  time.Duration
-	attempts int
-	rotate   bool // options rotate
-	trustAD  bool // options trust-ad
-	read     time.Time
-}
-
-var (
-	resolvConfPath = "/etc/resolv.conf"
-	resolvConfMu   sync.Mutex
-	resolvConfLast *resolvConf
-)
-
-// systemConfig reads resolv.conf, at most once every five seconds (as Go's
-// own resolver does), so that a changed file is picked up.
-func systemConfig() *resolvConf {
-	resolvConfMu.Lock()
-	defer resolvConfMu.Unlock()
-	if c := resolvConfLast; c != nil && time.Since(c.read) < 5*time.Second {
-		return c
-	}
-	c := &resolvConf{timeout: defaultTimeout, attempts: defaultAttempts, read: time.Now()}
-	if cc, err := dns.ClientConfigFromFile(resolvConfPath); err == nil {
-		for _, s := range cc.Servers {
-			c.servers = append(c.servers, net.JoinHostPort(s, cmpOr(cc.Port, "53")))
-		}
-		if cc.Timeout > 0 {
-			c.timeout = time.Duration(cc.Timeout) * time.Second
-		}
-		if cc.Attempts > 0 {
-			c.attempts = cc.Attempts
-		}
-	}
-	if f, err := os.Open(resolvConfPath); err == nil {
-		// miekg/dns ignores rotate and trust-ad.
-		c.rotate, c.trustAD = resolvOptions(f)
-		f.Close()
-	}
-	if len(c.servers) == 0 {
-		// What Go's resolver and glibc use when resolv.conf names none.
-		c.servers = []string{"127.0.0.1:53", "[::1]:53"}
-	}
-	resolvConfLast = c
-	return c
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	if _, err := strconv.Atoi(s); err != nil {
-		return def
-	}
-	return s
-}
-
-// resolvOptions reads the "options" lines of a resolv.conf for the flags
-// miekg/dns ignores: rotate and trust-ad (resolv.conf(5)). Like glibc, it
-// reads every options line; a flag set anywhere stays set.
-func resolvOptions(r io.Reader) (rotate, trustAD bool) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 || fields[0] != "options" {
-			continue
-		}
-		for _, opt := range fields[1:] {
-			switch opt {
-			case "rotate":
-				rotate = true
-			case "trust-ad":
-				trustAD = true
-			}
-		}
-	}
-	return rotate, trustAD
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -219,6 +220,52 @@ func TestResolvConf(t *testing.T) {
 	assert.False(t, c.rotate, "resolv.conf's rotate is about its own nameservers")
 	assert.False(t, c.trustAD, "resolv.conf's trust-ad is about its own nameservers")
 	assert.Equal(t, 4, c.attempts, "zero fields still come from resolv.conf")
+}
+
+// TestResolvConfGlibcLimits: resolv.conf is read as glibc reads it (issue 9,
+// item 12): at most three nameservers (MAXNS), only address lines counted,
+// timeout at most 30 s (RES_MAXRETRANS), attempts at most 5 (RES_MAXRETRY).
+func TestResolvConfGlibcLimits(t *testing.T) {
+	tests := []struct {
+		name, conf   string
+		wantServers  []string
+		wantTimeout  time.Duration
+		wantAttempts int
+		reason       string
+	}{
+		{"three nameservers", "nameserver 192.0.2.1\nnameserver 192.0.2.2\nnameserver 192.0.2.3\nnameserver 192.0.2.4\n",
+			[]string{"192.0.2.1:53", "192.0.2.2:53", "192.0.2.3:53"}, 5 * time.Second, 2, "MAXNS is 3: the fourth is ignored"},
+		{"non-numeric nameserver", "nameserver dns.example\nnameserver 192.0.2.1\nnameserver 10.0.0.300\nnameserver 2001:db8::53\nnameserver\n",
+			[]string{"192.0.2.1:53", "[2001:db8::53]:53"}, 5 * time.Second, 2, "a host name or a bad address is skipped, and takes no place among the three"},
+		{"skipped lines take no slot", "nameserver x\nnameserver y\nnameserver 192.0.2.1\nnameserver 192.0.2.2\nnameserver 192.0.2.3\n",
+			[]string{"192.0.2.1:53", "192.0.2.2:53", "192.0.2.3:53"}, 5 * time.Second, 2, "only addresses count towards MAXNS"},
+		{"timeout capped", "nameserver 192.0.2.1\noptions timeout:3600 attempts:100\n",
+			[]string{"192.0.2.1:53"}, 30 * time.Second, 5, "RES_MAXRETRANS 30 and RES_MAXRETRY 5"},
+		{"timeout zero", "nameserver 192.0.2.1\noptions timeout:0 attempts:0\n",
+			[]string{"192.0.2.1:53"}, time.Second, 1, "at least one second, at least one attempt"},
+		{"atoi", "nameserver 192.0.2.1\noptions timeout:7x attempts:junk\n",
+			[]string{"192.0.2.1:53"}, 7 * time.Second, 1, "leading digits count, as atoi reads them"},
+		{"last options win", "nameserver 192.0.2.1\noptions timeout:2\noptions timeout:4 attempts:3\n",
+			[]string{"192.0.2.1:53"}, 4 * time.Second, 3, "every options line is read, the later value wins"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parseResolvConf(strings.NewReader(tt.conf))
+			assert.Equal(t, tt.wantServers, c.servers, tt.reason)
+			assert.Equal(t, tt.wantTimeout, c.timeout, tt.reason)
+			assert.Equal(t, tt.wantAttempts, c.attempts, tt.reason)
+		})
+	}
+	// Through the file, as a zero DNSResolver uses it.
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	require.NoError(t, os.WriteFile(conf, []byte(tests[0].conf+"options timeout:99 attempts:9\n"), 0o644))
+	oldPath, oldLast := resolvConfPath, resolvConfLast
+	t.Cleanup(func() { resolvConfPath, resolvConfLast = oldPath, oldLast })
+	resolvConfPath, resolvConfLast = conf, nil
+	c := (&DNSResolver{}).config()
+	assert.Len(t, c.servers, 3)
+	assert.Equal(t, 30*time.Second, c.timeout)
+	assert.Equal(t, 5, c.attempts)
 }
 
 // TestDNSResolverRoute: a whole route over the wire.
