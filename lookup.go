@@ -96,6 +96,7 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16, limit 
 	a := answer{asked: name, name: name}
 	qname := name
 	authentic := true
+	res = shared(res)
 	for {
 		if err := ctx.Err(); err != nil {
 			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": " + err.Error(), cause: err}

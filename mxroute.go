@@ -254,7 +254,7 @@ func (ro *routing) mx(ctx context.Context, name string) *Error {
 	var extra *lastResponse
 	res := ro.res
 	if r.UseAdditional {
-		extra = &lastResponse{next: res}
+		extra = &lastResponse{next: shared(res)}
 		res = extra
 	}
 	mx, lerr := r.ask(ctx, res, name+".", dns.TypeMX)

@@ -106,7 +106,7 @@ type Event struct {
 	Rule       string       // the rule applied, e.g. "RFC 5321, Section 5.1"; "" for a plain fact
 	Message    string       // one line for people, e.g. "mx2 and mx3 share preference 10: shuffled"
 	Target     string       // StepCNAME: the name the CNAME points to, no trailing dot
-	TTL        uint32       // StepMX, StepAddrs: the RRset's TTL in seconds
+	TTL        uint32       // StepMX, StepAddrs: the RRset's TTL in seconds, as published (a Cache reports it cold and warm alike); one with the top bit set counts as 0 (RFC 2181, Section 8)
 	Count      int          // see each Step
 	Addrs      []netip.Addr // StepAddrs, StepDedupe: see each Step; the Event's own copy
 	Err        error        // StepUnusable: the host's *Error; StepDone: Route's error, or nil
@@ -433,7 +433,7 @@ func SlogTrace(l *slog.Logger, level slog.Level) func(context.Context, Event) {
 func minTTL(rrs []dns.RR) uint32 {
 	var ttl uint32
 	for i, rr := range rrs {
-		if t := rr.Header().Ttl; i == 0 || t < ttl {
+		if t := ttlOf(rr); i == 0 || t < ttl {
 			ttl = t
 		}
 	}
