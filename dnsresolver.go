@@ -83,7 +83,8 @@ type dnsConfig struct {
 
 // Resolve sends the question to each server in turn, up to Attempts rounds.
 // NOERROR and NXDOMAIN are final. SERVFAIL, REFUSED, any other rcode, a
-// reply to another question and no reply make it try the next server. When
+// lame reply (see isLame), a reply to another question and no reply make
+// it try the next server. When
 // every try ended in a response, the last one is returned (the caller reads
 // its rcode); when none did, the error wraps the last failure.
 func (r *DNSResolver) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
@@ -120,9 +121,12 @@ func (r *DNSResolver) Resolve(ctx context.Context, name string, qtype uint16) (*
 			if !r.DNSSEC || !cfg.believesAD(server) {
 				resp.AuthenticatedData = false
 			}
-			if resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError {
+			if (resp.Rcode == dns.RcodeSuccess && !isLame(resp)) || resp.Rcode == dns.RcodeNameError {
 				return resp, nil
 			}
+			// SERVFAIL, REFUSED, the rest, and a lame reply (NOERROR,
+			// no answer, no SOA, neither AA nor RA: libresolv and Go's
+			// resolver skip such a server, golang/go#15434): the next.
 			last = resp
 		}
 	}

@@ -51,6 +51,18 @@ func TestDNSResolverServers(t *testing.T) {
 		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "evil.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 66)}}
 		_ = w.WriteMsg(m)
 	})
+	lame := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req) // NOERROR, no answer, no SOA, neither AA nor RA
+		m.Authoritative, m.RecursionAvailable = false, false
+		_ = w.WriteMsg(m)
+	})
+	nodataRA := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.RecursionAvailable = true // a recursive resolver's NODATA
+		_ = w.WriteMsg(m)
+	})
 	tests := []struct {
 		name      string
 		servers   []string
@@ -63,6 +75,8 @@ func TestDNSResolverServers(t *testing.T) {
 		{"SERVFAIL then answer", []string{servfail, ok}, dns.RcodeSuccess, false, "SERVFAIL moves on to the next server"},
 		{"REFUSED then answer", []string{refused, ok}, dns.RcodeSuccess, false, "REFUSED moves on too"},
 		{"all SERVFAIL", []string{servfail, refused}, dns.RcodeRefused, false, "the last response is returned for the caller to classify"},
+		{"lame then answer", []string{lame, ok}, dns.RcodeSuccess, false, "a lame reply moves on, as libresolv and Go's resolver do (golang/go#15434)"},
+		{"NODATA with RA is final", []string{nodataRA, ok}, dns.RcodeSuccess, false, "a recursive resolver's NODATA is an answer: not retried"},
 		{"silent then answer", []string{silent, ok}, dns.RcodeSuccess, false, "a timeout moves on"},
 		{"all silent", []string{silent}, 0, true, "no response at all is an error"},
 		{"wrong question then answer", []string{wrongQuestion, ok}, dns.RcodeSuccess, false, "a reply to another question is no reply"},
@@ -80,12 +94,36 @@ func TestDNSResolverServers(t *testing.T) {
 			}
 			require.NoError(t, err, tt.reason)
 			assert.Equal(t, tt.wantRcode, m.Rcode, tt.reason)
-			if m.Rcode == dns.RcodeSuccess {
+			if tt.servers[0] == nodataRA {
+				assert.Empty(t, m.Answer, "the NODATA itself")
+			} else if m.Rcode == dns.RcodeSuccess {
 				require.Len(t, m.Answer, 1)
 				assert.Equal(t, "h.test.", m.Answer[0].Header().Name)
 			}
 		})
 	}
+}
+
+// TestDNSResolverLameEverywhere: when every server gives a lame reply, the
+// last one is returned and the router defers, never turning it into an
+// implicit MX and a bounce (issue 9, item 1).
+func TestDNSResolverLameEverywhere(t *testing.T) {
+	var hits atomic.Int32
+	lame := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		hits.Add(1)
+		m := new(dns.Msg)
+		m.SetReply(req)
+		_ = w.WriteMsg(m)
+	})
+	r := &DNSResolver{Servers: []string{lame, lame}, Timeout: time.Second, Attempts: 2}
+	m, err := r.Resolve(t.Context(), "h.test.", dns.TypeMX)
+	require.NoError(t, err)
+	assert.True(t, isLame(m))
+	assert.Equal(t, int32(4), hits.Load(), "every server, every round")
+	_, err = (&Router{Resolver: r}).Route(t.Context(), "h.test")
+	require.ErrorIs(t, err, ErrTemporary)
+	assert.True(t, IsTemporary(err))
+	assert.Contains(t, err.Error(), "lame")
 }
 
 func TestDNSResolverAttempts(t *testing.T) {

@@ -131,6 +131,12 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16, limit 
 			// name's data, so it must not read as NODATA (which would
 			// make an implicit MX, then a bounce).
 			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: referral from a server that does not recurse", typeName(qtype), qname)}
+		case isLame(msg):
+			// The same without NS records: Go's resolver calls it a lame
+			// referral (golang/go#15434) and libresolv skips the server.
+			// A real NODATA carries the SOA (RFC 2308, Section 2.2) or
+			// comes from a server that is authoritative or recursive.
+			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: lame reply (NOERROR, no answer, no SOA, neither AA nor RA)", typeName(qtype), qname)}
 		}
 		authentic = authentic && msg.AuthenticatedData
 		advanced, lerr := followCNAMEs(&a, msg, qtype, limit)
@@ -174,6 +180,18 @@ func isReferral(msg *dns.Msg) bool {
 		}
 	}
 	return ns
+}
+
+// isLame reports whether msg is a lame reply: NOERROR with an empty answer
+// section, neither AA nor RA, and no SOA in the authority section. It
+// carries no information about the name (a server that is not
+// authoritative for it and does not recurse), and must not be read as
+// NODATA, which would make an implicit MX and then a bounce.
+func isLame(msg *dns.Msg) bool {
+	if msg.Rcode != dns.RcodeSuccess || len(msg.Answer) > 0 || msg.Authoritative || msg.RecursionAvailable {
+		return false
+	}
+	return !slices.ContainsFunc(msg.Ns, func(rr dns.RR) bool { return rr != nil && rr.Header().Rrtype == dns.TypeSOA })
 }
 
 // records returns the first limit records of type qtype and class IN in rrs

@@ -75,6 +75,12 @@ func (v Vector) WithFaults(next mxroute.Resolver) mxroute.Resolver {
 
 // Reply is the response a fault gives.
 func (f Fault) Reply(name string, qtype uint16) *dns.Msg {
+	if f.Lame {
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		m.Response = true
+		return m
+	}
 	if !f.Referral {
 		return FaultReply(name, qtype, f.Rcode)
 	}

@@ -49,6 +49,10 @@ type Fault struct {
 	// Referral answers with a referral (NS records in the authority
 	// section, no AA), as a server that does not recurse does.
 	Referral bool
+	// Lame answers NOERROR with nothing at all: no answer, no SOA, neither
+	// AA nor RA, as a server that is not authoritative for the name and
+	// does not recurse does (a lame delegation).
+	Lame bool
 }
 
 // A Vector is one situation and the route it must produce.
@@ -236,6 +240,20 @@ var All = []Vector{
 		Name: "referral instead of an answer", RFC: "RFC 1034, Section 4.3.1; RFC 2308, Section 2.2",
 		Reason: "a referral says nothing of the name: temporary, never read as NODATA and bounced through the implicit MX",
 		Domain: "tempmx.t", Faults: []Fault{{Name: "tempmx.t.", Qtype: dns.TypeMX, Referral: true}},
+		WantErr: mxroute.ErrTemporary, WantStatus: "4.4.3", WantTemporary: true,
+	},
+	{
+		Name: "lame reply instead of an answer", RFC: "RFC 2308, Section 2.2; RFC 1034, Section 4.3.1",
+		Reason: "NOERROR with no answer, no SOA, neither AA nor RA says nothing of the name (golang/go#15434): temporary, never NODATA and an implicit MX",
+		Domain: "tempmx.t", Faults: []Fault{{Name: "tempmx.t.", Qtype: dns.TypeMX, Lame: true}},
+		WantErr: mxroute.ErrTemporary, WantStatus: "4.4.3", WantTemporary: true,
+	},
+	{
+		Name: "lame reply for the implicit MX's addresses", RFC: "RFC 2308, Section 2.2; RFC 5321, Section 5.1",
+		Reason: "a lame reply to A and AAAA is no proof the domain has no address: defer, never 'no mail host'",
+		Domain: "implicittemp.t", Faults: []Fault{
+			{Name: "implicittemp.t.", Qtype: dns.TypeA, Lame: true},
+			{Name: "implicittemp.t.", Qtype: dns.TypeAAAA, Lame: true}},
 		WantErr: mxroute.ErrTemporary, WantStatus: "4.4.3", WantTemporary: true,
 	},
 	{
