@@ -266,7 +266,7 @@ func (ar *addrResult) set(ans answer, err *lookupError) {
 // failure of either lookup wins (the host may work later, so the mail must
 // wait for it), then a CNAME fault, then the permanent "no address".
 func hostError(domain string, h *mxHost, f Family) *Error {
-	var temp, cname *lookupError
+	var temp, cname, bad *lookupError
 	nx, looked := 0, 0
 	for _, ar := range []*addrResult{&h.v6, &h.v4} {
 		if !ar.looked {
@@ -278,6 +278,8 @@ func hostError(domain string, h *mxHost, f Family) *Error {
 			if ar.ans.kind == noDomain {
 				nx++
 			}
+		case ar.err.badName:
+			bad = ar.err
 		case ar.err.cname:
 			cname = ar.err
 		default:
@@ -287,6 +289,10 @@ func hostError(domain string, h *mxHost, f Family) *Error {
 	switch {
 	case temp != nil:
 		return newTemporary(domain, h.name, temp.detail, temp.cause)
+	case bad != nil:
+		// Like an MX target that is no host name (see mxHosts): the
+		// host's data is malformed, not missing for now.
+		return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress, Detail: bad.detail}
 	case cname != nil:
 		return &Error{Domain: domain, Host: h.name, Status: statusTempDNS, Temporary: true,
 			Err: ErrCNAME, Detail: cname.detail}

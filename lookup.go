@@ -72,9 +72,10 @@ func (r *Router) appendHostAddrs(buf []netip.Addr, h *mxHost) []netip.Addr {
 // lookupError says why a question got no usable answer. It never leaves the
 // package: the router turns it into an *Error for the domain or the host.
 type lookupError struct {
-	cname  bool   // a CNAME loop or an over-long chain (ErrCNAME), not a failed query
-	detail string // e.g. "MX lookup for example.com.: SERVFAIL"
-	cause  error  // the Resolver's error, if any
+	cname   bool   // a CNAME loop, an over-long chain or a bad target (ErrCNAME), not a failed query
+	badName bool   // a CNAME target that is no host name (with cname)
+	detail  string // e.g. "MX lookup for example.com.: SERVFAIL"
+	cause   error  // the Resolver's error, if any
 }
 
 func (e *lookupError) Error() string { return e.detail }

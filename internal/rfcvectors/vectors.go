@@ -358,6 +358,24 @@ var All = []Vector{
 			{Name: "mx.mxipmixed.t", Pref: 20, Addrs: []string{"192.0.2.92"}}}},
 	},
 
+	{
+		Name: "MX target is not a host name", RFC: "RFC 1123, Section 2.1; RFC 5321, Section 2.3.5",
+		Reason: "an MX that names '<html>.t' or an all-numeric last label is unusable like an IP-address target; the real host is used",
+		Domain: "mxbadname.t",
+		Want: &Route{Domain: "mxbadname.t", Canonical: "mxbadname.t", Hosts: []Host{
+			{Name: "<html>.t", Pref: 10, Err: mxroute.ErrNoAddress},
+			{Name: "1.2.3.4.5", Pref: 15, Err: mxroute.ErrNoAddress},
+			{Name: "mx_1.mxbadname.t", Pref: 20, Addrs: []string{"192.0.2.93"}}}},
+	},
+	{
+		Name: "MX target's CNAME is not a host name", RFC: "RFC 1123, Section 2.1; RFC 2181, Section 10.3",
+		Reason: "a CNAME target of a mail host must be a host name too: that host is unusable, permanently",
+		Domain: "mxbadcname.t",
+		Want: &Route{Domain: "mxbadcname.t", Canonical: "mxbadcname.t", Hosts: []Host{
+			{Name: "alias.mxbadcname.t", Pref: 10, Err: mxroute.ErrNoAddress}}},
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+
 	// Rule 7: hosts without addresses.
 	{
 		Name: "one host without address", RFC: "RFC 5321, Section 5.1",
