@@ -170,6 +170,11 @@ func (r *Router) implicitError(ctx context.Context, res Resolver, domain string,
 	case h.err.Temporary:
 		return newTemporary(domain, "", h.err.Detail, h.err.Cause)
 	}
+	if _, b := r.firstSpecial(h); b != nil {
+		// Addresses, but none a remote mail server can have: not "no
+		// mail host", which would claim the domain publishes none.
+		return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress, Detail: h.err.Detail}
+	}
 	useV6, useV4 := r.Family.wants()
 	if useV6 && useV4 {
 		return noMailHost(domain, h)

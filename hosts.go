@@ -265,7 +265,8 @@ func (ar *addrResult) set(ans answer, err *lookupError) {
 // hostError says why a looked-up host has no usable address: a temporary
 // failure of either lookup wins (the host may work later, so the mail must
 // wait for it), then a CNAME fault, then the permanent "no address".
-func hostError(domain string, h *mxHost, f Family) *Error {
+func (r *Router) hostError(domain string, h *mxHost) *Error {
+	f := r.Family
 	var temp, cname, bad *lookupError
 	nx, looked := 0, 0
 	for _, ar := range []*addrResult{&h.v6, &h.v4} {
@@ -296,6 +297,11 @@ func hostError(domain string, h *mxHost, f Family) *Error {
 	case cname != nil:
 		return &Error{Domain: domain, Host: h.name, Status: statusTempDNS, Temporary: true,
 			Err: ErrCNAME, Detail: cname.detail}
+	}
+	if a, b := r.firstSpecial(h); b != nil {
+		// RFC 6890: an address no remote mail server can have.
+		return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress,
+			Detail: "no usable address: " + b.describe(a)}
 	}
 	detail := "no A or AAAA records"
 	switch {

@@ -72,6 +72,17 @@ type Router struct {
 	// where the limit is reached are dropped. 0: no limit. RFC 5321, Section
 	// 5.1 asks that at least two be tried.
 	MaxAddrs int
+	// AllowLoopback lets loopback addresses (127.0.0.0/8, ::1) be targets,
+	// for test harnesses and local relays whose mail server runs on this
+	// host. false (the zero value): a loopback address in an A or AAAA
+	// record or an address literal is dropped like every other
+	// special-purpose address (see special.go), since an MX pointing
+	// there would hand the mail to this host's own listener, which often
+	// trusts localhost as a relay. The other special-purpose blocks
+	// (0.0.0.0/8, ::, link-local, multicast, broadcast, reserved,
+	// IPv4-mapped addresses in AAAA records) are never targets. An address
+	// in LocalAddrs is this host for the loop guard, loopback or not.
+	AllowLoopback bool
 	// Family selects the address families and their order within a host.
 	// The zero value, AnyFamily, uses both, IPv6 first.
 	Family Family
@@ -360,7 +371,7 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 		start := len(buf)
 		buf = r.appendHostAddrs(buf, h)
 		if h.addrs = buf[start:len(buf):len(buf)]; len(h.addrs) == 0 {
-			h.err = hostError(domain, h, r.Family)
+			h.err = r.hostError(domain, h)
 		}
 	}
 	r.traceHosts(ctx, domain, hosts)

@@ -301,6 +301,17 @@ func (r *Router) traceHosts(ctx context.Context, domain string, hosts []*mxHost)
 			r.emit(ctx, e)
 		}
 		useV6, useV4 := r.Family.wants()
+		for _, p := range [2]struct {
+			use   bool
+			addrs []netip.Addr
+		}{{useV6, h.v6.addrs}, {useV4, h.v4.addrs}} {
+			for _, a := range p.addrs {
+				if b := r.special(a); p.use && b != nil {
+					r.emit(ctx, Event{Step: StepSpecialAddr, Domain: domain, Host: h.name, Preference: h.pref, Addrs: []netip.Addr{a},
+						Rule: ruleSpecial + "; " + b.source, Message: fmt.Sprintf("%s (%d): dropped %s", h.name, h.pref, b.describe(a))})
+				}
+			}
+		}
 		if n := len(h.v6.addrs); !useV6 && n > 0 {
 			r.emit(ctx, Event{Step: StepFamily, Domain: domain, Host: h.name, Preference: h.pref, Count: n, Rule: ruleRFC6724,
 				Message: fmt.Sprintf("%s: %s not used (family %s)", h.name, countFamilies(n, 0), r.Family)})

@@ -45,6 +45,8 @@ func (v Vector) Router(res mxroute.Resolver) *mxroute.Router {
 		MaxHosts:   v.MaxHosts,
 		MaxAddrs:   v.MaxAddrs,
 		Family:     v.Family,
+
+		AllowLoopback: v.AllowLoopback,
 	}
 }
 

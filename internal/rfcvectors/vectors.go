@@ -67,7 +67,9 @@ type Vector struct {
 	Family     mxroute.Family
 	MaxHosts   int
 	MaxAddrs   int
-	Faults     []Fault
+	// AllowLoopback is Router.AllowLoopback.
+	AllowLoopback bool
+	Faults        []Fault
 
 	// What Route must return. With WantErr nil the route must succeed; with
 	// WantErr set, Want (when not nil) is the diagnostic Route that comes
@@ -374,6 +376,76 @@ var All = []Vector{
 		Want: &Route{Domain: "mxbadcname.t", Canonical: "mxbadcname.t", Hosts: []Host{
 			{Name: "alias.mxbadcname.t", Pref: 10, Err: mxroute.ErrNoAddress}}},
 		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+
+	// Special-purpose addresses (RFC 6890).
+	{
+		Name: "MX host at loopback", RFC: "RFC 6890; RFC 1122, Section 3.2.1.3",
+		Reason: "127.0.0.1 is this host: never a target, the host is unusable and the route bounces 5.4.4 naming it",
+		Domain: "mxloopback.t",
+		Want: &Route{Domain: "mxloopback.t", Canonical: "mxloopback.t", Hosts: []Host{
+			{Name: "mx.mxloopback.t", Pref: 10, Err: mxroute.ErrNoAddress}}},
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+	{
+		Name: "MX host at loopback, loopback allowed", RFC: "RFC 6890",
+		Reason: "a test harness or local relay allows loopback explicitly (Router.AllowLoopback)",
+		Domain: "mxloopback.t", AllowLoopback: true,
+		Want: &Route{Domain: "mxloopback.t", Canonical: "mxloopback.t", Hosts: []Host{
+			{Name: "mx.mxloopback.t", Pref: 10, Addrs: []string{"127.0.0.1"}}}},
+	},
+	{
+		Name: "MX host at loopback that is this host", RFC: "RFC 5321, Section 5.1; RFC 6890",
+		Reason: "an address in LocalAddrs is recognised by the loop guard, loopback or not: ErrLoop, not 'no address'",
+		Domain: "mxloopback.t", LocalAddrs: addrs("127.0.0.1"),
+		WantErr: mxroute.ErrLoop, WantStatus: "5.4.6",
+	},
+	{
+		Name: "unspecified, link-local and mapped addresses dropped", RFC: "RFC 6890; RFC 4291, Section 2.5.5.2",
+		Reason: "0.0.0.0, ::, fe80::/10 and ::ffff:0:0/96 are never remote mail servers; the host's real addresses and the next host stay",
+		Domain: "mxspecial.t",
+		Want: &Route{Domain: "mxspecial.t", Canonical: "mxspecial.t", Hosts: []Host{
+			{Name: "zero.mxspecial.t", Pref: 10, Err: mxroute.ErrNoAddress},
+			{Name: "mixed.mxspecial.t", Pref: 20, Addrs: []string{"2001:db8::94", "192.0.2.94"}}}},
+	},
+	{
+		Name: "mapped address, IPv6 only", RFC: "RFC 4291, Section 2.5.5.2",
+		Reason: "an IPv4-mapped AAAA is an IPv4 destination in disguise: IPv6Only never returns it",
+		Domain: "mxspecial.t", Family: mxroute.IPv6Only,
+		Want: &Route{Domain: "mxspecial.t", Canonical: "mxspecial.t", Hosts: []Host{
+			{Name: "zero.mxspecial.t", Pref: 10, Err: mxroute.ErrNoAddress},
+			{Name: "mixed.mxspecial.t", Pref: 20, Addrs: []string{"2001:db8::94"}}}},
+	},
+	{
+		Name: "address literal at loopback", RFC: "RFC 5321, Section 4.1.3; RFC 6890",
+		Reason:  "[127.0.0.1] names this host: an error, not a delivery to the local listener",
+		Domain:  "[127.0.0.1]",
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+	{
+		Name: "address literal unspecified", RFC: "RFC 5321, Section 4.1.3; RFC 6890",
+		Reason:  "[0.0.0.0] reaches this host on Linux",
+		Domain:  "[0.0.0.0]",
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+	{
+		Name: "IPv6 address literal loopback", RFC: "RFC 5321, Section 4.1.3; RFC 4291, Section 2.5.3",
+		Reason:  "[IPv6:::1] is this host",
+		Domain:  "[IPv6:::1]",
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+	{
+		Name: "implicit MX at loopback", RFC: "RFC 5321, Section 5.1; RFC 6890",
+		Reason:  "a domain without MX whose only address is 127.0.0.1 has no usable address (5.4.4), not 'no mail host'",
+		Domain:  "implicitloopback.t",
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+	{
+		Name: "private and documentation addresses stay", RFC: "RFC 6890; RFC 1918; RFC 5737",
+		Reason: "10/8 and 192.0.2/24 are ordinary unicast: internal mail and tests",
+		Domain: "mxprivate.t",
+		Want: &Route{Domain: "mxprivate.t", Canonical: "mxprivate.t", Hosts: []Host{
+			{Name: "mx.mxprivate.t", Pref: 10, Addrs: []string{"fd00::95", "10.0.0.95", "192.0.2.95"}}}},
 	},
 
 	// Rule 7: hosts without addresses.
