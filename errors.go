@@ -22,8 +22,11 @@ var (
 	// domain, so relaying would loop the mail back here. Permanent, 5.4.6.
 	ErrLoop = errors.New("mxroute: mail for domain loops back to this host")
 	// ErrNoAddress: no mail host has a usable address. Temporary (4.4.3)
-	// when any lookup failed temporarily, else permanent (5.4.4). On a Host,
-	// the one host has no usable address.
+	// when any lookup failed temporarily, else permanent (5.4.4); temporary
+	// with 4.4.4 when this host is a backup in the MX list and every more
+	// preferred host is unusable (Postfix: "unable to find primary
+	// relay"): the backup keeps the mail. On a Host, the one host has no
+	// usable address.
 	ErrNoAddress = errors.New("mxroute: no usable address")
 	// ErrCNAME: a CNAME chain loops or is longer than the limit. Temporary,
 	// 4.4.3.
@@ -43,6 +46,7 @@ const (
 	statusBadSyntax   = "5.1.3"  // bad destination mailbox address syntax
 	statusNullMX      = "5.1.10" // RFC 7505: recipient address has null MX
 	statusUnroutable  = "5.4.4"  // unable to route
+	statusNoPrimary   = "4.4.4"  // unable to route, for now: a backup MX whose primaries are all unusable
 	statusRoutingLoop = "5.4.6"  // routing loop detected
 )
 

@@ -558,7 +558,69 @@ var All = []Vector{
 		WantErr: mxroute.ErrLoop, WantStatus: "5.4.6",
 	},
 
+	{
+		Name: "loop guard through an alias", RFC: "RFC 5321, Section 5.1",
+		Reason: "a mail host whose CNAME leads to one of this host's names is this host ('names or addresses by which it might be known'): it and every worse MX go",
+		Domain: "mxalias.t", LocalNames: []string{"relay.mxalias.t"},
+		Want: &Route{Domain: "mxalias.t", Canonical: "mxalias.t", Hosts: []Host{
+			{Name: "mx1.basic.t", Pref: 10, Addrs: []string{"192.0.2.10"}}}},
+	},
+	{
+		Name: "loop guard through an alias, most preferred", RFC: "RFC 5321, Section 5.1",
+		Reason: "the alias of this host is the best MX: nothing is left, the mail would loop",
+		Domain: "aliasfirst.t", LocalNames: []string{"relay.mxalias.t."},
+		WantErr: mxroute.ErrLoop, WantStatus: "5.4.6",
+	},
+	{
+		Name: "backup MX, primary gone", RFC: "RFC 5321, Section 5.1; RFC 3463 (4.4.4)",
+		Reason: "this host is a backup and the only more preferred host does not exist: keep the mail (Postfix: 'unable to find primary relay', 4.4.4), never bounce it",
+		Domain: "backup.t", LocalNames: []string{"relay.backup.t"},
+		Want: &Route{Domain: "backup.t", Canonical: "backup.t", Hosts: []Host{
+			{Name: "gone.backup.t", Pref: 10, Err: mxroute.ErrNoAddress}}},
+		WantErr: mxroute.ErrNoAddress, WantStatus: "4.4.4", WantTemporary: true,
+	},
+	{
+		Name: "backup MX, primary SERVFAIL", RFC: "RFC 5321, Section 5.1; RFC 3463 (4.4.4)",
+		Reason: "the primary fails temporarily: still the backup's deferral, 4.4.4",
+		Domain: "backup.t", LocalAddrs: addrs("192.0.2.97"), Faults: []Fault{
+			{Name: "gone.backup.t.", Qtype: dns.TypeA, Rcode: servfail},
+			{Name: "gone.backup.t.", Qtype: dns.TypeAAAA, Rcode: servfail}},
+		Want: &Route{Domain: "backup.t", Canonical: "backup.t", Hosts: []Host{
+			{Name: "gone.backup.t", Pref: 10, Err: mxroute.ErrTemporary, Temporary: true}}},
+		WantErr: mxroute.ErrNoAddress, WantStatus: "4.4.4", WantTemporary: true,
+	},
+	{
+		Name: "vega.ru from ns.relarn.ru, vega-gw gone", RFC: "RFC 5321, Section 5.1; RFC 974",
+		Reason: "the backup relay of vega.ru whose primary has vanished from DNS keeps the mail (4.4.4) instead of bouncing it",
+		Domain: "vega.ru", LocalNames: []string{"ns.relarn.ru"}, Faults: []Fault{
+			{Name: "vega-gw.vega.ru.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError},
+			{Name: "vega-gw.vega.ru.", Qtype: dns.TypeAAAA, Rcode: dns.RcodeNameError}},
+		Want: &Route{Domain: "vega.ru", Canonical: "vega.ru", Hosts: []Host{
+			{Name: "vega-gw.vega.ru", Pref: 10, Err: mxroute.ErrNoAddress}}},
+		WantErr: mxroute.ErrNoAddress, WantStatus: "4.4.4", WantTemporary: true,
+	},
+
 	// Limits.
+	{
+		Name: "MaxHosts counts usable hosts", RFC: "RFC 5321, Section 5.1",
+		Reason: "an IP-address target and a host that does not exist take no place under the limit: the route looks further, and never bounces for a cost limit",
+		Domain: "maxhosts.t", MaxHosts: 1,
+		Want: &Route{Domain: "maxhosts.t", Canonical: "maxhosts.t", Hosts: []Host{
+			{Name: "192.0.2.99", Pref: 10, Err: mxroute.ErrNoAddress},
+			{Name: "gone.maxhosts.t", Pref: 20, Err: mxroute.ErrNoAddress},
+			{Name: "mx3.maxhosts.t", Pref: 30, Addrs: []string{"192.0.2.103"}}}},
+	},
+	{
+		Name: "MaxHosts counts hosts usable in the family", RFC: "RFC 5321, Section 5.1; RFC 6724",
+		Reason: "with IPv6Only a host with only A records takes no place either",
+		Domain: "maxhosts.t", MaxHosts: 2, Family: mxroute.IPv6Only,
+		Want: &Route{Domain: "maxhosts.t", Canonical: "maxhosts.t", Hosts: []Host{
+			{Name: "192.0.2.99", Pref: 10, Err: mxroute.ErrNoAddress},
+			{Name: "gone.maxhosts.t", Pref: 20, Err: mxroute.ErrNoAddress},
+			{Name: "mx3.maxhosts.t", Pref: 30, Err: mxroute.ErrNoAddress},
+			{Name: "mx4.maxhosts.t", Pref: 40, Addrs: []string{"2001:db8::104"}},
+			{Name: "mx5.maxhosts.t", Pref: 50, Addrs: []string{"2001:db8::105"}}}},
+	},
 	{
 		Name: "MaxHosts", RFC: "RFC 5321, Section 5.1",
 		Reason: "a configurable limit on the alternatives tried; it bounds DNS work too",
