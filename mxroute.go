@@ -52,7 +52,9 @@ type Router struct {
 	// Resolver asks DNS. nil: a DNSResolver configured from /etc/resolv.conf.
 	Resolver Resolver
 	// LocalNames are this host's names, for the loop guard. Matched
-	// case-insensitively, trailing dot ignored. Empty: none.
+	// case-insensitively, trailing dot ignored, against each mail host's
+	// name and, once its lookups have ended, every name on its CNAME
+	// chain (an alias of this host is this host). Empty: none.
 	LocalNames []string
 	// LocalAddrs are this host's addresses, for the loop guard. When set,
 	// every mail host up to this host's own preference is looked up before
@@ -122,9 +124,10 @@ type Router struct {
 	// addresses without the MX response reflecting it at once.
 	UseAdditional bool
 	// Trace, when set, is called with each decision Route makes, in order:
-	// the CNAMEs followed, the MX RRset, null MX and IP-address targets,
-	// shuffled ties, hosts dropped by the loop guard or the limits, each
-	// host's addresses or why it is unusable, and the result (see Step).
+	// the CNAMEs followed, the MX RRset, null MX, IP-address targets and
+	// targets that are no host names, shuffled ties, hosts dropped by the
+	// loop guard or the limits, each host's addresses, the special-purpose
+	// ones dropped, or why it is unusable, and the result (see Step).
 	// Targets reports the decisions made before the address lookups (up to
 	// the loop guard by name); its targets are the rest of the story.
 	// ctx is the one given to Route, so a value in it can tell one route's

@@ -647,6 +647,13 @@ var All = []Vector{
 			{Name: "mx1.basic.t", Pref: 10, Addrs: []string{"192.0.2.10"}}}},
 	},
 	{
+		Name: "ideographic full stop", RFC: "RFC 3490, Section 3.1",
+		Reason: "U+3002, U+FF0E and U+FF61 separate labels like a full stop, a trailing one too",
+		Domain: "basic\u3002t\uff0e",
+		Want: &Route{Domain: "basic.t", Canonical: "basic.t", Hosts: []Host{
+			{Name: "mx1.basic.t", Pref: 10, Addrs: []string{"192.0.2.10"}}}},
+	},
+	{
 		Name: "internationalized domain", RFC: "RFC 6531, Section 3.2; RFC 5891, Section 5",
 		Reason: "U-labels are looked up as A-labels",
 		Domain: "Bücher.t",
