@@ -158,12 +158,8 @@ func (r *Router) hasTarget(h *mxHost) bool {
 	if h.err != nil {
 		return false
 	}
-	useV6, useV4 := r.Family.wants()
-	for _, p := range [2]struct {
-		use   bool
-		addrs []netip.Addr
-	}{{useV6, h.v6.addrs}, {useV4, h.v4.addrs}} {
-		if p.use && slices.ContainsFunc(p.addrs, func(a netip.Addr) bool { return r.special(a) == nil }) {
+	for _, addrs := range r.usedAddrs(h) {
+		if slices.ContainsFunc(addrs, func(a netip.Addr) bool { return r.special(a) == nil }) {
 			return true
 		}
 	}

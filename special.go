@@ -91,15 +91,8 @@ func (r *Router) special(a netip.Addr) *specialBlock {
 // firstSpecial returns the first address of h, in the families the Router
 // uses, that is a special-purpose address, and its block.
 func (r *Router) firstSpecial(h *mxHost) (netip.Addr, *specialBlock) {
-	useV6, useV4 := r.Family.wants()
-	for _, p := range [2]struct {
-		use   bool
-		addrs []netip.Addr
-	}{{useV6, h.v6.addrs}, {useV4, h.v4.addrs}} {
-		if !p.use {
-			continue
-		}
-		for _, a := range p.addrs {
+	for _, addrs := range r.usedAddrs(h) {
+		for _, a := range addrs {
 			if b := r.special(a); b != nil {
 				return a, b
 			}

@@ -301,12 +301,9 @@ func (r *Router) traceHosts(ctx context.Context, domain string, hosts []*mxHost)
 			r.emit(ctx, e)
 		}
 		useV6, useV4 := r.Family.wants()
-		for _, p := range [2]struct {
-			use   bool
-			addrs []netip.Addr
-		}{{useV6, h.v6.addrs}, {useV4, h.v4.addrs}} {
-			for _, a := range p.addrs {
-				if b := r.special(a); p.use && b != nil {
+		for _, addrs := range r.usedAddrs(h) {
+			for _, a := range addrs {
+				if b := r.special(a); b != nil {
 					r.emit(ctx, Event{Step: StepSpecialAddr, Domain: domain, Host: h.name, Preference: h.pref, Addrs: []netip.Addr{a},
 						Rule: ruleSpecial + "; " + b.source, Message: fmt.Sprintf("%s (%d): dropped %s", h.name, h.pref, b.describe(a))})
 				}
