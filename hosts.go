@@ -41,7 +41,7 @@ type question struct {
 }
 
 // lookups are the address questions of one round of a route (see
-// routing.more) that could not be answered at once, run by a bounded pool
+// routing.lookFurther) that could not be answered at once, run by a bounded pool
 // of goroutines in route order.
 type lookups struct {
 	g       errgroup.Group
@@ -69,7 +69,7 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 	if r.Family == PreferIPv4 {
 		first, second = second, first
 	}
-	l := &lookups{}
+	var pending []question
 	for _, h := range hosts {
 		if h.err != nil {
 			continue
@@ -88,12 +88,18 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 				ar.cut = lerr != nil && ctx.Err() != nil
 				continue
 			}
-			l.pending = append(l.pending, question{h: h, ar: ar, qtype: qtype})
+			pending = append(pending, question{h: h, ar: ar, qtype: qtype})
 		}
 	}
-	if len(l.pending) == 0 {
-		return
+	if len(pending) == 0 {
+		return // all answered from the Cache: nothing allocated
 	}
+	l := &ro.first // the first round lives in the routing: no allocation
+	if l.pending != nil {
+		l = &lookups{}
+		ro.more = append(ro.more, l)
+	}
+	l.pending = pending
 	for _, q := range l.pending {
 		if atomic.AddInt32(&q.h.left, 1) == 1 {
 			q.h.ready = make(chan struct{})
@@ -101,7 +107,6 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	l.cancel = cancel
-	ro.rounds = append(ro.rounds, l)
 	for range min(r.maxLookups(), len(l.pending)) {
 		l.g.Go(func() error {
 			for {
@@ -122,22 +127,28 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 	}
 }
 
+// rounds calls f with every round of lookups started.
+func (ro *routing) rounds(f func(*lookups)) {
+	if ro.first.pending != nil {
+		f(&ro.first)
+	}
+	for _, l := range ro.more {
+		f(l)
+	}
+}
+
 // wait waits for every lookup of every round to end.
 func (ro *routing) wait() {
-	for _, l := range ro.rounds {
+	ro.rounds(func(l *lookups) {
 		_ = l.g.Wait()
 		l.cancel()
-	}
+	})
 }
 
 // stop cancels the lookups still running and waits for them to end.
 func (ro *routing) stop() {
-	for _, l := range ro.rounds {
-		l.cancel()
-	}
-	for _, l := range ro.rounds {
-		_ = l.g.Wait()
-	}
+	ro.rounds(func(l *lookups) { l.cancel() })
+	ro.rounds(func(l *lookups) { _ = l.g.Wait() })
 }
 
 // wait waits until h's lookups have ended.

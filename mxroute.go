@@ -241,7 +241,8 @@ type routing struct {
 	beyond []*mxHost // after the loop guard by name, past the hosts to look up (MaxHosts)
 	self   bool      // the loop guard found this host among the mail exchangers
 
-	rounds []*lookups // A/AAAA questions, one round per startLookups
+	first lookups    // the A/AAAA questions of the first round of lookups
+	more  []*lookups // those of further rounds (see routing.lookFurther)
 }
 
 // begin runs the stages of a route before the address lookups: it parses
@@ -351,10 +352,10 @@ func (r *Router) lookupCount(hosts []*mxHost, want int) int {
 	return n
 }
 
-// more starts a further round of lookups when MaxHosts is set, the hosts
+// lookFurther starts a further round of lookups when MaxHosts is set, the hosts
 // looked up so far (all ended) have fewer usable ones than MaxHosts, and
 // hosts are left beyond them. It reports whether it started one.
-func (ro *routing) more(ctx context.Context) bool {
+func (ro *routing) lookFurther(ctx context.Context) bool {
 	r := ro.r
 	if r.MaxHosts <= 0 || len(ro.beyond) == 0 {
 		return false
@@ -395,7 +396,7 @@ func (r *Router) maxHostsCut(hosts []*mxHost) int {
 
 // finish waits for the lookups, applies the loop guard to what they found
 // (addresses, CNAMEs), looks further while MaxHosts is not reached (see
-// more), cuts at MaxHosts, orders and de-duplicates the addresses, applies
+// lookFurther), cuts at MaxHosts, orders and de-duplicates the addresses, applies
 // MaxAddrs and says why the route is unusable if it is.
 func (ro *routing) finish(ctx context.Context) (*Route, error) {
 	r, domain, rt := ro.r, ro.domain, ro.rt
@@ -413,7 +414,7 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 				}
 			}
 		}
-		if !ro.more(ctx) {
+		if !ro.lookFurther(ctx) {
 			break
 		}
 	}

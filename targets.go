@@ -73,7 +73,7 @@ func (ro *routing) stream(ctx context.Context, yield func(Target, error) bool) (
 	var seen addrSet
 	var buf []netip.Addr
 	for i := 0; ; i++ {
-		if i == len(ro.hosts) && !ro.more(ctx) {
+		if i == len(ro.hosts) && !ro.lookFurther(ctx) {
 			return n, streamComplete
 		}
 		h := ro.hosts[i]
