@@ -40,13 +40,15 @@ const (
 // reply that is truncated too fails the attempt.
 type DNSResolver struct {
 	// Servers are "host:port" addresses ("192.0.2.53:53", "[2001:db8::53]:53");
-	// a bare host gets port 53. Empty: the nameservers of /etc/resolv.conf
-	// (127.0.0.1 and ::1 when it has none).
+	// a bare host gets port 53. Empty: the nameservers of /etc/resolv.conf,
+	// the first three that are addresses, as glibc reads them (127.0.0.1
+	// and ::1 when it has none).
 	Servers []string
-	// Timeout bounds each attempt. 0: resolv.conf's "options timeout", or 5s.
+	// Timeout bounds each attempt. 0: resolv.conf's "options timeout" (at
+	// most 30s, as glibc), or 5s.
 	Timeout time.Duration
 	// Attempts is how many rounds over Servers are made. 0: resolv.conf's
-	// "options attempts", or 2.
+	// "options attempts" (at most 5, as glibc), or 2.
 	Attempts int
 	// Rotate starts each question at the next server in turn, spreading
 	// the load over Servers, as resolv.conf's "options rotate" does.

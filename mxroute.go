@@ -414,8 +414,8 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 				}
 			}
 		}
-		if !ro.lookFurther(ctx) {
-			break
+		if ctx.Err() != nil || !ro.lookFurther(ctx) {
+			break // a done ctx: the route defers below, no more rounds
 		}
 	}
 	hosts := ro.hosts
