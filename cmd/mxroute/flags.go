@@ -355,6 +355,9 @@ Flags:
 		fmt.Fprint(w, `usage: mxroute lint [flags] DOMAIN...
 
 Check each domain's MX setup. With several --server, compare what they answer.
+The TTL checks judge the MX TTL the zone publishes: from a zone file, from an
+authoritative answer, or asked of the zone's name servers (RD=0); a cache's
+count-down is never judged.
 
 Checks (severity, check, what):
 `+lintHelp()+`

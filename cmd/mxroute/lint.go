@@ -59,8 +59,8 @@ var (
 	checkImplicit    = check{"implicit-mx", warning, "RFC 5321, Section 5.1", "no MX: mail relies on the A/AAAA fallback"}
 	checkDuplicate   = check{"mx-duplicate", warning, "RFC 5321, Section 5.1", "an MX target listed more than once"}
 	checkFamily      = check{"mx-family-mismatch", warning, "RFC 5321, Section 5.1; RFC 6724", "equal-preference hosts differ in families"}
-	checkTTLShort    = check{"mx-ttl-short", warning, "RFC 1912, Section 2.2", "MX TTL below --min-ttl"}
-	checkTTLLong     = check{"mx-ttl-long", warning, "RFC 1912, Section 2.2", "MX TTL above --max-ttl"}
+	checkTTLShort    = check{"mx-ttl-short", warning, "RFC 1912, Section 2.2", "published MX TTL below --min-ttl"}
+	checkTTLLong     = check{"mx-ttl-long", warning, "RFC 1912, Section 2.2", "published MX TTL above --max-ttl"}
 	// Info: the TTL is not known (only a cache answered), which is no
 	// fault of the domain.
 	checkTTLUnchecked = check{"mx-ttl-unchecked", info, "RFC 1035, Section 3.2.1", "MX TTL unknown: only a cache answered"}

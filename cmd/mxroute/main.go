@@ -51,7 +51,6 @@ Commands:
            bounce) with its status code
   explain  the same route with every decision in order and the rule behind it
   lint     check each domain's MX setup; exit 0 clean, 1 warnings, 2 errors
-
   version  the module version and the Go version it was built with
 
 A DOMAIN may be an address: postmaster@example.com routes example.com.
