@@ -23,7 +23,10 @@ import (
 // (AA) of a server lint asks anyway, or by asking the zone's authoritative
 // servers themselves: the NS RRset of the closest enclosing zone, their
 // addresses, and an MX question with RD=0 to each until one answers with
-// AA. When none does, the TTL is unknown and the TTL checks are left out.
+// AA. --auth-server names the servers to ask instead of the NS RRset's (a
+// hidden primary; the integration tests' BIND); --auth-port another port
+// for the NS addresses (test servers on loopback). When none answers with
+// AA, the TTL is unknown and the TTL checks are left out.
 
 // ttlSource is the MX TTL as published, or why it is not known.
 type ttlSource struct {
@@ -63,20 +66,33 @@ func publishedTTL(ctx context.Context, cfg *config, name string, routeTTL uint32
 		}
 	}
 	cacheNote := fmt.Sprintf("only a cache answered (no AA bit; its TTL, %d s, counts down)", routeTTL)
-	zone, servers, err := zoneServers(ctx, cfg.resolver, fqdn)
-	if err != nil {
-		return ttlSource{why: cacheNote + ", and " + err.Error()}
+	var zone string
+	var servers []nsAddr
+	if len(cfg.authServers) > 0 {
+		zone = "the domain"
+		for _, a := range cfg.authServers {
+			servers = append(servers, nsAddr{name: "--auth-server", server: a})
+		}
+	} else {
+		var err error
+		if zone, servers, err = zoneServers(ctx, cfg.resolver, fqdn); err != nil {
+			return ttlSource{why: cacheNote + ", and " + err.Error()}
+		}
+		zone = strings.TrimSuffix(zone, ".")
 	}
 	var tried []string
 	for _, s := range servers {
-		addr := net.JoinHostPort(s.addr.String(), strconv.Itoa(cfg.authPort))
+		addr := s.server
+		if addr == "" {
+			addr = net.JoinHostPort(s.addr.String(), strconv.Itoa(cfg.authPort))
+		}
 		ttl, err := askAuthoritative(ctx, addr, fqdn)
 		if err == nil {
 			return ttlSource{ttl: ttl, ok: true, from: fmt.Sprintf("%s (%s)", s.name, addr)}
 		}
 		tried = append(tried, fmt.Sprintf("%s (%s): %v", s.name, addr, err))
 	}
-	return ttlSource{why: fmt.Sprintf("%s, and no authoritative server of %s gave the MX RRset: %s", cacheNote, strings.TrimSuffix(zone, "."), strings.Join(tried, "; "))}
+	return ttlSource{why: fmt.Sprintf("%s, and no authoritative server of %s gave the MX RRset: %s", cacheNote, zone, strings.Join(tried, "; "))}
 }
 
 // mxTTLOf returns the smallest TTL of the MX records owned by name.
@@ -95,8 +111,9 @@ func mxTTLOf(msg *dns.Msg, name string) (uint32, bool) {
 }
 
 type nsAddr struct {
-	name string // the name server, no trailing dot
-	addr netip.Addr
+	name   string // the name server, no trailing dot
+	addr   netip.Addr
+	server string // --auth-server: host:port, asked as given
 }
 
 // zoneServers finds the zone that holds name (the closest enclosing name

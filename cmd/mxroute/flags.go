@@ -57,7 +57,8 @@ type config struct {
 	notes     []string // lines for stderr once the flags are read (zone files)
 
 	// lint
-	authPort       int // the port of the zone's authoritative servers (53)
+	authPort       int      // the port of the zone's authoritative servers (53)
+	authServers    []string // --auth-server: asked instead of the zone's NS
 	minTTL, maxTTL time.Duration
 }
 
@@ -112,7 +113,9 @@ func parseFlags(name string, args []string, e *env, routing bool) (*config, int)
 		fs.DurationVar(&c.minTTL, "min-ttl", 5*time.Minute, "warn when the MX RRset's TTL is below this")
 		fs.DurationVar(&c.maxTTL, "max-ttl", 7*24*time.Hour, "warn when the MX RRset's TTL is above this")
 	}
+	var authServers listFlag
 	if !routing {
+		fs.Var(&authServers, "auth-server", "ask this authoritative server, `host:port`, for the published MX TTL\ninstead of the zone's name servers (a hidden primary; repeatable)")
 		fs.IntVar(&c.authPort, "auth-port", 53, "the port of the zone's authoritative servers, asked for the MX TTL\n(another port only for test servers)")
 	}
 	fs.Usage = func() {}
@@ -127,7 +130,7 @@ func parseFlags(name string, args []string, e *env, routing bool) (*config, int)
 		return nil, exitUsage
 	}
 	c.local = localNames
-	err := c.finish(positional, e, zones, servers, localAddrs, family, from, routing)
+	err := c.finish(positional, e, zones, servers, authServers, localAddrs, family, from, routing)
 	var ue *usageError
 	var ie *inputError
 	switch {
@@ -227,7 +230,7 @@ func serverAddr(s string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-func (c *config) finish(positional []string, e *env, zones, servers, localAddrs []string, family, from string, routing bool) error {
+func (c *config) finish(positional []string, e *env, zones, servers, authServers, localAddrs []string, family, from string, routing bool) error {
 	if routing {
 		var ok bool
 		if c.family, ok = families[family]; !ok {
@@ -277,6 +280,13 @@ func (c *config) finish(positional []string, e *env, zones, servers, localAddrs 
 			return err
 		}
 		servers[i] = addr
+	}
+	for _, srv := range authServers {
+		addr, err := serverAddr(srv)
+		if err != nil {
+			return &usageError{"--auth-" + strings.TrimPrefix(err.Error(), "--")}
+		}
+		c.authServers = append(c.authServers, addr)
 	}
 	c.domains = positional
 	if from != "" {

@@ -445,6 +445,8 @@ mx    IN A   192.0.2.25
 	golden(t, "lint_ttl_unchecked", out)
 	assert.NotContains(t, unreachable.stdout, "mx-ttl-short", "no warning from a cache's TTL")
 
+	named := runBinary(t, args(list("lint", "--server", cache, "--auth-server", auth), domains)...)
+	assert.Equal(t, naive.stdout, named.stdout, "--auth-server is asked instead of the zone's NS")
 	direct := runBinary(t, args(list("lint", "--server", auth), domains)...)
 	assert.Equal(t, naive.stdout, direct.stdout, "asked directly, the authoritative server's AA answer is the published TTL")
 	offline := runBinary(t, args(list("lint", "--zone", zone), domains)...)
@@ -460,6 +462,9 @@ mx    IN A   192.0.2.25
 	bad := runBinary(t, "lint", "--server", cache, "--auth-port", "0", "long.ttl.example")
 	assert.Equal(t, 64, bad.status)
 	assert.Equal(t, "mxroute lint: --auth-port 0: want a number in 1..65535\n", bad.stderr)
+	bad = runBinary(t, "lint", "--server", cache, "--auth-server", "[::1", "long.ttl.example")
+	assert.Equal(t, 64, bad.status)
+	assert.Equal(t, "mxroute lint: --auth-server \"[::1\": missing ']' in address\n", bad.stderr)
 }
 
 // cacheWriter makes a zone server's replies a cache's: no AA, every TTL
