@@ -80,17 +80,35 @@ func publishedTTL(ctx context.Context, cfg *config, name string, routeTTL uint32
 		}
 		zone = strings.TrimSuffix(zone, ".")
 	}
-	var tried []string
-	for _, s := range servers {
+	// Every server at once: a dead one costs one authTimeout, not one
+	// each. The first authoritative answer, in the servers' order of
+	// listing among those that answered, wins.
+	type reply struct {
+		ttl uint32
+		err error
+	}
+	replies := make([]chan reply, len(servers))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i, s := range servers {
+		replies[i] = make(chan reply, 1)
 		addr := s.server
 		if addr == "" {
 			addr = net.JoinHostPort(s.addr.String(), strconv.Itoa(cfg.authPort))
 		}
-		ttl, err := askAuthoritative(ctx, addr, fqdn)
-		if err == nil {
-			return ttlSource{ttl: ttl, ok: true, from: fmt.Sprintf("%s (%s)", s.name, addr)}
+		servers[i].server = addr
+		go func() {
+			ttl, err := askAuthoritative(ctx, addr, fqdn)
+			replies[i] <- reply{ttl, err}
+		}()
+	}
+	var tried []string
+	for i, s := range servers {
+		r := <-replies[i]
+		if r.err == nil {
+			return ttlSource{ttl: r.ttl, ok: true, from: fmt.Sprintf("%s (%s)", s.name, s.server)}
 		}
-		tried = append(tried, fmt.Sprintf("%s (%s): %v", s.name, addr, err))
+		tried = append(tried, fmt.Sprintf("%s (%s): %v", s.name, s.server, r.err))
 	}
 	return ttlSource{why: fmt.Sprintf("%s, and no authoritative server of %s gave the MX RRset: %s", cacheNote, zone, strings.Join(tried, "; "))}
 }
