@@ -397,13 +397,23 @@ func loadZones(files []string) (*mxroute.ZoneResolver, []string, error) {
 		}
 		origin := dns.Fqdn(strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(filepath.Base(file), ".zone"), ".db")))
 		fileOrigin, line, leading := firstOrigin(data)
+		relative := fileOrigin != "" && !dns.IsFqdn(fileOrigin)
+		if relative { // relative to the origin so far (RFC 1035, Section 5.1)
+			fileOrigin += "." + origin
+		}
+		fileOrigin = strings.ToLower(fileOrigin)
 		mismatch := ""
-		if fileOrigin != "" && !strings.EqualFold(dns.Fqdn(fileOrigin), origin) {
-			if leading {
-				mismatch = fmt.Sprintf("%s: origin %s from its $ORIGIN (line %d), not %s from its file name", file, dns.Fqdn(fileOrigin), line, origin)
-				origin = dns.Fqdn(fileOrigin)
-			} else {
-				mismatch = fmt.Sprintf("%s: $ORIGIN %s (line %d) differs from %s, the origin its file name gives to the names before line %d", file, dns.Fqdn(fileOrigin), line, origin, line)
+		if fileOrigin != "" && fileOrigin != origin {
+			switch {
+			case relative:
+				// The file builds on its name's origin: the parser must
+				// see that one to place the $ORIGIN under it.
+				mismatch = fmt.Sprintf("%s: $ORIGIN %s (line %d) is relative to %s, the origin its file name gives", file, fileOrigin, line, origin)
+			case leading:
+				mismatch = fmt.Sprintf("%s: origin %s from its $ORIGIN (line %d), not %s from its file name", file, fileOrigin, line, origin)
+				origin = fileOrigin
+			default:
+				mismatch = fmt.Sprintf("%s: $ORIGIN %s (line %d) differs from %s, the origin its file name gives to the names before line %d", file, fileOrigin, line, origin, line)
 			}
 		}
 		apex := zoneApex(data, origin)
@@ -460,7 +470,7 @@ func zoneApex(data []byte, origin string) string {
 			return strings.ToLower(soa.Hdr.Name)
 		}
 	}
-	return origin
+	return strings.ToLower(origin)
 }
 
 // maxLine is the longest --from line read: far above any address (RFC 5321

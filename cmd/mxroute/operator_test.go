@@ -263,6 +263,11 @@ func TestZoneOrigin(t *testing.T) {
 	assert.Equal(t, 0, res.status, "a leading $ORIGIN is the origin, SOA or not: %s", res.stderr)
 	assert.Equal(t, "mxroute route: note: "+noSOA+": origin other.example. from its $ORIGIN (line 1), not mail. from its file name\n", res.stderr)
 
+	relative := writeFile(t, "example.zone", "$ORIGIN Mail\n$TTL 3600\n@ IN MX 10 mx\nmx IN A 192.0.2.25\n")
+	res = runBinary(t, "route", "--zone", relative, "mail.example")
+	assert.Equal(t, 0, res.status, "a relative $ORIGIN is under the origin so far (RFC 1035, Section 5.1): %s", res.stderr)
+	assert.Equal(t, "mxroute route: note: "+relative+": $ORIGIN mail.example. (line 1) is relative to example., the origin its file name gives\n", res.stderr)
+
 	late := writeFile(t, "x.zone", "$TTL 60\nmx IN A 192.0.2.1\n$ORIGIN other.example.\n@ IN MX 10 mx.x.\n")
 	res = runBinary(t, "route", "--zone", late, "other.example")
 	assert.Equal(t, 66, res.status)
