@@ -54,7 +54,10 @@ type Router struct {
 	// LocalNames are this host's names, for the loop guard. Matched
 	// case-insensitively, trailing dot ignored, against each mail host's
 	// name and, once its lookups have ended, every name on its CNAME
-	// chain (an alias of this host is this host). Empty: none.
+	// chain (an alias of this host is this host); so, as with LocalAddrs,
+	// the hosts tied with the last one MaxHosts looks up are looked up
+	// too, and Targets yields a host only once every host at or below its
+	// preference is known not to be this host. Empty: none.
 	LocalNames []string
 	// LocalAddrs are this host's addresses, for the loop guard. When set,
 	// every mail host up to this host's own preference is looked up before
