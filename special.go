@@ -70,12 +70,27 @@ var specialBlocks = []specialBlock{
 // specialBlockOf returns the block a is in, or nil. An IPv4-mapped IPv6
 // address is the IPv4-mapped block whatever IPv4 address it maps.
 func specialBlockOf(a netip.Addr) *specialBlock {
+	if !maybeSpecial(a) {
+		return nil
+	}
 	for i := range specialBlocks {
 		if b := &specialBlocks[i]; b.prefix.Contains(a.WithZone("")) {
 			return b
 		}
 	}
 	return nil
+}
+
+// maybeSpecial is a quick test of the leading bytes: false when a is in
+// none of specialBlocks, so that the ordinary address of a route costs a
+// few comparisons. TestSpecialBlocks checks it against the list.
+func maybeSpecial(a netip.Addr) bool {
+	if a.Is4() {
+		b := a.As4()
+		return b[0] == 0 || b[0] == 127 || b[0] == 169 || b[0] >= 224 || b[0] == 192 && b[1] == 0 && b[2] == 0
+	}
+	b := a.As16()
+	return b[0] == 0 || b[0] == 1 || b[0] >= 0xfe || b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] >= 0x10 && b[3] < 0x30
 }
 
 // special returns the block that keeps a from being a target of this
