@@ -305,7 +305,7 @@ func (r *Router) traceHosts(ctx context.Context, domain string, hosts []*mxHost)
 			for _, a := range addrs {
 				if b := r.special(a); b != nil {
 					r.emit(ctx, Event{Step: StepSpecialAddr, Domain: domain, Host: h.name, Preference: h.pref, Addrs: []netip.Addr{a},
-						Rule: ruleSpecial + "; " + b.source, Message: fmt.Sprintf("%s (%d): dropped %s", h.name, h.pref, b.describe(a))})
+						Rule: ruleSpecial + "; " + b.source, Message: fmt.Sprintf("%s (%d): %s; not used", h.name, h.pref, b.describe(a))})
 				}
 			}
 		}
