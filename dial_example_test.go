@@ -92,9 +92,12 @@ type exampleSession struct {
 }
 
 func (s *exampleSession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
-func (s *exampleSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.to = append(s.to, to); return nil }
-func (s *exampleSession) Reset()                                      { s.from, s.to = "", nil }
-func (s *exampleSession) Logout() error                               { return nil }
+func (s *exampleSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+func (s *exampleSession) Reset()        { s.from, s.to = "", nil }
+func (s *exampleSession) Logout() error { return nil }
 
 func (s *exampleSession) Data(r io.Reader) error {
 	body, err := io.ReadAll(r)
