@@ -334,8 +334,9 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 			dl.ended(a)
 			switch {
 			case a.conn == nil:
-				// RFC 8305, Section 5: the next attempt need not wait for
-				// the delay once the latest one has failed.
+				// Once the latest attempt has failed there is nothing to
+				// wait for: the next starts at once (as net.Dialer's
+				// fallback does), and with Stagger 0 only then.
 				next = next || a == last || dl.running == 0
 			case winner == nil && dl.ctx.Err() == nil:
 				winner, over = a, true
@@ -382,7 +383,7 @@ func (dl *dialing) begin(ctx context.Context, t Target) *attempt {
 			Count: a.n, Message: fmt.Sprintf("attempt %d: connecting to %s [%s] port %s", a.n, t.Host, t.Addr, dl.d.port())}
 		if dl.running > 1 {
 			e.Rule = ruleStagger
-			e.Message += fmt.Sprintf(" (%d earlier attempt(s) still running after %s)", dl.running-1, roundDuration(dl.d.stagger()))
+			e.Message += fmt.Sprintf(" beside %d earlier attempt(s) still running", dl.running-1)
 		}
 		r.emit(dl.ctx, e)
 	}
@@ -424,7 +425,8 @@ func (dl *dialing) ended(a *attempt) {
 
 // conn turns the winning attempt into the Conn.
 func (dl *dialing) conn(w *attempt) *Conn {
-	c := &Conn{Target: w.Target, Greeting: w.greeting.String(), Domain: dl.domain, Elapsed: time.Since(dl.start)}
+	c := &Conn{Target: w.Target, Greeting: w.greeting.String(), Domain: dl.domain,
+		Elapsed: w.Start.Add(w.Duration).Sub(dl.start)}
 	for _, a := range dl.attempts {
 		if a != w {
 			c.Attempts = append(c.Attempts, a.Attempt)
@@ -478,6 +480,9 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 	conn, err := d.dial(cctx, network, net.JoinHostPort(t.Addr.String(), d.port()))
 	timedOut := cctx.Err() == context.DeadlineExceeded
 	ccancel()
+	if conn == nil && err == nil {
+		err = errors.New("DialContext returned neither a connection nor an error")
+	}
 	if err != nil {
 		switch {
 		case ctxEnded(ctx) != nil:
