@@ -511,14 +511,7 @@ func TestDialContext(t *testing.T) {
 	})
 	t.Run("while the route is still resolving", func(t *testing.T) {
 		d, n := dialTest(t)
-		zone := d.Router.Resolver
-		d.Router.Resolver = ResolverFunc(func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-			if name == "mx.one.test." {
-				<-ctx.Done()
-				return nil, ctx.Err()
-			}
-			return zone.Resolve(ctx, name, qtype)
-		})
+		d.Router.Resolver = hangOn(d.Router.Resolver, "mx.one.test.")
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
 		_, err := d.Dial(ctx, "one.test")
@@ -528,19 +521,24 @@ func TestDialContext(t *testing.T) {
 	})
 }
 
+// hangOn returns res, except that questions about name never get an
+// answer: they end with their context.
+func hangOn(res Resolver, name string) Resolver {
+	return ResolverFunc(func(ctx context.Context, qname string, qtype uint16) (*dns.Msg, error) {
+		if qname == name {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return res.Resolve(ctx, qname, qtype)
+	})
+}
+
 // TestDialStreams checks that the first connection does not wait for the
 // last host's addresses: MX 20's lookups never answer, yet MX 10's Conn
 // comes, and Dial's return cancels those lookups (goleak checks).
 func TestDialStreams(t *testing.T) {
 	d, n := dialTest(t)
-	zone := d.Router.Resolver
-	d.Router.Resolver = ResolverFunc(func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-		if name == "mx2.two.test." {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		}
-		return zone.Resolve(ctx, name, qtype)
-	})
+	d.Router.Resolver = hangOn(d.Router.Resolver, "mx2.two.test.")
 	n.set("192.0.2.11:25", smtptest.Serve(t, smtptest.Greet("220 one")).Addr)
 	c, err := d.Dial(t.Context(), "two.test")
 	require.NoError(t, err)

@@ -26,7 +26,7 @@ type config struct {
 	Runs           int
 }
 
-// The zone: three domains with two mail hosts each, MX 10 and MX 20. What
+// The zone: four domains with two mail hosts each, MX 10 and MX 20. What
 // each address does is in roles.
 const zone = `
 $ORIGIN bench.
@@ -41,6 +41,12 @@ blackhole     IN MX 10 mx1.blackhole
               IN MX 20 mx2.blackhole
 mx1.blackhole IN A 192.0.2.11
 mx2.blackhole IN A 192.0.2.12
+v6one         IN MX 10 mx1.v6one
+              IN MX 20 mx2.v6one
+mx1.v6one     IN AAAA 2001:db8::31
+              IN A    192.0.2.31
+mx2.v6one     IN AAAA 2001:db8::32
+              IN A    192.0.2.32
 v6            IN MX 10 mx1.v6
               IN MX 20 mx2.v6
 mx1.v6        IN AAAA 2001:db8::21
@@ -65,6 +71,7 @@ var roles = map[string]role{
 	"192.0.2.11": drop, "192.0.2.12": live,
 	"2001:db8::21": drop, "2001:db8::22": drop, "192.0.2.21": live, "192.0.2.22": live,
 	"2001:db8::23": drop, "192.0.2.23": live,
+	"2001:db8::31": drop, "192.0.2.31": live, "2001:db8::32": drop, "192.0.2.32": live,
 }
 
 // A scenario is one domain to connect to.
@@ -77,6 +84,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"refused.bench", "MX 10 refuses, MX 20 answers", false},
 	{"blackhole.bench", "MX 10 blackholed, MX 20 answers", true},
+	{"v6one.bench", "MX 10's AAAA blackholed, its A answers", true},
 	{"v6.bench", "MX 10's 2 AAAA blackholed, its 2 A answer", true},
 }
 
@@ -192,7 +200,10 @@ func start(cfg config) (*bench, error) {
 	closedAddr := closed.Addr().String()
 	_ = closed.Close()
 	b := &bench{cfg: cfg, res: res, hole: hole, closed: closedAddr,
-		server: smtptest.Start(ln, smtptest.After(cfg.RTT, smtptest.Greet("220 live.bench ESMTP")))}
+		// The kernel accepts at once; the hook hands the connection back
+		// one RTT later (the SYN and its answer), and the greeting takes
+		// one more: the server writes it 2 RTT after the accept.
+		server: smtptest.Start(ln, smtptest.After(2*cfg.RTT, smtptest.Greet("220 live.bench ESMTP")))}
 	return b, nil
 }
 
@@ -319,8 +330,8 @@ func (b *bench) print(w io.Writer, results [][][]time.Duration) {
 	fmt.Fprintln(w)
 	bound := cfg.Stagger + 2*cfg.RTT
 	bh := median(results[1][2])
-	fmt.Fprintf(w, "target: with Stagger, MX 10 blackholed, greeted within Stagger + 2 RTT = %s of the start: %s (%s, %s over);",
-		show(bound), yes(bh <= bound+bound/10), show(bh), show(bh-bound))
+	fmt.Fprintf(w, "target: with Stagger, MX 10 blackholed, greeted within Stagger + 2 RTT = %s (+10%%): %s (%s);",
+		show(bound), yes(bh <= bound+bound/10), show(bh))
 	fmt.Fprintf(w, " at least 20x sooner than sequential: %s (%s)\n", yes(float64(median(results[1][4]))/float64(bh) >= 20),
 		ratio(median(results[1][4]), bh))
 }

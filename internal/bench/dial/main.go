@@ -7,9 +7,9 @@
 // closed port, the blackholed ones to a listener whose full accept queue
 // makes the kernel drop every SYN (internal/smtptest.Blackhole), so that a
 // connect there waits for its timeout as it would behind a dropping
-// firewall. Every connect that the kernel answers costs one RTT more (the
-// hook waits), and every greeting one RTT (the server waits): 2 RTT from the
-// SYN to the 220.
+// firewall. Every connect that the kernel answers, or refuses, comes back
+// from the hook one RTT late, and the server writes its greeting 2 RTT
+// after it accepted: 2 RTT from the SYN to the 220, as over a network.
 //
 // Contenders, on each scenario: the Dialer with Stagger 0 and with
 // -stagger, each with Family AnyFamily and Interleave, and the sequential
