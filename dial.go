@@ -331,14 +331,13 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 			timerC, next = nil, true
 		case a := <-dl.results:
 			dl.running--
-			dl.ended(a)
 			switch {
 			case a.conn == nil:
 				// Once the latest attempt has failed there is nothing to
 				// wait for: the next starts at once (as net.Dialer's
 				// fallback does), and with Stagger 0 only then.
 				next = next || a == last || dl.running == 0
-			case winner == nil && dl.ctx.Err() == nil:
+			case winner == nil && ctxEnded(dl.ctx) == nil:
 				winner, over = a, true
 				for _, o := range dl.attempts {
 					if o != a {
@@ -348,8 +347,9 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 			case winner != nil:
 				a.lose(errLostRace)
 			default:
-				a.lose(context.Cause(dl.ctx))
+				a.lose(ctxEndCause(dl.ctx))
 			}
+			dl.ended(a) // a loser's conn is closed by now: reported as cancelled
 		case <-done:
 			done, over = nil, true // every attempt's context ends with ctx
 		}

@@ -638,3 +638,65 @@ func TestAttemptString(t *testing.T) {
 		Failure: FailRejected, Err: errors.New(`greeting rejected: "421 busy"`)}
 	assert.Equal(t, `mx.example [192.0.2.1]: rejected after 3ms: greeting rejected: "421 busy"`, a.String())
 }
+
+// TestDialLateGreeterLoses checks an attempt that greets when another has
+// already won: it is closed with a QUIT and reported as cancelled, with
+// the greeting it gave. The trace callback of the third attempt's start
+// holds Dial's loop while both servers greet, so that both greetings are
+// in when it decides.
+func TestDialLateGreeterLoses(t *testing.T) {
+	d, n := dialTest(t)
+	d.Stagger = 10 * time.Millisecond
+	d.ConnectTimeout, d.GreetingTimeout = time.Minute, time.Minute
+	greet := make(chan struct{})
+	var greeted sync.WaitGroup
+	greeted.Add(2)
+	onSignal := func(text string) smtptest.Behaviour {
+		return func(c *net.TCPConn) bool {
+			select {
+			case <-greet:
+			case <-t.Context().Done():
+				return true
+			}
+			_, _ = io.WriteString(c, text+"\r\n")
+			greeted.Done()
+			return true
+		}
+	}
+	s1 := smtptest.Serve(t, onSignal("220 one"))
+	s2 := smtptest.Serve(t, onSignal("220 two"))
+	n.set("192.0.2.21:25", s1.Addr)
+	n.set("192.0.2.22:25", s2.Addr)
+	n.set("192.0.2.23:25", blackhole(t))
+	var greetedSteps int // Trace is called from Dial's loop only
+	d.Router.Trace = func(_ context.Context, e Event) {
+		if e.Step == StepGreeted {
+			greetedSteps++
+		}
+		if e.Step == StepConnect && e.Count == 3 {
+			close(greet)
+			greeted.Wait()
+			time.Sleep(100 * time.Millisecond) // for both clients to read their greeting
+		}
+	}
+	c, err := d.Dial(t.Context(), "three.test")
+	require.NoError(t, err)
+	defer quit(t, c)
+	require.Len(t, c.Attempts, 2)
+	late, loser := c.Attempts[0], s2 // in the order started: the other of mx1 and mx2, then mx3
+	if c.Target.Host == "mx2.three.test" {
+		loser = s1
+	}
+	require.NotEqual(t, c.Target.Host, late.Target.Host)
+	assert.Equal(t, FailCancelled, late.Failure)
+	assert.ErrorIs(t, late.Err, errLostRace)
+	assert.Regexp(t, `^220 (one|two)$`, late.Reply, "the loser's greeting is kept")
+	assert.Equal(t, FailCancelled, c.Attempts[1].Failure, "the blackholed third")
+	assert.Equal(t, 1, greetedSteps, "only the winner is reported greeted; the loser as cancelled")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.True(t, loser.WaitClosed(ctx, 1), "the loser's connection is closed")
+	_, _, got := loser.Stats()
+	assert.Equal(t, []string{"QUIT\r\n"}, got, "a greeted loser gets a QUIT")
+	assert.Equal(t, 1, n.stillOpen())
+}
