@@ -668,7 +668,7 @@ func TestDialLateGreeterLoses(t *testing.T) {
 	n.set("192.0.2.21:25", s1.Addr)
 	n.set("192.0.2.22:25", s2.Addr)
 	n.set("192.0.2.23:25", blackhole(t))
-	var greetedSteps int // Trace is called from Dial's loop only
+	var greetedSteps int // StepGreeted is reported from Dial's loop only
 	d.Router.Trace = func(_ context.Context, e Event) {
 		if e.Step == StepGreeted {
 			greetedSteps++
