@@ -501,17 +501,30 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 	}
 	a.conn, a.connected = conn, true
 	// A cancelled attempt's read ends at once: the deadline in the past.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	// A connection from a DialContext hook that has no deadlines (it
+	// returns an error) is closed instead, for cancellation and for the
+	// greeting timeout alike.
+	stop := context.AfterFunc(ctx, func() {
+		if conn.SetDeadline(time.Unix(1, 0)) != nil {
+			_ = conn.Close()
+		}
+	})
 	gt := d.greetingTimeout()
-	_ = conn.SetReadDeadline(time.Now().Add(gt))
+	var expired *time.Timer
+	if conn.SetReadDeadline(time.Now().Add(gt)) != nil {
+		expired = time.AfterFunc(gt, func() { _ = conn.Close() })
+	}
 	br := bufio.NewReaderSize(conn, maxReplyLine)
 	rep, err := readGreeting(br)
+	timedOut = expired != nil && !expired.Stop()
 	if !stop() || ctxEnded(ctx) != nil {
 		a.close(false)
 		a.Failure, a.Err, a.Reply = FailCancelled, ctxEndCause(ctx), rep.String()
 		return
 	}
 	switch {
+	case timedOut:
+		a.Failure, a.Err = FailGreetingTimeout, fmt.Errorf("no complete greeting within %s (connection closed: it has no deadlines)", gt)
 	case errors.Is(err, errMalformed):
 		a.Failure, a.Err = FailMalformed, err
 	case err != nil && isTimeout(err):

@@ -568,6 +568,45 @@ func TestDialNetwork(t *testing.T) {
 	}
 }
 
+// noDeadlines is a connection whose deadlines cannot be set, as some
+// tunnels' are.
+type noDeadlines struct{ net.Conn }
+
+func (noDeadlines) SetDeadline(time.Time) error      { return errors.ErrUnsupported }
+func (noDeadlines) SetReadDeadline(time.Time) error  { return errors.ErrUnsupported }
+func (noDeadlines) SetWriteDeadline(time.Time) error { return errors.ErrUnsupported }
+
+// TestDialNoDeadlines checks that a connection without deadlines still
+// gets its greeting timeout and its cancellation: it is closed.
+func TestDialNoDeadlines(t *testing.T) {
+	d, n := dialTest(t)
+	d.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := n.dial(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return noDeadlines{c}, nil
+	}
+	d.GreetingTimeout = 100 * time.Millisecond
+	silent := smtptest.Serve(t, smtptest.Silent())
+	n.set("192.0.2.11:25", silent.Addr)
+	n.set("192.0.2.12:25", smtptest.Serve(t, smtptest.Greet("220 two")).Addr)
+	c, err := d.Dial(t.Context(), "two.test")
+	require.NoError(t, err)
+	defer quit(t, c)
+	require.Len(t, c.Attempts, 1)
+	assert.Equal(t, FailGreetingTimeout, c.Attempts[0].Failure, "%v", c.Attempts[0].Err)
+	assert.Equal(t, 1, n.stillOpen())
+
+	d.GreetingTimeout = time.Minute
+	n.set("192.0.2.1:25", silent.Addr)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err = d.Dial(ctx, "one.test")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, 1, n.stillOpen(), "the cancelled connection is closed")
+}
+
 // TestDialZeroRouter checks a Dialer with no Router: an address literal
 // needs no DNS.
 func TestDialZeroRouter(t *testing.T) {
