@@ -55,8 +55,10 @@ type Dialer struct {
 	// by the target's family, address is "192.0.2.1:25" or
 	// "[2001:db8::1]:25", and ctx ends at the ConnectTimeout: a hook that
 	// picks a source address, goes through a SOCKS5 proxy
-	// (golang.org/x/net/proxy) or maps test addresses must honour it.
-	// nil: a zero net.Dialer's DialContext.
+	// (golang.org/x/net/proxy) or maps test addresses must honour it. A
+	// connection it returns without working deadlines is closed at the
+	// greeting timeout and on cancellation. nil: a zero net.Dialer's
+	// DialContext.
 	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
 	// ConnectTimeout bounds each address's TCP connect. 0: 30 s, Postfix's
 	// smtp_connect_timeout.
