@@ -43,8 +43,9 @@ const (
 // says, when none does, whether to defer (always: nothing that failed to
 // answer now is a reason to bounce). Its zero value dials port 25 through
 // a zero Router, one address at a time, with Postfix's and RFC 5321's
-// timeouts. A Dialer is safe for concurrent use as long as its fields are
-// not changed.
+// timeouts. A zero Router tries every address of every host: bound the
+// attempts with Router.MaxAddrs and the whole with ctx. A Dialer is safe for
+// concurrent use as long as its fields are not changed.
 type Dialer struct {
 	// Router routes the domain; its Trace also sees every attempt (see
 	// StepConnect). nil: a zero Router.
