@@ -64,6 +64,7 @@ func TestFetch(t *testing.T) {
 			case <-r.Context().Done():
 			case <-time.After(5 * time.Second):
 			}
+			panic(http.ErrAbortHandler) // no response at all
 		}, func(f Fetcher) Fetcher { f.Timeout = 100 * time.Millisecond; return f }, FetchError},
 	}
 	for _, tc := range tests {
@@ -87,6 +88,9 @@ func TestFetch(t *testing.T) {
 			}
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("%s: got %v, want %s", tc.reason, err, tc.want)
+			}
+			if tc.name == "slow" && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%s: %v is not the Timeout", tc.reason, err)
 			}
 			var e *Error
 			if !errors.As(err, &e) || e.Domain == "" {

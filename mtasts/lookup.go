@@ -182,11 +182,12 @@ func (c *Client) Lookup(ctx context.Context, domain string) (*Policy, Status, er
 		}
 		return keep(err)
 	}
-	p := v.(*Policy)
-	if perr := store.Put(ctx, domain, Entry{Policy: p, ID: rec.ID, Fetched: now}); perr != nil {
-		return p, StatusFetched, perr
+	p := *v.(*Policy) // a copy: concurrent callers share the fetched one
+	p.ID = rec.ID
+	if perr := store.Put(ctx, domain, Entry{Policy: &p, ID: rec.ID, Fetched: now}); perr != nil {
+		return &p, StatusFetched, perr
 	}
-	return p, StatusFetched, nil
+	return &p, StatusFetched, nil
 }
 
 func (c *Client) refreshAfter() time.Duration {

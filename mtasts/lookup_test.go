@@ -3,10 +3,12 @@ package mtasts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -37,6 +39,7 @@ type step struct {
 	before   func(*lookupEnv) // changes the world first
 	status   Status
 	mx       string // a host the policy must match; "" = no policy
+	id       string // the policy's ID when not ""
 	fetches  int64  // requests the server has seen in all after the step
 	errIs    error  // err must match; nil = err must be nil
 	anyError bool   // err must be non-nil, whatever it is
@@ -58,6 +61,9 @@ func (e *lookupEnv) run(t *testing.T, domain string, steps []step) {
 			t.Fatalf("step %d: %s: got policy %+v, want none", i, where(), p)
 		case s.mx != "" && (p == nil || !p.Match(s.mx)):
 			t.Fatalf("step %d: %s: policy %+v does not match %s", i, where(), p, s.mx)
+		}
+		if s.id != "" && p.ID != s.id {
+			t.Fatalf("step %d: %s: policy id %q, want %q", i, where(), p.ID, s.id)
 		}
 		if n := e.ps.requests.Load(); n != s.fetches {
 			t.Fatalf("step %d: %s: %d fetches in all, want %d", i, where(), n, s.fetches)
@@ -106,13 +112,13 @@ func TestLookupCycle(t *testing.T) {
 	e.run(t, dom, []step{
 		{reason: "no TXT record, nothing cached: no MTA-STS, no fetch", status: StatusNone},
 		{reason: "a record appears: the policy is fetched (Section 3.3)", before: both(txt("v=STSv1; id=one"), serveMX("mx1.a.example", 86400)),
-			status: StatusFetched, mx: "mx1.a.example", fetches: 1},
-		{reason: "same id, cached: no fetch, only the TXT question", before: later(time.Hour), status: StatusCached, mx: "mx1.a.example", fetches: 1},
+			status: StatusFetched, mx: "mx1.a.example", id: "one", fetches: 1},
+		{reason: "same id, cached: no fetch, only the TXT question", before: later(time.Hour), status: StatusCached, mx: "mx1.a.example", id: "one", fetches: 1},
 		{reason: "a new id: the policy is fetched anew (Section 3.1)", before: both(txt("v=STSv1; id=two"), serveMX("mx2.a.example", 86400)),
 			status: StatusFetched, mx: "mx2.a.example", fetches: 2},
 		{reason: "the new policy is cached under the new id", status: StatusCached, mx: "mx2.a.example", fetches: 2},
-		{reason: "new id, fetch fails: the cached policy stays in force (Section 3.3)", before: both(txt("v=STSv1; id=three"), failHTTP),
-			status: StatusKept, mx: "mx2.a.example", fetches: 3, errIs: FetchError},
+		{reason: "new id, fetch fails: the cached policy stays in force (Section 3.3), with its own id", before: both(txt("v=STSv1; id=three"), failHTTP),
+			status: StatusKept, mx: "mx2.a.example", id: "two", fetches: 3, errIs: FetchError},
 		{reason: "right after a failed fetch, no new fetch yet (RetryAfter)", before: later(time.Minute), status: StatusKept, mx: "mx2.a.example", fetches: 3, errIs: FetchError},
 		{reason: "after RetryAfter the fetch is tried again and succeeds", before: both(later(5*time.Minute), serveMX("mx3.a.example", 86400)),
 			status: StatusFetched, mx: "mx3.a.example", fetches: 4},
@@ -184,7 +190,7 @@ func TestFileStoreRestart(t *testing.T) {
 	// "Restart": a new Client and a new FileStore on the same file.
 	e.c = &Client{TXT: e.txt.lookup, Fetcher: e.c.Fetcher, Now: e.clk.now, Store: fileStore(e.clk)}
 	e.run(t, dom, []step{
-		{reason: "after the restart, same id: the cached policy, no fetch", before: later(time.Hour), status: StatusCached, mx: "mx.a.example", fetches: 1},
+		{reason: "after the restart, same id: the cached policy, no fetch", before: later(time.Hour), status: StatusCached, mx: "mx.a.example", id: "one", fetches: 1},
 	})
 	e.c = &Client{TXT: e.txt.lookup, Fetcher: e.c.Fetcher, Now: e.clk.now, Store: fileStore(e.clk)}
 	e.run(t, dom, []step{
@@ -273,5 +279,37 @@ func TestMemoryStoreBound(t *testing.T) {
 		if _, ok, _ := s.Get(ctx, d); !ok {
 			t.Errorf("%s (expires last) was evicted", d)
 		}
+	}
+}
+
+// TestLookupConcurrent: many goroutines looking up the same and other
+// domains at once, under -race, all get the policy.
+func TestLookupConcurrent(t *testing.T) {
+	e := newLookupEnv(t, nil)
+	domains := []string{"a.example", "b.example", "c.example"}
+	for _, d := range domains {
+		e.txt.set("_mta-sts."+d, "v=STSv1; id=x")
+		e.ps.serve(d, policy(policyText(ModeEnforce, 3600, "mx."+d)))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 30)
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := domains[i%len(domains)]
+			p, st, err := e.c.Lookup(context.Background(), d)
+			if err != nil || p == nil || !p.Match("mx."+d) || (st != StatusFetched && st != StatusCached) {
+				errs <- fmt.Errorf("%s: %v %s %v", d, p, st, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := e.ps.requests.Load(); n < 3 || n > 30 {
+		t.Errorf("%d fetches", n)
 	}
 }

@@ -28,6 +28,10 @@ const MaxMaxAge = 31557600 * time.Second
 
 // Policy is a parsed MTA-STS policy (Section 3.2).
 type Policy struct {
+	// ID is the id of the _mta-sts TXT record the policy was fetched under,
+	// for reports and logs: Client.Lookup sets it; ParsePolicy leaves it
+	// empty, as the body has no id.
+	ID   string
 	Mode Mode
 	// MX are the mx patterns in the policy's order.
 	MX []Pattern

@@ -178,6 +178,7 @@ func (s *FileStore) load() error {
 		if err != nil {
 			continue // an entry this version cannot read: fetch it again
 		}
+		p.ID = fe.ID
 		s.mem.put(normDomain(d), Entry{Policy: p, ID: fe.ID, Fetched: fe.Fetched, Failed: fe.Failed})
 	}
 	s.loaded = true
