@@ -3,6 +3,7 @@ package mtasts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -90,9 +91,11 @@ type Client struct {
 	// they expire; a suggested refresh frequency is once per day", Section
 	// 3.3). 0: 24 hours.
 	RefreshAfter time.Duration
-	// RetryAfter spaces out fetches for a domain with a cached policy after a
-	// failed one (Section 3.3 lets senders rate-limit fetch attempts). The
-	// cached policy stays in force meanwhile. 0: 5 minutes.
+	// RetryAfter spaces out fetches for a domain after a failed one
+	// (Section 3.3 lets senders rate-limit fetch attempts): meanwhile Lookup
+	// answers as the failed fetch did (a cached policy kept, or none) without
+	// asking the policy host, so a dead host does not cost every delivery a
+	// timeout. 0: 5 minutes.
 	RetryAfter time.Duration
 	// Now gives the time. Nil: time.Now.
 	Now func() time.Time
@@ -100,7 +103,19 @@ type Client struct {
 	once  sync.Once
 	store Store
 	sf    singleflight.Group
+
+	mu     sync.Mutex
+	failed map[string]failure // last failed fetch per domain, at most maxFailures
 }
+
+// failure is a failed fetch, remembered for RetryAfter.
+type failure struct {
+	at  time.Time
+	id  string // the record's id then: a new id is fetched at once
+	err error
+}
+
+const maxFailures = 10000
 
 func (c *Client) now() time.Time {
 	if c.Now != nil {
@@ -154,7 +169,7 @@ func (c *Client) Lookup(ctx context.Context, domain string) (*Policy, Status, er
 
 	txts, err := c.txt()(ctx, "_mta-sts."+domain)
 	if err != nil {
-		return keep(&Error{Domain: domain, Detail: "TXT _mta-sts." + domain, Err: errors.Join(ErrDNS, err)})
+		return keep(&Error{Domain: domain, Detail: "TXT _mta-sts." + domain, Err: fmt.Errorf("%w: %w", ErrDNS, err)})
 	}
 	rec, err := FindRecord(txts)
 	if err != nil {
@@ -169,19 +184,19 @@ func (c *Client) Lookup(ctx context.Context, domain string) (*Policy, Status, er
 	if ok && cached.ID == rec.ID && now.Sub(cached.Fetched) < c.refreshAfter() {
 		return cached.Policy, StatusCached, nil
 	}
-	if ok && !cached.Failed.IsZero() && now.Sub(cached.Failed) < c.retryAfter() {
-		return cached.Policy, StatusKept, &Error{Domain: domain, Result: FetchError,
-			Detail: "previous fetch failed " + now.Sub(cached.Failed).Round(time.Second).String() + " ago; retrying later"}
+	if f, recent := c.recentFailure(domain, rec.ID, now); recent {
+		return keep(f.err)
 	}
 
 	v, err, _ := c.sf.Do(domain, func() (any, error) { return c.Fetcher.Fetch(ctx, domain) })
 	if err != nil {
-		if ok {
-			cached.Failed = now
-			store.Put(ctx, domain, cached) // best effort: only spaces out retries
+		// A fetch cut short by a caller's context says nothing of the host.
+		if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+			c.noteFailure(domain, rec.ID, now, err)
 		}
 		return keep(err)
 	}
+	c.clearFailure(domain)
 	p := *v.(*Policy) // a copy: concurrent callers share the fetched one
 	p.ID = rec.ID
 	if perr := store.Put(ctx, domain, Entry{Policy: &p, ID: rec.ID, Fetched: now}); perr != nil {
@@ -202,4 +217,36 @@ func (c *Client) retryAfter() time.Duration {
 		return c.RetryAfter
 	}
 	return 5 * time.Minute
+}
+
+func (c *Client) recentFailure(domain, id string, now time.Time) (failure, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.failed[domain]
+	return f, ok && f.id == id && now.Sub(f.at) < c.retryAfter() && !now.Before(f.at)
+}
+
+func (c *Client) noteFailure(domain, id string, now time.Time, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failed == nil {
+		c.failed = make(map[string]failure)
+	}
+	if len(c.failed) >= maxFailures {
+		for d, f := range c.failed {
+			if now.Sub(f.at) >= c.retryAfter() {
+				delete(c.failed, d)
+			}
+		}
+		if len(c.failed) >= maxFailures {
+			clear(c.failed) // all recent: forget them rather than grow
+		}
+	}
+	c.failed[domain] = failure{at: now, id: id, err: err}
+}
+
+func (c *Client) clearFailure(domain string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.failed, domain)
 }

@@ -120,15 +120,18 @@ func TestLookupCycle(t *testing.T) {
 		{reason: "new id, fetch fails: the cached policy stays in force (Section 3.3), with its own id", before: both(txt("v=STSv1; id=three"), failHTTP),
 			status: StatusKept, mx: "mx2.a.example", id: "two", fetches: 3, errIs: FetchError},
 		{reason: "right after a failed fetch, no new fetch yet (RetryAfter)", before: later(time.Minute), status: StatusKept, mx: "mx2.a.example", fetches: 3, errIs: FetchError},
+		{reason: "after a restart of the Client (memory of failures lost, the Store kept), the fetch is tried", before: func(e *lookupEnv) {
+			e.c = &Client{TXT: e.c.TXT, Fetcher: e.c.Fetcher, Now: e.c.Now, Store: e.c.getStore()}
+		}, status: StatusKept, mx: "mx2.a.example", fetches: 4, errIs: FetchError},
 		{reason: "after RetryAfter the fetch is tried again and succeeds", before: both(later(5*time.Minute), serveMX("mx3.a.example", 86400)),
-			status: StatusFetched, mx: "mx3.a.example", fetches: 4},
+			status: StatusFetched, mx: "mx3.a.example", id: "three", fetches: 5},
 		{reason: "the TXT record vanishes while the cache is valid: the policy stays (Section 3.3)", before: both(later(time.Hour), txt()),
-			status: StatusKept, mx: "mx3.a.example", fetches: 4, errIs: ErrNoRecord},
+			status: StatusKept, mx: "mx3.a.example", fetches: 5, errIs: ErrNoRecord},
 		{reason: "the TXT lookup fails: the policy stays", before: func(e *lookupEnv) { e.txt.fail("_mta-sts."+dom, errors.New("SERVFAIL")) },
-			status: StatusKept, mx: "mx3.a.example", fetches: 4, errIs: ErrDNS},
+			status: StatusKept, mx: "mx3.a.example", fetches: 5, errIs: ErrDNS},
 		{reason: "two records: no live policy, the cached one stays", before: txt("v=STSv1; id=three", "v=STSv1; id=four"),
-			status: StatusKept, mx: "mx3.a.example", fetches: 4, errIs: ErrMultipleRecords},
-		{reason: "max_age over, no record: nothing applies any more", before: both(later(24*time.Hour), txt()), status: StatusNone, fetches: 4},
+			status: StatusKept, mx: "mx3.a.example", fetches: 5, errIs: ErrMultipleRecords},
+		{reason: "max_age over, no record: nothing applies any more", before: both(later(24*time.Hour), txt()), status: StatusNone, fetches: 5},
 	})
 }
 
@@ -152,8 +155,11 @@ func TestLookupFailures(t *testing.T) {
 		{reason: "malformed record: no policy", before: txt("v=STSv1; id=bad-id"), status: StatusFailed, errIs: ErrRecordSyntax},
 		{reason: "record, but the policy is invalid: sts-policy-invalid, nothing cached", before: both(txt("v=STSv1; id=x"), func(e *lookupEnv) { e.ps.serve(dom, policy("mode: enforce")) }),
 			status: StatusFailed, fetches: 1, errIs: PolicyInvalid},
-		{reason: "nothing cached: every lookup tries the fetch again", status: StatusFailed, fetches: 2, errIs: PolicyInvalid},
-		{reason: "the policy is fixed", before: serveMX("mx.a.example", 600), status: StatusFetched, mx: "mx.a.example", fetches: 3},
+		{reason: "within RetryAfter the failure is repeated without a fetch: a dead policy host costs no delivery a timeout", before: later(time.Minute),
+			status: StatusFailed, fetches: 1, errIs: PolicyInvalid},
+		{reason: "after RetryAfter the fetch is tried again", before: later(5 * time.Minute), status: StatusFailed, fetches: 2, errIs: PolicyInvalid},
+		{reason: "a new id is fetched at once, whatever failed before", before: both(txt("v=STSv1; id=y"), serveMX("mx.a.example", 600)),
+			status: StatusFetched, mx: "mx.a.example", id: "y", fetches: 3},
 	})
 }
 
@@ -311,5 +317,21 @@ func TestLookupConcurrent(t *testing.T) {
 	}
 	if n := e.ps.requests.Load(); n < 3 || n > 30 {
 		t.Errorf("%d fetches", n)
+	}
+}
+
+// TestLookupCancelled: a fetch cut short by the caller's context is not a
+// failure of the policy host: the next lookup fetches at once.
+func TestLookupCancelled(t *testing.T) {
+	e := newLookupEnv(t, nil)
+	txt("v=STSv1; id=one")(e)
+	serveMX("mx.a.example", 600)(e)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if p, st, err := e.c.Lookup(ctx, dom); p != nil || st != StatusFailed || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v %s %v", p, st, err)
+	}
+	if p, st, err := e.c.Lookup(context.Background(), dom); err != nil || st != StatusFetched || !p.Match("mx.a.example") {
+		t.Fatalf("next lookup: %v %s %v", p, st, err)
 	}
 }

@@ -21,9 +21,6 @@ type Entry struct {
 	ID string
 	// Fetched is when the policy was fetched; it expires MaxAge later.
 	Fetched time.Time
-	// Failed is when a fetch for the domain last failed since this policy
-	// was fetched (zero: none); Client uses it to space out retries.
-	Failed time.Time
 }
 
 // Expires is when the entry's policy stops being valid: Fetched + max_age.
@@ -179,7 +176,7 @@ func (s *FileStore) load() error {
 			continue // an entry this version cannot read: fetch it again
 		}
 		p.ID = fe.ID
-		s.mem.put(normDomain(d), Entry{Policy: p, ID: fe.ID, Fetched: fe.Fetched, Failed: fe.Failed})
+		s.mem.put(normDomain(d), Entry{Policy: p, ID: fe.ID, Fetched: fe.Fetched})
 	}
 	s.loaded = true
 	return nil
@@ -212,7 +209,7 @@ func (s *FileStore) Put(_ context.Context, domain string, e Entry) error {
 			delete(s.mem.m, d)
 			continue
 		}
-		f.Entries[d] = fileEntry{ID: e.ID, Fetched: e.Fetched, Failed: e.Failed, Policy: e.Policy.String()}
+		f.Entries[d] = fileEntry{ID: e.ID, Fetched: e.Fetched, Policy: e.Policy.String()}
 	}
 	b, err := json.Marshal(f)
 	if err != nil {
