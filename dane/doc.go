@@ -19,14 +19,17 @@
 //     ([ModeEncrypt]). No records: pre-DANE opportunistic TLS ([ModeNone])
 //     (RFC 7672, Section 2.2).
 //   - DANE-EE(3): the leaf certificate or its public key matches; names and
-//     the validity period are not checked (RFC 7672, Section 3.1.1; RFC 7671,
-//     Section 5.1).
-//   - DANE-TA(2): a certificate of the presented chain, or the key that
-//     signed its topmost certificate, matches; the chain from the leaf is
-//     verified by crypto/x509 with that trust anchor as the only root,
-//     validity periods included, and the leaf must carry one of the
-//     reference identifiers: the TLSA base domain and the MX host name
-//     (RFC 7672, Sections 3.1.2 and 3.2.2), wildcards as RFC 6125, Section 6.4.3.
+//     the validity period are not checked (RFC 7672, Sections 3.1.1 and
+//     3.2.1).
+//   - DANE-TA(2): a certificate of the presented chain matches, or the record
+//     is itself the trust anchor's certificate ("2 0 0") or key ("2 1 0"),
+//     which the server need not send (RFC 7671, Sections 5.2.2 and 5.2.3);
+//     the chain from the leaf is verified by crypto/x509 with that trust
+//     anchor as the only root, validity periods included, and the leaf must
+//     carry one of the reference identifiers, the TLSA base domain and the
+//     MX host name (RFC 7672, Sections 3.1.2 and 3.2.2): its DNS-IDs when it
+//     has any, else its CN, a wildcard only as the whole leftmost label
+//     (Section 3.2.3).
 //   - SNI: the client sends the TLSA base domain (RFC 7672, Section 8.1).
 //   - Failures carry the RFC 8460 (TLSRPT) result type ([Result]).
 //

@@ -178,12 +178,13 @@ func (p *Policy) Verify(state tls.ConnectionState) error {
 // VerifyCertificates is Verify for a certificate chain as the server sent
 // it, leaf first.
 //
-// A DANE-EE(3) record passes when it matches the leaf (RFC 7672, Section
-// 3.1.1: no name or validity checks). A DANE-TA(2) record passes when it
-// matches a certificate of the chain (or, for "2 1 0", is the key that signed
-// one), the chain from the leaf verifies to it with crypto/x509 (validity
-// periods included), and the leaf carries a reference identifier (RFC 7672,
-// Sections 3.1.2 and 3.2.2). Any passing record suffices.
+// A DANE-EE(3) record passes when it matches the leaf (RFC 7672, Sections
+// 3.1.1 and 3.2.1: no name or validity checks). A DANE-TA(2) record passes
+// when it matches a certificate of the chain (or is, as "2 0 0" or "2 1 0",
+// the TA certificate or key itself, sent or not: RFC 7671, Sections 5.2.2
+// and 5.2.3), the chain from the leaf verifies to it with crypto/x509
+// (validity periods included), and the leaf carries a reference identifier
+// (RFC 7672, Sections 3.1.2, 3.2.2 and 3.2.3). Any passing record suffices.
 func (p *Policy) VerifyCertificates(certs []*x509.Certificate) error {
 	mode := p.Mode()
 	if mode != ModeDANE {
@@ -250,12 +251,21 @@ func (p *Policy) verifyTA(r Record, certs []*x509.Certificate) *Error {
 			break
 		}
 	}
-	if anchor == nil && r.Selector == SelectorSPKI && r.MatchingType == MatchFull {
-		// "2 1 0": the record is the trust anchor's key itself, and the
-		// server need not send the TA's certificate (RFC 7672, Section
-		// 3.1.2). The chain then ends in a certificate that key signed;
-		// crypto/x509 checks that signature.
-		anchor = signedBy(r.Data, certs)
+	if anchor == nil && r.MatchingType == MatchFull {
+		switch r.Selector {
+		case SelectorCert:
+			// "2 0 0": the record is the TA certificate itself, which the
+			// client must be able to use when the server does not send it
+			// (RFC 7671, Section 5.2.2).
+			if c, err := x509.ParseCertificate(r.Data); err == nil {
+				anchor = c
+			}
+		case SelectorSPKI:
+			// "2 1 0": the record is the TA's public key (RFC 7671,
+			// Section 5.2.3). The chain then ends in a certificate that
+			// key signed; crypto/x509 checks that signature.
+			anchor = signedBy(r.Data, certs)
+		}
 	}
 	if anchor == nil {
 		return errNoMatch
@@ -321,10 +331,11 @@ func signedBy(spki []byte, certs []*x509.Certificate) *x509.Certificate {
 	return nil
 }
 
-// matchesName: the certificate's DNS subjectAltNames, wildcards only as the
-// whole leftmost label (RFC 6125, Section 6.4.3, crypto/x509's
-// VerifyHostname); with no DNS name at all, the subject CN (RFC 6125,
-// Section 6.4.4).
+// matchesName: "if the server certificate contains a Subject Alternative
+// Name extension ..., with at least one DNS-ID ..., then only the DNS-IDs are
+// matched" (RFC 7672, Section 3.2.3), a wildcard only as the whole leftmost
+// label (crypto/x509's VerifyHostname, RFC 6125, Section 6.4.3); with no
+// DNS-ID, the subject CN.
 func matchesName(cert *x509.Certificate, name string) bool {
 	if len(cert.DNSNames) > 0 {
 		return cert.VerifyHostname(name) == nil
