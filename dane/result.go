@@ -1,40 +1,43 @@
 package dane
 
-import "strings"
+import (
+	"strings"
 
-// Result is an RFC 8460 (SMTP TLS Reporting, Section 4.3) result type, the
-// name an MTA puts in its TLSRPT report. It is also an error, so
-// errors.Is(err, dane.CertificateHostMismatch) tests an [*Error].
-type Result string
-
-// The RFC 8460 result types that concern DANE. The package itself returns
-// TLSAInvalid, CertificateHostMismatch, CertificateExpired,
-// CertificateNotTrusted and ValidationFailure; the others are for the
-// caller that looks up the records and runs STARTTLS.
-const (
-	// StartTLSNotSupported: the server did not offer STARTTLS.
-	StartTLSNotSupported Result = "starttls-not-supported"
-	// CertificateHostMismatch: a DANE-TA chain verified, but no reference
-	// identifier matches the certificate's names.
-	CertificateHostMismatch Result = "certificate-host-mismatch"
-	// CertificateExpired: a DANE-TA chain verified but for a validity period.
-	CertificateExpired Result = "certificate-expired"
-	// CertificateNotTrusted: no usable record matches the presented chain, or
-	// the chain does not verify to the trust anchor that matched.
-	CertificateNotTrusted Result = "certificate-not-trusted"
-	// ValidationFailure: a failure no other type names (e.g. no certificate).
-	ValidationFailure Result = "validation-failure"
-	// TLSAInvalid: the TLSA RRset has records that cannot be used.
-	TLSAInvalid Result = "tlsa-invalid"
-	// DNSSECInvalid: the TLSA lookup failed or was not validated where the
-	// zone is signed.
-	DNSSECInvalid Result = "dnssec-invalid"
-	// DANERequired: DANE was required but the TLSA RRset could not be had.
-	DANERequired Result = "dane-required"
+	"github.com/mxroute-go/mxroute/internal/tlsrpt"
 )
 
-// Error makes a Result an error, so it can be a target of errors.Is.
-func (r Result) Error() string { return "dane: " + string(r) }
+// Result is an RFC 8460 (SMTP TLS Reporting, Section 4.3) result type, the
+// name an MTA puts in its TLSRPT report. It is the same type as
+// mtasts.Result, and an error, so errors.Is(err, dane.CertificateHostMismatch)
+// tests an [*Error].
+type Result = tlsrpt.Result
+
+// The RFC 8460 result types that concern DANE. The package itself returns
+// CertificateHostMismatch, CertificateExpired, CertificateNotTrusted and
+// ValidationFailure; the others are for the caller that looks up the records
+// and runs STARTTLS.
+const (
+	// StartTLSNotSupported: the server did not offer STARTTLS.
+	StartTLSNotSupported = tlsrpt.StartTLSNotSupported
+	// CertificateHostMismatch: a DANE-TA chain verified, but no reference
+	// identifier matches the certificate's names.
+	CertificateHostMismatch = tlsrpt.CertificateHostMismatch
+	// CertificateExpired: a DANE-TA chain verified but for a validity period.
+	CertificateExpired = tlsrpt.CertificateExpired
+	// CertificateNotTrusted: no usable record matches the presented chain, or
+	// the chain does not verify to the trust anchor that matched.
+	CertificateNotTrusted = tlsrpt.CertificateNotTrusted
+	// ValidationFailure: a failure no other type names (e.g. no certificate).
+	ValidationFailure = tlsrpt.ValidationFailure
+	// TLSAInvalid: the TLSA RRset has records that cannot be used
+	// ([Policy.Unusable] lists them).
+	TLSAInvalid = tlsrpt.TLSAInvalid
+	// DNSSECInvalid: the TLSA lookup failed or was not validated where the
+	// zone is signed.
+	DNSSECInvalid = tlsrpt.DNSSECInvalid
+	// DANERequired: DANE was required but the TLSA RRset could not be had.
+	DANERequired = tlsrpt.DANERequired
+)
 
 // Error is the error of a DANE verification: its RFC 8460 result type, the
 // host, and what was seen. errors.Is(err, result) holds for its Result.

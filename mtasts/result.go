@@ -3,28 +3,43 @@ package mtasts
 import (
 	"errors"
 	"strings"
+
+	"github.com/mxroute-go/mxroute/internal/tlsrpt"
 )
 
-// Result is an RFC 8460 (SMTP TLS Reporting, Section 4.3.2.2) result type
-// for MTA-STS policy failures, the name an MTA puts in its TLSRPT report. It
-// is also an error, so errors.Is(err, mtasts.FetchError) tests an [*Error].
-type Result string
+// Result is an RFC 8460 (SMTP TLS Reporting, Section 4.3) result type, the
+// name an MTA puts in its TLSRPT report. It is the same type as
+// dane.Result, and an error, so errors.Is(err, mtasts.FetchError) tests an
+// [*Error].
+type Result = tlsrpt.Result
 
-// The RFC 8460 MTA-STS result types.
+// The RFC 8460 result types of MTA-STS: the policy failures (Section
+// 4.3.2.2), which Fetch and Lookup return, and the certificate failures of an
+// MX host (Section 4.3.1), which the VerifyConnection of [TLSConfig] returns.
 const (
 	// FetchError: the policy could not be retrieved (connection, DNS of the
 	// policy host, timeout, an HTTP status other than 200, a redirect).
-	FetchError Result = "sts-policy-fetch-error"
+	FetchError = tlsrpt.STSPolicyFetchError
 	// PolicyInvalid: the policy was retrieved but is not valid (syntax,
 	// media type, size).
-	PolicyInvalid Result = "sts-policy-invalid"
+	PolicyInvalid = tlsrpt.STSPolicyInvalid
 	// WebPKIInvalid: the policy host's certificate is not WebPKI-valid for
 	// mta-sts.<domain>.
-	WebPKIInvalid Result = "sts-webpki-invalid"
-)
+	WebPKIInvalid = tlsrpt.STSWebPKIInvalid
 
-// Error makes a Result an error, so it can be a target of errors.Is.
-func (r Result) Error() string { return "mtasts: " + string(r) }
+	// StartTLSNotSupported: the MX host did not offer STARTTLS.
+	StartTLSNotSupported = tlsrpt.StartTLSNotSupported
+	// CertificateHostMismatch: the MX host's certificate has no DNS-ID for
+	// its name.
+	CertificateHostMismatch = tlsrpt.CertificateHostMismatch
+	// CertificateExpired: the MX host's certificate (or its chain) is out of
+	// its validity period.
+	CertificateExpired = tlsrpt.CertificateExpired
+	// CertificateNotTrusted: the chain does not lead to a trusted root.
+	CertificateNotTrusted = tlsrpt.CertificateNotTrusted
+	// ValidationFailure: another certificate failure.
+	ValidationFailure = tlsrpt.ValidationFailure
+)
 
 // Sentinels about the TXT record (RFC 8461, Section 3.1). They are not RFC
 // 8460 failures: without a usable record the domain has no available policy.
@@ -47,7 +62,8 @@ var (
 // the Result, the sentinel in Err and whatever Err wraps.
 type Error struct {
 	Result Result // RFC 8460 result type; "" for a TXT record problem
-	Domain string // the recipient (policy) domain
+	Domain string // the recipient (policy) domain; "" for an MX host's certificate
+	Host   string // the MX host, for a certificate failure (VerifyMX); else ""
 	Detail string // what was seen, e.g. `HTTP status 404 from https://mta-sts.example.com/...`
 	Err    error  // a sentinel of this package, or the underlying error
 }
@@ -57,6 +73,9 @@ func (e *Error) Error() string {
 	b.WriteString("mtasts: ")
 	if e.Domain != "" {
 		b.WriteString("\"" + e.Domain + "\": ")
+	}
+	if e.Host != "" {
+		b.WriteString("host \"" + e.Host + "\": ")
 	}
 	if e.Result != "" {
 		b.WriteString(string(e.Result))
