@@ -33,9 +33,14 @@
 // survives restarts. Failures carry the RFC 8460 (TLSRPT) result type
 // ([Result]: sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid).
 //
+// [TLSConfig] is the STARTTLS configuration for an MX host under a policy
+// (Section 4.2): a chain to a trusted root, unexpired, with a DNS-ID for the
+// MX host name; its failures carry RFC 8460 results too.
+//
 // What the package leaves to the caller, which knows the MX hosts and opens
-// the connections (Section 4.2, 5): with mode enforce, an MX host that matches
-// no pattern, or whose certificate is not WebPKI-valid for the MX host name,
-// is not used, and a message left with no host is deferred, not bounced;
-// with testing, failures are only reported.
+// the connections (Sections 4 and 5): with mode enforce, an MX host that
+// matches no pattern, offers no STARTTLS or fails TLSConfig's checks is not
+// used, and a message left with no host is deferred, not bounced; with
+// testing, failures are reported and delivery goes on; DANE, where a host
+// has it, takes precedence (Section 2).
 package mtasts
