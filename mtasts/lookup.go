@@ -7,8 +7,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // TXTFunc looks up the TXT records of name, one string per record with its
@@ -102,10 +100,25 @@ type Client struct {
 
 	once  sync.Once
 	store Store
-	sf    singleflight.Group
 
-	mu     sync.Mutex
-	failed map[string]failure // last failed fetch per domain, at most maxFailures
+	mu      sync.Mutex
+	flights map[string]*flight // fetches in flight, by domain
+	failed  map[string]failure // last failed fetch per domain, at most maxFailures
+}
+
+// flight is one policy fetch, shared by every Lookup of the domain that
+// needs it meanwhile. As the root package's Cache does, it runs detached
+// from the first caller's context and is cancelled when its last caller
+// leaves, so one caller giving up fails no other and no fetch runs on
+// unseen.
+type flight struct {
+	done      chan struct{} // closed when the fields below are set
+	p         *Policy       // the policy, its ID set, stored
+	err       error         // the fetch's failure
+	putErr    error         // the Store's failure to keep p
+	cancelled bool          // ended by its last caller leaving: says nothing of the host
+	waiters   int           // guarded by Client.mu
+	cancel    context.CancelFunc
 }
 
 // failure is a failed fetch, remembered for RetryAfter.
@@ -188,21 +201,78 @@ func (c *Client) Lookup(ctx context.Context, domain string) (*Policy, Status, er
 		return keep(f.err)
 	}
 
-	v, err, _ := c.sf.Do(domain, func() (any, error) { return c.Fetcher.Fetch(ctx, domain) })
-	if err != nil {
-		// A fetch cut short by a caller's context says nothing of the host.
-		if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-			c.noteFailure(domain, rec.ID, now, err)
-		}
+	p, err := c.fetch(ctx, domain, rec.ID)
+	if p == nil {
 		return keep(err)
 	}
-	c.clearFailure(domain)
-	p := *v.(*Policy) // a copy: concurrent callers share the fetched one
-	p.ID = rec.ID
-	if perr := store.Put(ctx, domain, Entry{Policy: &p, ID: rec.ID, Fetched: now}); perr != nil {
-		return &p, StatusFetched, perr
+	return p, StatusFetched, err // err: the Store could not keep it
+}
+
+// fetch joins or starts the flight for domain and waits for it or for ctx.
+// A fetched policy is stored under id, the id of the record that asked for
+// it (the first caller's, should concurrent callers have seen different
+// ones).
+func (c *Client) fetch(ctx context.Context, domain, id string) (*Policy, error) {
+	c.mu.Lock()
+	f := c.flights[domain]
+	if f == nil {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		if c.flights == nil {
+			c.flights = make(map[string]*flight)
+		}
+		c.flights[domain] = f
+		go c.fly(fctx, f, domain, id)
 	}
-	return &p, StatusFetched, nil
+	f.waiters++
+	c.mu.Unlock()
+
+	select {
+	case <-f.done:
+		if f.err != nil {
+			return nil, f.err
+		}
+		return f.p, f.putErr
+	case <-ctx.Done():
+		c.mu.Lock()
+		f.waiters--
+		last := f.waiters == 0
+		if last && c.flights[domain] == f {
+			delete(c.flights, domain) // a new caller starts afresh
+		}
+		c.mu.Unlock()
+		if last {
+			f.cancel()
+			<-f.done
+		}
+		return nil, &Error{Result: FetchError, Domain: domain, Detail: "fetch abandoned", Err: ctx.Err()}
+	}
+}
+
+// fly fetches for a flight, stores the policy, and remembers a failure.
+func (c *Client) fly(ctx context.Context, f *flight, domain, id string) {
+	defer close(f.done)
+	defer f.cancel()
+	p, err := c.Fetcher.Fetch(ctx, domain)
+	now := c.now()
+	f.cancelled = ctx.Err() != nil
+	if err == nil {
+		p.ID = id
+		f.p = p
+		f.putErr = c.getStore().Put(ctx, domain, Entry{Policy: p, ID: id, Fetched: now})
+	}
+	f.err = err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flights[domain] == f {
+		delete(c.flights, domain)
+	}
+	switch {
+	case err == nil:
+		delete(c.failed, domain)
+	case !f.cancelled:
+		c.noteFailure(domain, id, now, err)
+	}
 }
 
 func (c *Client) refreshAfter() time.Duration {
@@ -226,9 +296,8 @@ func (c *Client) recentFailure(domain, id string, now time.Time) (failure, bool)
 	return f, ok && f.id == id && now.Sub(f.at) < c.retryAfter() && !now.Before(f.at)
 }
 
+// noteFailure remembers a failed fetch; c.mu is held.
 func (c *Client) noteFailure(domain, id string, now time.Time, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.failed == nil {
 		c.failed = make(map[string]failure)
 	}
@@ -243,10 +312,4 @@ func (c *Client) noteFailure(domain, id string, now time.Time, err error) {
 		}
 	}
 	c.failed[domain] = failure{at: now, id: id, err: err}
-}
-
-func (c *Client) clearFailure(domain string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.failed, domain)
 }

@@ -335,3 +335,65 @@ func TestLookupCancelled(t *testing.T) {
 		t.Fatalf("next lookup: %v %s %v", p, st, err)
 	}
 }
+
+// TestLookupSharedFetch: concurrent lookups share one fetch, and the first
+// caller giving up fails no other: the fetch goes on for those still
+// waiting.
+func TestLookupSharedFetch(t *testing.T) {
+	e := newLookupEnv(t, nil)
+	txt("v=STSv1; id=one")(e)
+	release := make(chan struct{})
+	e.ps.serve(dom, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		policy(policyText(ModeEnforce, 600, "mx.a.example"))(w, r)
+	})
+	ctxA, cancelA := context.WithCancel(context.Background())
+	type res struct {
+		p   *Policy
+		st  Status
+		err error
+	}
+	a, b := make(chan res, 1), make(chan res, 1)
+	go func() { p, st, err := e.c.Lookup(ctxA, dom); a <- res{p, st, err} }()
+	go func() { p, st, err := e.c.Lookup(context.Background(), dom); b <- res{p, st, err} }()
+	for { // until both wait on one flight
+		e.c.mu.Lock()
+		f := e.c.flights[dom]
+		n := 0
+		if f != nil {
+			n = f.waiters
+		}
+		e.c.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancelA()
+	if r := <-a; r.p != nil || r.st != StatusFailed || !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("the caller that left: %v %s %v", r.p, r.st, r.err)
+	}
+	close(release)
+	if r := <-b; r.err != nil || r.st != StatusFetched || !r.p.Match("mx.a.example") {
+		t.Fatalf("the caller that stayed: %v %s %v", r.p, r.st, r.err)
+	}
+	if n := e.ps.requests.Load(); n != 1 {
+		t.Fatalf("%d fetches, want 1 shared", n)
+	}
+	if _, st, _ := e.c.Lookup(context.Background(), dom); st != StatusCached {
+		t.Fatalf("afterwards: %s, want cached", st)
+	}
+}
+
+// TestLookupStoreFails: a Store that cannot keep a policy does not stop it
+// from applying now; the error says it was not kept.
+func TestLookupStoreFails(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "cache.json")
+	e := newLookupEnv(t, func(c *clock) Store { return &FileStore{Path: bad, Now: c.now} })
+	txt("v=STSv1; id=one")(e)
+	serveMX("mx.a.example", 600)(e)
+	p, st, err := e.c.Lookup(context.Background(), dom)
+	if p == nil || !p.Match("mx.a.example") || st != StatusFetched || err == nil || !strings.Contains(err.Error(), "no-such-dir") {
+		t.Fatalf("%v %s %v", p, st, err)
+	}
+}
