@@ -102,6 +102,10 @@ func policy(body string) http.HandlerFunc {
 			http.NotFound(w, r)
 			return
 		}
+		if r.Header.Get("Cache-Control") != "no-cache" { // "HTTP caching MUST NOT be used" (Section 3.3)
+			http.Error(w, "the sender asked for a cached answer", http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte(body))
 	}
