@@ -10,7 +10,8 @@ import (
 
 // TLSConfig gives a new *tls.Config for STARTTLS to an MX host under an
 // MTA-STS policy in mode enforce or testing (RFC 8461, Section 4.2): SNI is
-// the MX host name; the certificate "MUST chain to a root CA that is trusted
+// the MX host name (Section 7.1), TLS 1.2 at least (Section 7.2); the
+// certificate "MUST chain to a root CA that is trusted
 // by the sending MTA" (roots; nil: the system's), must be within its
 // validity period, and must carry a DNS-ID (subjectAltName dNSName) that
 // matches the MX host name, a wildcard only as the whole leftmost label; the
@@ -24,6 +25,7 @@ func TLSConfig(mxHost string, roots *x509.CertPool) *tls.Config {
 	host := normDomain(mxHost)
 	return &tls.Config{
 		ServerName:         host,
+		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // VerifyConnection below verifies, with typed errors
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			return VerifyMX(cs.PeerCertificates, host, roots, time.Time{})

@@ -82,6 +82,30 @@ func TestTLSConfig(t *testing.T) {
 			}
 		})
 	}
+	// Section 7.2: a server that offers only TLS 1.1 is refused.
+	old := ca.issue(t, now.Add(-time.Hour), now.Add(time.Hour), "mx1.example.com")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{old}, MaxVersion: tls.VersionTLS11}).Handshake()
+	}()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(), TLSConfig("mx1.example.com", ca.pool))
+	if err == nil {
+		c.Close()
+		t.Error("a TLS 1.1 handshake succeeded")
+	}
+	ln.Close()
+	<-done
 	if err := VerifyMX(nil, "mx.example.com", ca.pool, time.Time{}); !errors.Is(err, ValidationFailure) {
 		t.Errorf("no certificate: %v", err)
 	}
