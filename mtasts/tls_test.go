@@ -82,7 +82,11 @@ func TestTLSConfig(t *testing.T) {
 			}
 		})
 	}
-	// Section 7.2: a server that offers only TLS 1.1 is refused.
+	// Section 7.2: TLS 1.2 at least, whatever crypto/tls's default becomes;
+	// a server that offers only TLS 1.1 is refused.
+	if v := TLSConfig("mx1.example.com", nil).MinVersion; v != tls.VersionTLS12 {
+		t.Errorf("MinVersion %x", v)
+	}
 	old := ca.issue(t, now.Add(-time.Hour), now.Add(time.Hour), "mx1.example.com")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
