@@ -71,6 +71,9 @@ func normDomain(d string) string { return strings.ToLower(strings.TrimSuffix(d, 
 // text/plain, a body over MaxSize, or a policy that does not parse.
 func (f *Fetcher) Fetch(ctx context.Context, domain string) (*Policy, error) {
 	domain = normDomain(domain)
+	if !validDomain(domain) {
+		return nil, &Error{Domain: domain, Err: ErrBadDomain}
+	}
 	url := URL(domain)
 	timeout := f.Timeout
 	if timeout <= 0 {

@@ -159,14 +159,21 @@ func (c *Client) txt() TXTFunc {
 // (StatusNone, StatusFailed). err is not a verdict: with StatusKept a
 // cached policy applies and err says what failed to refresh it; with
 // StatusFailed err is why no policy applies (a report's
-// sts-policy-fetch-error and the like); both are worth a log line. Only a
-// failing Store gives an error with StatusNone.
+// sts-policy-fetch-error and the like); both are worth a log line. With
+// StatusNone an error says the domain is malformed (ErrBadDomain) or the
+// Store failed. The domain is an A-label; case and a trailing dot do not
+// matter.
 //
 // Round-trips: the TXT question always (it can go out in parallel with the
 // MX question); an HTTPS fetch only when the id is new, nothing valid is
 // cached, or the cached policy is older than RefreshAfter.
 func (c *Client) Lookup(ctx context.Context, domain string) (*Policy, Status, error) {
 	domain = normDomain(domain)
+	if !validDomain(domain) {
+		// Nothing to ask for: a name that is no host name has no policy
+		// host, and must not reach a URL.
+		return nil, StatusNone, &Error{Domain: domain, Err: ErrBadDomain}
+	}
 	now := c.now()
 	store := c.getStore()
 	cached, ok, serr := store.Get(ctx, domain)

@@ -397,3 +397,24 @@ func TestLookupStoreFails(t *testing.T) {
 		t.Fatalf("%v %s %v", p, st, err)
 	}
 }
+
+// TestLookupBadDomain: a name that is no host name asks nothing: no TXT
+// question, and above all no URL built from it.
+func TestLookupBadDomain(t *testing.T) {
+	e := newLookupEnv(t, nil)
+	for _, d := range []string{"", "evil.example/x?", "a b.example", "xn--ü.example", "[192.0.2.1]", "a..example"} {
+		p, st, err := e.c.Lookup(context.Background(), d)
+		if p != nil || st != StatusNone || !errors.Is(err, ErrBadDomain) {
+			t.Errorf("%q: %v %s %v", d, p, st, err)
+		}
+		if _, err := e.c.Fetcher.Fetch(context.Background(), d); !errors.Is(err, ErrBadDomain) {
+			t.Errorf("Fetch(%q): %v", d, err)
+		}
+	}
+	if n := e.txt.n.Load(); n != 0 {
+		t.Errorf("%d TXT questions", n)
+	}
+	if n := e.ps.requests.Load(); n != 0 {
+		t.Errorf("%d fetches", n)
+	}
+}

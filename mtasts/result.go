@@ -52,6 +52,9 @@ var (
 	ErrRecordSyntax = errors.New("mtasts: malformed MTA-STS TXT record")
 	// ErrDNS: the TXT lookup failed temporarily.
 	ErrDNS = errors.New("mtasts: TXT lookup failed")
+	// ErrBadDomain: the domain given is not a host name (letters, digits,
+	// hyphens, dots; an A-label for an IDN), so it has no policy host.
+	ErrBadDomain = errors.New("mtasts: not a valid domain")
 	// ErrPolicySyntax: the policy does not follow the grammar of Section 3.2.
 	// An *Error with PolicyInvalid wraps it.
 	ErrPolicySyntax = errors.New("mtasts: malformed MTA-STS policy")
