@@ -3,89 +3,24 @@ package dane
 import (
 	"crypto/tls"
 	"errors"
-	"io"
-	"log"
-	"net"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/mxroute-go/mxroute/internal/smtptest"
 )
 
-// smtpServer is a github.com/emersion/go-smtp server on loopback that offers
-// STARTTLS with the given certificate (none: no STARTTLS) and records the
-// messages it accepts.
-type smtpServer struct {
-	addr string
-	mu   sync.Mutex
-	msgs []string
-}
-
-type smtpSession struct{ s *smtpServer }
-
-func (smtpSession) Reset()                               {}
-func (smtpSession) Logout() error                        { return nil }
-func (smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (ss smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	ss.s.mu.Lock()
-	ss.s.msgs = append(ss.s.msgs, string(b))
-	ss.s.mu.Unlock()
-	return nil
-}
-
-func newSMTPServer(t *testing.T, cert *tls.Certificate) *smtpServer {
-	t.Helper()
-	s := &smtpServer{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return smtpSession{s}, nil }))
-	srv.Domain = "mx.example.com"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	srv.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
-	if cert != nil {
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return s
-}
-
-// deliver sends one message over STARTTLS with the policy's TLSConfig, as
-// an MTA would: a policy that needs TLS refuses a server without STARTTLS.
+// deliver sends one message with the policy's TLSConfig; TLS is mandatory in
+// ModeDANE and ModeEncrypt (RFC 7672, Section 2.2), so a server without
+// STARTTLS gets nothing.
 func deliver(t *testing.T, addr string, p *Policy) error {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if p.Mode() == ModeNone {
 		t.Fatal("deliver is for policies that need TLS")
 	}
-	c, err := smtp.NewClientStartTLS(conn, p.TLSConfig())
-	if err != nil {
-		conn.Close()
-		if strings.Contains(err.Error(), "doesn't support STARTTLS") {
-			return StartTLSNotSupported // RFC 7672, Section 2.2: TLS is mandatory
-		}
-		return err
+	err := smtptest.Deliver(t, addr, p.TLSConfig())
+	if errors.Is(err, smtptest.ErrNoStartTLS) {
+		return StartTLSNotSupported
 	}
-	defer c.Close()
-	if err := c.SendMail("a@client.example", []string{"b@example.com"}, strings.NewReader("Subject: hi\r\n\r\nhello\r\n")); err != nil {
-		return err
-	}
-	return c.Quit()
+	return err
 }
 
 // TestSMTPStartTLS delivers over STARTTLS to a go-smtp server presenting
@@ -115,11 +50,9 @@ func TestSMTPStartTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSMTPServer(t, tc.cert)
-			err := deliver(t, s.addr, &Policy{Host: "mx.example.com", Records: tc.recs})
-			s.mu.Lock()
-			n := len(s.msgs)
-			s.mu.Unlock()
+			s := smtptest.Start(t, "mx.example.com", tc.cert)
+			err := deliver(t, s.Addr, &Policy{Host: "mx.example.com", Records: tc.recs})
+			n := len(s.Messages())
 			if tc.want == "" {
 				if err != nil || n != 1 {
 					t.Fatalf("%s: err %v, %d message(s) delivered", tc.reason, err, n)
