@@ -2,7 +2,9 @@
 // command, on loopback, over real sockets: one that greets, one that rejects,
 // one that says nothing, one that resets, a closed port, and a listener that
 // drops every SYN (Blackhole). Tests and harnesses map the addresses of their
-// zones to these with a DialContext hook.
+// zones to these with a DialContext hook. MailServer (starttls.go) is a real
+// github.com/emersion/go-smtp server with STARTTLS for the TLS-policy tests.
+// Only tests and harnesses import it, so go-smtp stays out of the library.
 package smtptest
 
 import (
