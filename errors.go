@@ -37,6 +37,12 @@ var (
 	// ErrBadDomain: the domain is empty or not a syntactically valid domain
 	// or address literal (RFC 5321, Section 4.1.2 and 4.1.3). Permanent, 5.1.3.
 	ErrBadDomain = errors.New("mxroute: malformed domain")
+	// ErrNoConnection: Dialer.Dial tried every target and none greeted
+	// with 220. Temporary: 4.4.1 when no attempt got a TCP connection
+	// (refused, timed out, unreachable), 4.4.2 when some did and its
+	// session failed (a 4xx or 5xx greeting, a malformed or missing one, a
+	// drop). Error.Attempts says what each address did.
+	ErrNoConnection = errors.New("mxroute: no mail host greeted")
 )
 
 // RFC 3463 enhanced status codes (and RFC 7505's 5.1.10) used by Error.Status.
@@ -48,6 +54,8 @@ const (
 	statusUnroutable  = "5.4.4"  // unable to route
 	statusNoPrimary   = "4.4.4"  // unable to route, for now: a backup MX whose primaries are all unusable
 	statusRoutingLoop = "5.4.6"  // routing loop detected
+	statusNoAnswer    = "4.4.1"  // no answer from host
+	statusBadConn     = "4.4.2"  // bad connection
 )
 
 // Error is the error Route returns and the error a Host carries. It says
@@ -61,6 +69,10 @@ type Error struct {
 	Err       error  // one of the Err* sentinels
 	Detail    string // what was seen, e.g. "MX lookup: SERVFAIL", or ""
 	Cause     error  // the underlying failure (network error, context.Canceled), or nil
+	// Attempts: for ErrNoConnection, every connection attempt Dial made,
+	// in the order started, each with its address and why it failed; nil
+	// for every other error.
+	Attempts []Attempt
 }
 
 func (e *Error) Error() string {

@@ -78,6 +78,21 @@ const (
 	StepMaxAddrs
 	// StepDone: Route returns. Err is its error, Count the number of targets.
 	StepDone
+
+	// The steps of Dialer.Dial, after the route's. Count is the attempt's
+	// number (1 for the first), Host and Preference its target's.
+
+	// StepConnect: an attempt starts (Rule "RFC 8305, Section 5" when
+	// earlier ones are still running).
+	StepConnect
+	// StepConnectFailed: an attempt ended without becoming the Conn: Err is
+	// Attempt.Err, Message the Attempt (failure, time taken, reply).
+	StepConnectFailed
+	// StepGreeted: an attempt got its 220 greeting (quoted in Message).
+	StepGreeted
+	// StepNoConnection: Dial returns an error: Err; Count is the number of
+	// attempts made (0 when the route itself failed).
+	StepNoConnection
 )
 
 var stepNames = [...]string{
@@ -86,6 +101,7 @@ var stepNames = [...]string{
 	StepDuplicate: "duplicate", StepShuffle: "shuffle", StepLoopGuard: "loop-guard",
 	StepSelf: "self", StepMaxHosts: "max-hosts", StepAddrs: "addrs", StepSpecialAddr: "special-addr", StepFamily: "family", StepUnusable: "unusable",
 	StepDedupe: "dedupe", StepMaxAddrs: "max-addrs", StepDone: "done",
+	StepConnect: "connect", StepConnectFailed: "connect-failed", StepGreeted: "greeted", StepNoConnection: "no-connection",
 }
 
 // String returns the step's short name, e.g. "loop-guard".
