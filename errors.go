@@ -22,8 +22,11 @@ var (
 	// domain, so relaying would loop the mail back here. Permanent, 5.4.6.
 	ErrLoop = errors.New("mxroute: mail for domain loops back to this host")
 	// ErrNoAddress: no mail host has a usable address. Temporary (4.4.3)
-	// when any lookup failed temporarily, else permanent (5.4.4). On a Host,
-	// the one host has no usable address.
+	// when any lookup failed temporarily, else permanent (5.4.4); temporary
+	// with 4.4.4 when this host is a backup in the MX list and every more
+	// preferred host is unusable (Postfix: "unable to find primary
+	// relay"): the backup keeps the mail. On a Host, the one host has no
+	// usable address.
 	ErrNoAddress = errors.New("mxroute: no usable address")
 	// ErrCNAME: a CNAME chain loops or is longer than the limit. Temporary,
 	// 4.4.3.
@@ -49,6 +52,7 @@ const (
 	statusBadSyntax   = "5.1.3"  // bad destination mailbox address syntax
 	statusNullMX      = "5.1.10" // RFC 7505: recipient address has null MX
 	statusUnroutable  = "5.4.4"  // unable to route
+	statusNoPrimary   = "4.4.4"  // unable to route, for now: a backup MX whose primaries are all unusable
 	statusRoutingLoop = "5.4.6"  // routing loop detected
 	statusNoAnswer    = "4.4.1"  // no answer from host
 	statusBadConn     = "4.4.2"  // bad connection
@@ -93,14 +97,20 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the sentinel, so errors.Is(err, ErrNullMX) works.
-func (e *Error) Unwrap() error { return e.Err }
-
-// Is reports whether target matches the underlying cause, so that
-// errors.Is(err, context.DeadlineExceeded) holds for a route that ran out of
-// time even though Unwrap returns the sentinel.
-func (e *Error) Is(target error) bool {
-	return e.Cause != nil && errors.Is(e.Cause, target)
+// Unwrap returns the sentinel and, when there is one, the cause, so that
+// errors.Is(err, ErrNullMX) and errors.Is(err, context.DeadlineExceeded)
+// both hold, and errors.As(err, &opErr) finds the *net.OpError behind a
+// failed query.
+func (e *Error) Unwrap() []error {
+	switch {
+	case e.Err == nil && e.Cause == nil:
+		return nil
+	case e.Cause == nil:
+		return []error{e.Err}
+	case e.Err == nil:
+		return []error{e.Cause}
+	}
+	return []error{e.Err, e.Cause}
 }
 
 // IsTemporary reports whether err is (or wraps) an *Error that asks the

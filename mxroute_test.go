@@ -146,7 +146,9 @@ func TestRouteQuestionsAsked(t *testing.T) {
 	}{
 		{"all hosts, both families", Router{}, "ties.test", 1 + 5*2, "one MX question, then A and AAAA per host"},
 		{"IPv4 only", Router{Family: IPv4Only}, "ties.test", 1 + 5, "no AAAA questions"},
-		{"MaxHosts bounds DNS work", Router{MaxHosts: 2, Family: IPv6Only}, "ties.test", 1 + 2, "hosts past the limit are not looked up"},
+		{"MaxHosts bounds DNS work", Router{MaxHosts: 2, Family: IPv4Only}, "ties.test", 1 + 2, "hosts past the limit are not looked up"},
+		{"MaxHosts counts usable hosts", Router{MaxHosts: 1, Family: IPv6Only}, "ties.test", 1 + 5,
+			"a to d have no AAAA: they take no place, and the lookups go on, a round at a time, until e"},
 		{"loop guard by name prunes before lookups", Router{LocalNames: []string{"e.ties.test"}, Family: IPv4Only}, "ties.test", 1 + 4, "this host and worse are never looked up"},
 		{"IPv6-only sender with IPv4 LocalAddrs", Router{Family: IPv6Only, LocalAddrs: mustAddrs("192.0.2.200")}, "ties.test", 1 + 5*2,
 			"the A records are needed to recognise this host"},
