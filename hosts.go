@@ -1,6 +1,7 @@
 package mxroute
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -38,6 +39,7 @@ type question struct {
 	h     *mxHost
 	ar    *addrResult
 	qtype uint16
+	name  string // the name asked: h.fqdn when "" (TLSA: see askTLSA)
 }
 
 // lookups are the address questions of one round of a route (see
@@ -90,6 +92,7 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 			}
 			pending = append(pending, question{h: h, ar: ar, qtype: qtype})
 		}
+		pending = ro.askTLSA(ctx, pending, h) // DANE: in the same round
 	}
 	if len(pending) == 0 {
 		return // all answered from the Cache: nothing allocated
@@ -115,10 +118,11 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 					return nil
 				}
 				q := l.pending[i]
-				ans, lerr := lookup(lctx, ro.res, q.h.fqdn, q.qtype, r.maxRRs(q.qtype))
+				ans, lerr := lookup(lctx, ro.res, cmp.Or(q.name, q.h.fqdn), q.qtype, r.maxRRs(q.qtype))
 				q.ar.set(ans, lerr)
 				q.ar.cut = lerr != nil && lctx.Err() != nil
 				if atomic.AddInt32(&q.h.left, -1) == 0 {
+					ro.settleDANE(lctx, q.h)
 					close(q.h.ready)
 				}
 				// A failed host is recorded, not fatal: others may do.
@@ -160,7 +164,9 @@ func (h *mxHost) wait() {
 
 // cut reports whether a lookup of h failed because ctx ended (see
 // addrResult.cut): what it says of h is not known.
-func (h *mxHost) cut() bool { return h.v6.cut || h.v4.cut }
+func (h *mxHost) cut() bool {
+	return h.v6.cut || h.v4.cut || (h.tls != nil && (h.tls.tlsa.cut || h.tls.expanded.cut))
+}
 
 // hasTarget reports whether h, looked up, has an address the Router may
 // use: in a family it uses, and no special-purpose address. Such a host

@@ -38,12 +38,15 @@ package mxroute
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxroute-go/mxroute/mtasts"
 )
 
 // A Router computes delivery routes. Its zero value is ready to use, and a
@@ -140,6 +143,27 @@ type Router struct {
 	// nil: no tracing, at no cost (no Event is built). SlogTrace adapts a
 	// *slog.Logger.
 	Trace func(ctx context.Context, e Event)
+	// MTASTS, when set, applies the recipient domain's MTA-STS policy
+	// (RFC 8461) to the route: its TXT question goes out in parallel with
+	// the MX question (a cached policy costs no round-trip), and in mode
+	// enforce a host matching none of the policy's mx patterns is
+	// unusable (temporary: ErrMTASTS); in mode testing it is only reported
+	// (StepMTASTSHost). A failed lookup with nothing cached is no policy,
+	// never a bounce. A Client whose TXT is nil asks through Resolver.
+	// Every Host gets a TLSPolicy. nil: no MTA-STS.
+	MTASTS *mtasts.Client
+	// DANE asks for the TLSA records of each mail host (RFC 7672) whose
+	// MX RRset is authentic, in the same round as its addresses (no
+	// round-trip added), and applies them when its address records are
+	// authentic too: secure TLSA records make the host require DANE
+	// (Host.TLS), an authenticated denial leaves it opportunistic, and a
+	// failed TLSA lookup makes it unusable (temporary). It needs a
+	// Resolver that reports DNSSEC status (DNSResolver.DNSSEC). Every Host
+	// gets a TLSPolicy. false: no TLSA questions.
+	DANE bool
+	// RootCAs are the roots an MTA-STS host's certificate must chain to
+	// (TLSPolicy.TLSConfig). nil: the system's roots.
+	RootCAs *x509.CertPool
 }
 
 // defaultResolver serves Routers whose Resolver is nil.
@@ -179,6 +203,14 @@ type Host struct {
 	// host's TLSA records. false when any lookup failed or was not
 	// authenticated, and for an address literal.
 	Authentic bool
+	// Canonical is Name after the CNAMEs of its address lookups (lower
+	// case, no trailing dot): the name DANE looks up first (RFC 7672,
+	// Section 2.2.2). Equal to Name when there were none.
+	Canonical string
+	// TLS is what STARTTLS to this host must verify (DANE, MTA-STS or
+	// opportunistic), with the tls.Config for it. nil when the Router has
+	// neither MTASTS nor DANE (opportunistic; its methods work on nil).
+	TLS *TLSPolicy
 }
 
 // A Target is one address to try, with the host it belongs to.
@@ -186,6 +218,12 @@ type Target struct {
 	Host       string
 	Preference uint16
 	Addr       netip.Addr
+	// TLS is the host's TLS policy (Host.TLS): nil without Router.MTASTS
+	// and Router.DANE.
+	TLS *TLSPolicy
+	// Authentic is the route's Route.Authentic: the MX RRset was
+	// DNSSEC-authenticated.
+	Authentic bool
 }
 
 // Targets returns every usable address of the route, in the order to try:
@@ -201,7 +239,7 @@ func (rt *Route) Targets() []Target {
 	out := make([]Target, 0, n)
 	for _, h := range rt.Hosts {
 		for _, a := range h.Addrs {
-			out = append(out, Target{Host: h.Name, Preference: h.Preference, Addr: a})
+			out = append(out, Target{Host: h.Name, Preference: h.Preference, Addr: a, TLS: h.TLS, Authentic: rt.Authentic})
 		}
 	}
 	return out
@@ -226,6 +264,7 @@ func (r *Router) Route(ctx context.Context, domain string) (out *Route, outErr e
 	if err != nil {
 		return nil, err
 	}
+	defer ro.stopMTASTS()
 	ro.startLookups(ctx, ro.hosts)
 	return ro.finish(ctx)
 }
@@ -246,21 +285,30 @@ type routing struct {
 
 	first lookups    // the A/AAAA questions of the first round of lookups
 	more  []*lookups // those of further rounds (see routing.lookFurther)
+	tls   *routeTLS  // MTA-STS (Router.MTASTS), or nil
 }
 
 // begin runs the stages of a route before the address lookups: it parses
 // the domain, asks for its MX RRset, sorts the hosts, applies the loop guard
 // to what is known so far, and chooses the hosts to look up.
-func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
+func (r *Router) begin(ctx context.Context, domain string) (_ *routing, outErr *Error) {
 	dest, perr := parseDomain(domain)
 	if perr != nil {
 		return nil, perr
 	}
 	ro := &routing{r: r, domain: domain}
+	defer func() {
+		if outErr != nil {
+			ro.stopMTASTS()
+		}
+	}()
 	if dest.literal.IsValid() {
 		ro.literal(dest.literal)
-	} else if err := ro.mx(ctx, dest.name); err != nil {
-		return nil, err
+	} else {
+		ro.startMTASTS(ctx, dest.name) // in parallel with the MX question
+		if err := ro.mx(ctx, dest.name); err != nil {
+			return nil, err
+		}
 	}
 	hosts, dropped, self := r.loopGuard(ro.hosts)
 	r.traceLoopGuard(ctx, domain, dropped, nil)
@@ -417,6 +465,7 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 				}
 			}
 		}
+		ro.settleAll(ctx) // TLS policies: before lookFurther counts usable hosts
 		if ctx.Err() != nil || !ro.lookFurther(ctx) {
 			break // a done ctx: the route defers below, no more rounds
 		}
@@ -532,7 +581,8 @@ func domainError(domain string, lerr *lookupError) *Error {
 func publicHosts(hosts []*mxHost) []Host {
 	out := make([]Host, len(hosts))
 	for i, h := range hosts {
-		out[i] = Host{Name: h.name, Preference: h.pref, Addrs: h.addrs, Authentic: h.authentic()}
+		out[i] = Host{Name: h.name, Preference: h.pref, Addrs: h.addrs, Authentic: h.authentic(),
+			Canonical: h.canonical(), TLS: h.tlsPolicy()}
 		if h.err != nil {
 			out[i].Err = h.err // only when set: a nil *Error in an error is not nil
 		}
