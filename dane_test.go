@@ -51,14 +51,18 @@ func (s *validatingServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			m.AuthenticatedData = false
 		}
 	}
-	if rc, ok := s.fail[key]; ok {
+	s.mu.Lock()
+	rc, failed := s.fail[key]
+	all := s.rrs
+	s.mu.Unlock()
+	if failed {
 		m.Rcode, m.AuthenticatedData = rc, false
 		_ = w.WriteMsg(m)
 		return
 	}
 	for range 10 {
 		exists, cname := false, ""
-		for _, rr := range s.rrs {
+		for _, rr := range all {
 			h := rr.Header()
 			if !strings.EqualFold(h.Name, name) {
 				continue
@@ -85,6 +89,13 @@ func (s *validatingServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		m.Ns = dnstest.RRs("test. 300 IN SOA ns.test. admin.test. 1 3600 600 86400 300")
 	}
 	_ = w.WriteMsg(m)
+}
+
+// set replaces the records and the forced failures.
+func (s *validatingServer) set(fail map[string]int, rrs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rrs, s.fail = dnstest.RRs(rrs...), fail
 }
 
 func (s *validatingServer) questions() []string {
