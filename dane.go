@@ -56,30 +56,39 @@ func tlsOf(h *mxHost) *hostTLS {
 // (an FQDN): RFC 7672, Section 2.2.3 and RFC 6698, Section 3.
 func tlsaName(fqdn string) string { return "_25._tcp." + fqdn }
 
-// askTLSA adds h's TLSA question to pending, or answers it from the Cache,
+// askTLSA returns h's TLSA question to add to the round, or answers it from the Cache,
 // when the Router has DANE and the MX RRset (or the implicit MX's NODATA) is
 // authentic: RFC 7672, Section 2.2.1, "DANE applies only when the MX RRset
 // is secure"; an insecure MX RRset can point anywhere, its hosts' TLSA
 // records prove nothing. It goes out in the same round as h's addresses,
 // so DANE costs no round-trip; whether h's addresses are secure, which DANE
 // needs too, is known only when both have come back (see settleDANE).
-func (ro *routing) askTLSA(ctx context.Context, pending []question, h *mxHost) []question {
+func (ro *routing) askTLSA(ctx context.Context, h *mxHost) (question, bool) {
 	r := ro.r
 	if !r.DANE || !ro.rt.Authentic || h.fqdn == "" || h.err != nil {
-		return pending
+		return question{}, false
 	}
 	t := tlsOf(h)
 	if t.tlsa.looked {
-		return pending
+		return question{}, false
 	}
 	t.tlsa.looked = true
 	name := tlsaName(h.fqdn)
 	if ans, lerr, ok := fromCache(ctx, ro.res, name, dns.TypeTLSA, r.maxRRs(dns.TypeTLSA)); ok {
 		t.tlsa.set(ans, lerr)
 		t.tlsa.cut = lerr != nil && ctx.Err() != nil
-		return pending
+		return question{}, false
 	}
-	return append(pending, question{h: h, ar: &t.tlsa, qtype: dns.TypeTLSA, name: name})
+	return question{h: h, ar: &t.tlsa, qtype: dns.TypeTLSA}, true
+}
+
+// name is the name q asks about: the host's, or for TLSA its TLSA owner
+// name (see askTLSA).
+func (q question) name() string {
+	if q.qtype == dns.TypeTLSA {
+		return tlsaName(q.h.fqdn)
+	}
+	return q.h.fqdn
 }
 
 // secureAddrs reports whether h's address records are secure: at least one

@@ -1,7 +1,6 @@
 package mxroute
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -39,7 +38,6 @@ type question struct {
 	h     *mxHost
 	ar    *addrResult
 	qtype uint16
-	name  string // the name asked: h.fqdn when "" (TLSA: see askTLSA)
 }
 
 // lookups are the address questions of one round of a route (see
@@ -92,7 +90,9 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 			}
 			pending = append(pending, question{h: h, ar: ar, qtype: qtype})
 		}
-		pending = ro.askTLSA(ctx, pending, h) // DANE: in the same round
+		if q, ok := ro.askTLSA(ctx, h); ok { // DANE: in the same round
+			pending = append(pending, q)
+		}
 	}
 	if len(pending) == 0 {
 		return // all answered from the Cache: nothing allocated
@@ -118,7 +118,7 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 					return nil
 				}
 				q := l.pending[i]
-				ans, lerr := lookup(lctx, ro.res, cmp.Or(q.name, q.h.fqdn), q.qtype, r.maxRRs(q.qtype))
+				ans, lerr := lookup(lctx, ro.res, q.name(), q.qtype, r.maxRRs(q.qtype))
 				q.ar.set(ans, lerr)
 				q.ar.cut = lerr != nil && lctx.Err() != nil
 				if atomic.AddInt32(&q.h.left, -1) == 0 {

@@ -291,28 +291,25 @@ type routing struct {
 // begin runs the stages of a route before the address lookups: it parses
 // the domain, asks for its MX RRset, sorts the hosts, applies the loop guard
 // to what is known so far, and chooses the hosts to look up.
-func (r *Router) begin(ctx context.Context, domain string) (_ *routing, outErr *Error) {
+func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
 	dest, perr := parseDomain(domain)
 	if perr != nil {
 		return nil, perr
 	}
 	ro := &routing{r: r, domain: domain}
-	defer func() {
-		if outErr != nil {
-			ro.stopMTASTS()
-		}
-	}()
 	if dest.literal.IsValid() {
 		ro.literal(dest.literal)
 	} else {
 		ro.startMTASTS(ctx, dest.name) // in parallel with the MX question
 		if err := ro.mx(ctx, dest.name); err != nil {
+			ro.stopMTASTS()
 			return nil, err
 		}
 	}
 	hosts, dropped, self := r.loopGuard(ro.hosts)
 	r.traceLoopGuard(ctx, domain, dropped, nil)
 	if ro.self = self; self && len(hosts) == 0 {
+		ro.stopMTASTS()
 		return nil, ro.loopError()
 	}
 	n := r.lookupCount(hosts, r.MaxHosts)

@@ -107,4 +107,3 @@ func tlsPolicies(ctx context.Context, cfg config, srv *server, w io.Writer) erro
 	}
 	return nil
 }
-
