@@ -14,6 +14,7 @@ import (
 	"github.com/mxroute-go/mxroute/dane"
 	"github.com/mxroute-go/mxroute/internal/dnstest"
 	"github.com/mxroute-go/mxroute/internal/testpki"
+	"github.com/mxroute-go/mxroute/mtasts"
 )
 
 // validatingServer answers as a validating recursive resolver would: the
@@ -160,6 +161,9 @@ func TestDANEDecisions(t *testing.T) {
 		{name: "addresses insecure", rrs: []string{"a.test. 300 IN MX 10 mx.b.test.", "mx.b.test. 300 IN A 192.0.2.1", tlsa("mx.b.test")},
 			insecure: []string{"b.test."}, want: "opportunistic",
 			reason: "RFC 7672, Section 2.2.1: the host's address records must be secure too"},
+		{name: "addresses insecure, TLSA SERVFAIL", rrs: []string{"a.test. 300 IN MX 10 mx.b.test.", "mx.b.test. 300 IN A 192.0.2.1"},
+			insecure: []string{"b.test."}, fail: map[string]int{"_25._tcp.mx.b.test. TLSA": dns.RcodeServerFailure}, want: "opportunistic",
+			reason: "an unsigned host zone whose servers fail TLSA questions (common) is not made unusable: DANE does not apply to it"},
 		{name: "one family fails, the other secure", rrs: append(base, tlsa("mx.a.test")),
 			fail: map[string]int{"mx.a.test. AAAA": dns.RcodeServerFailure}, want: "dane", base: "mx.a.test",
 			reason: "a failed AAAA lookup leaves the host usable by IPv4 and must not switch DANE off"},
@@ -339,4 +343,51 @@ func TestDANETrace(t *testing.T) {
 	assert.True(t, got[0].Authentic)
 	assert.Equal(t, "tlsa", got[0].Step.String())
 	assert.Equal(t, "mx.a.test: 1 TLSA record(s) at _25._tcp.mx.a.test: DANE required (authenticated TLS)", got[0].Message)
+}
+
+// TestDANEAdditional: with DANE and an authentic MX RRset, the additional
+// section's addresses (never authenticated) are not used: the host's own
+// lookups are, and DANE applies.
+func TestDANEAdditional(t *testing.T) {
+	root := testpki.NewRoot(t, "CA")
+	leaf := root.Issue(t, testpki.Template{CommonName: "mx.a.test"})
+	s := &validatingServer{rrs: dnstest.RRs("a.test. 300 IN MX 10 mx.a.test.", "mx.a.test. 300 IN A 192.0.2.1", tlsaFor(t, "mx.a.test", leaf))}
+	extra := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		if req.Question[0].Qtype != dns.TypeMX {
+			s.ServeDNS(w, req)
+			return
+		}
+		s.ServeDNS(additionalWriter{w}, req)
+	})
+	r := &Router{Resolver: &DNSResolver{Servers: []string{dnstest.Serve(t, extra)}, Timeout: 2 * time.Second, Attempts: 1, DNSSEC: true},
+		DANE: true, UseAdditional: true}
+	rt, err := r.Route(t.Context(), "a.test")
+	require.NoError(t, err)
+	assert.Equal(t, TLSDANE, rt.Hosts[0].TLS.Mode)
+	assert.Contains(t, s.questions(), "mx.a.test. A", "the address was asked, not taken from the additional section")
+}
+
+// additionalWriter adds an A record for mx.a.test to the additional section.
+type additionalWriter struct{ dns.ResponseWriter }
+
+func (w additionalWriter) WriteMsg(m *dns.Msg) error {
+	m.Extra = append(m.Extra, dnstest.RRs("mx.a.test. 300 IN A 192.0.2.1")...)
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// TestTLSPolicyImplicitAndBounces: an implicit MX whose TLSA lookup fails
+// defers; a domain that does not exist still bounces with MTA-STS and DANE
+// on (the policy lookup is stopped with the route).
+func TestTLSPolicyImplicitAndBounces(t *testing.T) {
+	s := &validatingServer{rrs: dnstest.RRs("a.test. 300 IN A 192.0.2.1"),
+		fail: map[string]int{"_25._tcp.a.test. TLSA": dns.RcodeServerFailure}}
+	r := daneRouter(t, s)
+	r.MTASTS = &mtasts.Client{}
+	_, err := r.Route(t.Context(), "a.test")
+	require.Error(t, err)
+	assert.True(t, IsTemporary(err), "RFC 7672, Section 2.1.1: defer")
+	assert.ErrorIs(t, err, dane.DNSSECInvalid)
+	_, err = r.Route(t.Context(), "nowhere.test")
+	assert.ErrorIs(t, err, ErrNoSuchDomain)
+	assert.False(t, IsTemporary(err), "NXDOMAIN bounces whatever the TLS policies")
 }

@@ -159,7 +159,9 @@ type Router struct {
 	// (Host.TLS), an authenticated denial leaves it opportunistic, and a
 	// failed TLSA lookup makes it unusable (temporary). It needs a
 	// Resolver that reports DNSSEC status (DNSResolver.DNSSEC). Every Host
-	// gets a TLSPolicy. false: no TLSA questions.
+	// gets a TLSPolicy. UseAdditional is not used for an authentic MX
+	// RRset (additional records are not authenticated). false: no TLSA
+	// questions.
 	DANE bool
 	// RootCAs are the roots an MTA-STS host's certificate must chain to
 	// (TLSPolicy.TLSConfig). nil: the system's roots.
@@ -209,7 +211,8 @@ type Host struct {
 	Canonical string
 	// TLS is what STARTTLS to this host must verify (DANE, MTA-STS or
 	// opportunistic), with the tls.Config for it. nil when the Router has
-	// neither MTASTS nor DANE (opportunistic; its methods work on nil).
+	// neither MTASTS nor DANE, and for an address literal (opportunistic;
+	// its methods work on nil).
 	TLS *TLSPolicy
 }
 
@@ -353,7 +356,7 @@ func (ro *routing) mx(ctx context.Context, name string) *Error {
 	}
 	sortHosts(ro.hosts, r.Rand)
 	r.traceOrder(ctx, ro.domain, ro.hosts)
-	if extra != nil {
+	if extra != nil && !(r.DANE && mx.authentic) { // DANE needs authenticated addresses
 		useAdditional(ro.hosts, extra.msg, mx.name, r.maxAddrsPerHost())
 	}
 	return nil
