@@ -29,7 +29,7 @@ import (
 // its *http.Client) and dials the server for any name.
 type policyHost struct {
 	mu       sync.Mutex
-	body     string // "" : HTTP 500
+	body     string // "" : HTTP 500; "hang": no answer until the request ends
 	requests atomic.Int64
 	fetcher  mtasts.Fetcher
 }
@@ -43,6 +43,10 @@ func newPolicyHost(t *testing.T, body string) *policyHost {
 		ph.mu.Lock()
 		body := ph.body
 		ph.mu.Unlock()
+		if body == "hang" {
+			<-r.Context().Done()
+			return
+		}
 		if body == "" || r.URL.Path != "/.well-known/mta-sts.txt" {
 			http.Error(w, "no", http.StatusInternalServerError)
 			return
@@ -323,4 +327,28 @@ func TestResolverTXT(t *testing.T) {
 	}
 	_, err = txt(t.Context(), "c.test")
 	assert.Error(t, err)
+}
+
+// TestMTASTSHangingFetch: a policy host that never answers holds the route
+// only until ctx ends: the route defers, and the fetch and the lookup's
+// goroutine end with it (goleak, TestMain).
+func TestMTASTSHangingFetch(t *testing.T) {
+	ph := newPolicyHost(t, "hang")
+	s := &validatingServer{rrs: dnstest.RRs(stsZone("1")...), insecure: []string{"test."}}
+	r := stsRouter(t, s, ph)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err := r.Route(ctx, "a.test")
+	require.Error(t, err)
+	assert.True(t, IsTemporary(err), "the policy is unknown when ctx ends: defer")
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel2()
+	n := 0
+	var last error
+	for _, err := range r.Targets(ctx2, "a.test") {
+		n++
+		last = err
+	}
+	assert.Equal(t, 1, n, "no target before the policy is known, then the deferral")
+	assert.True(t, IsTemporary(last))
 }

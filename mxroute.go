@@ -150,7 +150,10 @@ type Router struct {
 	// unusable (temporary: ErrMTASTS); in mode testing it is only reported
 	// (StepMTASTSHost). A failed lookup with nothing cached is no policy,
 	// never a bounce. A Client whose TXT is nil asks through Resolver.
-	// Every Host gets a TLSPolicy. nil: no MTA-STS.
+	// The hosts wait for the policy: when it must be fetched (a new id,
+	// nothing valid cached, a refresh due) the route takes the HTTPS
+	// fetch's time too, at most the Fetcher's Timeout or until ctx ends
+	// (then it defers). Every Host gets a TLSPolicy. nil: no MTA-STS.
 	MTASTS *mtasts.Client
 	// DANE asks for the TLSA records of each mail host (RFC 7672) whose
 	// MX RRset is authentic, in the same round as its addresses (no
