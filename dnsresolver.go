@@ -341,12 +341,7 @@ func exchangeUDP(ctx context.Context, q *dns.Msg, server serverAddr, buf []byte)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(deadline)
-	}
+	defer bindConn(ctx, conn)()
 	// The question is packed into the read buffer: it is read into only
 	// after it has been sent.
 	packed, err := q.PackBuffer(buf)
@@ -389,12 +384,7 @@ func exchangeTCP(ctx context.Context, q *dns.Msg, server serverAddr) (*dns.Msg, 
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(deadline)
-	}
+	defer bindConn(ctx, conn)()
 	co := &dns.Conn{Conn: conn}
 	if err := co.WriteMsg(q); err != nil {
 		return nil, ctxErr(ctx, err)
@@ -410,6 +400,19 @@ func exchangeTCP(ctx context.Context, q *dns.Msg, server serverAddr) (*dns.Msg, 
 		return nil, errors.New("reply does not match the question")
 	}
 	return resp, nil
+}
+
+// bindConn ties conn to ctx: its deadline is ctx's, and it is closed when
+// ctx ends, so a read that ctx outlives ends. The returned func closes it.
+func bindConn(ctx context.Context, conn net.Conn) (closeConn func()) {
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	return func() {
+		stop()
+		conn.Close()
+	}
 }
 
 // udpBufs holds the buffers of UDP exchanges (udpReadSize bytes each): at

@@ -38,7 +38,7 @@ type result struct {
 	errs       map[string]int // error messages of failed routes, with a count
 	peakFDs    int            // open file descriptors above the start: sockets
 	peakRSS    int64          // VmHWM, bytes
-	cacheHeap  int64          // live heap after the run, the Cache's answers: bytes
+	heapAfter  int64          // live heap after the run and a GC: the Cache and pooled buffers, bytes
 	cpu        time.Duration  // the client's user+system time
 	drops      int64          // datagrams the server's kernel socket dropped
 	dropsKnown bool
@@ -55,7 +55,7 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		cfg.Domains, cfg.Hosts, 1+2*cfg.Hosts, cfg.Timeout, cfg.Attempts)
 	fmt.Fprintf(w, "server: miekg/dns in a separate process on %s, kernel default receive buffer, answers delayed by %v; %d CPUs, GOMAXPROCS %d\n\n",
 		srv.addr, cfg.RTT, runtime.NumCPU(), runtime.GOMAXPROCS(0))
-	fmt.Fprintf(w, "%-9s %-4s %-9s %-7s %-13s %-14s %-15s %-13s %s\n", "in-flight", "rep", "routes/s", "failed", "peak sockets", "peak RSS MiB", "CPU µs/route", "server drops", "Cache MiB")
+	fmt.Fprintf(w, "%-9s %-4s %-9s %-7s %-13s %-14s %-15s %-13s %s\n", "in-flight", "rep", "routes/s", "failed", "peak sockets", "peak RSS MiB", "CPU µs/route", "server drops", "heap after MiB")
 	var all []result
 	for rep := 1; rep <= cfg.Reps; rep++ {
 		for _, n := range cfg.InFlight {
@@ -69,7 +69,7 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 				drops = strconv.FormatInt(r.drops, 10)
 			}
 			fmt.Fprintf(w, "%-9d %-4d %-9.0f %-7d %-13d %-14.1f %-15.1f %-13s %.1f\n", n, rep, float64(cfg.Domains)/r.elapsed.Seconds(), r.failed,
-				r.peakFDs, float64(r.peakRSS)/(1<<20), float64(r.cpu.Microseconds())/float64(cfg.Domains), drops, float64(r.cacheHeap)/(1<<20))
+				r.peakFDs, float64(r.peakRSS)/(1<<20), float64(r.cpu.Microseconds())/float64(cfg.Domains), drops, float64(r.heapAfter)/(1<<20))
 		}
 	}
 	fmt.Fprintf(w, "\nmedians over %d reps:\n", cfg.Reps)
@@ -189,7 +189,7 @@ func once(ctx context.Context, cfg config, srv *server, n int) (result, error) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	res.cacheHeap = int64(ms.HeapAlloc) // what the run leaves: the Cache
+	res.heapAfter = int64(ms.HeapAlloc) // what the run leaves: the Cache, pooled buffers
 	runtime.KeepAlive(cache)
 	if drops1, err := srv.drops(); err == nil && dropsErr == nil {
 		res.drops, res.dropsKnown = drops1-drops0, true

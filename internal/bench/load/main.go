@@ -8,10 +8,11 @@
 // sockets (file descriptors above the start), the client's peak RSS
 // (VmHWM, reset before each run), the client's CPU time per route, and the
 // datagrams the server's socket dropped (/proc/net/udp), and the live heap
-// left after the run (the Cache's answers, part of the peak). Levels alternate
+// left after the run and a GC (the Cache's answers and what sync.Pools still
+// hold: part of the peak). Levels alternate
 // within each repetition; the medians follow.
 //
-//	go run ./internal/bench/load [-domains 20000] [-inflight 100,1000,2000] [-reps 3] [-hosts 2] [-rtt 0] [-timeout 2s] [-attempts 2]
+//	go run ./internal/bench/load [-domains 20000] [-inflight 100,1000,2000] [-reps 3] [-hosts 2] [-rtt 0] [-timeout 2s] [-attempts 2] [-cpuprofile FILE]
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +43,19 @@ func main() {
 	flag.DurationVar(&cfg.RTT, "rtt", 0, "delay of every DNS answer")
 	flag.DurationVar(&cfg.Timeout, "timeout", 2*time.Second, "DNSResolver.Timeout")
 	flag.IntVar(&cfg.Attempts, "attempts", 2, "DNSResolver.Attempts")
+	cpuprofile := flag.String("cpuprofile", "", "write the client's CPU profile to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, s := range strings.Split(levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
@@ -51,6 +65,7 @@ func main() {
 		cfg.InFlight = append(cfg.InFlight, n)
 	}
 	if err := run(context.Background(), cfg, os.Stdout); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
