@@ -338,7 +338,7 @@ func TestDNSResolverInFlightFIFO(t *testing.T) {
 		want = append(want, name)
 		ask(name)
 		require.Eventually(t, func() bool { return r.queued.Load() == int32(i+1) }, 5*time.Second, time.Millisecond)
-		time.Sleep(5 * time.Millisecond) // from the counter into the semaphore's queue
+		time.Sleep(20 * time.Millisecond) // from the counter into the semaphore's queue
 	}
 	close(g.release)
 	wg.Wait()

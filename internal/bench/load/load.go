@@ -28,6 +28,7 @@ type config struct {
 	RTT      time.Duration
 	Timeout  time.Duration // DNSResolver.Timeout
 	Attempts int           // DNSResolver.Attempts
+	Entries  int           // Cache.MaxEntries (0: its default, 10,000)
 }
 
 // result is one run.
@@ -51,8 +52,8 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		return err
 	}
 	defer srv.stop()
-	fmt.Fprintf(w, "%d distinct domains (%d dual-stack MX hosts each: %d questions a route) per run, through one Cache and one DNSResolver{Timeout: %v, Attempts: %d}\n",
-		cfg.Domains, cfg.Hosts, 1+2*cfg.Hosts, cfg.Timeout, cfg.Attempts)
+	fmt.Fprintf(w, "%d distinct domains (%d dual-stack MX hosts each: %d questions a route) per run, through one Cache{MaxEntries: %d} and one DNSResolver{Timeout: %v, Attempts: %d}\n",
+		cfg.Domains, cfg.Hosts, 1+2*cfg.Hosts, cfg.Entries, cfg.Timeout, cfg.Attempts)
 	fmt.Fprintf(w, "server: miekg/dns in a separate process on %s, kernel default receive buffer, answers delayed by %v; %d CPUs, GOMAXPROCS %d\n\n",
 		srv.addr, cfg.RTT, runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	fmt.Fprintf(w, "%-9s %-4s %-9s %-7s %-13s %-14s %-15s %-13s %s\n", "in-flight", "rep", "routes/s", "failed", "peak sockets", "peak RSS MiB", "CPU µs/route", "server drops", "heap after MiB")
@@ -134,7 +135,7 @@ func once(ctx context.Context, cfg config, srv *server, n int) (result, error) {
 	fd0 := openFDs()
 	drops0, dropsErr := srv.drops()
 
-	cache := &mxroute.Cache{Resolver: &mxroute.DNSResolver{Servers: []string{srv.addr}, Timeout: cfg.Timeout, Attempts: cfg.Attempts}, MaxEntries: 10 * cfg.Domains}
+	cache := &mxroute.Cache{Resolver: &mxroute.DNSResolver{Servers: []string{srv.addr}, Timeout: cfg.Timeout, Attempts: cfg.Attempts}, MaxEntries: cfg.Entries}
 	r := &mxroute.Router{Resolver: cache}
 
 	var peakFDs atomic.Int64

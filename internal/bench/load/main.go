@@ -12,7 +12,7 @@
 // hold: part of the peak). Levels alternate
 // within each repetition; the medians follow.
 //
-//	go run ./internal/bench/load [-domains 20000] [-inflight 100,1000,2000] [-reps 3] [-hosts 2] [-rtt 0] [-timeout 2s] [-attempts 2] [-cpuprofile FILE]
+//	go run ./internal/bench/load [-domains 20000] [-inflight 100,1000,2000] [-reps 3] [-hosts 2] [-rtt 0] [-timeout 2s] [-attempts 2] [-cache-entries 0] [-cpuprofile FILE]
 package main
 
 import (
@@ -43,6 +43,7 @@ func main() {
 	flag.DurationVar(&cfg.RTT, "rtt", 0, "delay of every DNS answer")
 	flag.DurationVar(&cfg.Timeout, "timeout", 2*time.Second, "DNSResolver.Timeout")
 	flag.IntVar(&cfg.Attempts, "attempts", 2, "DNSResolver.Attempts")
+	flag.IntVar(&cfg.Entries, "cache-entries", 0, "Cache.MaxEntries (0: the Cache's default, 10,000)")
 	cpuprofile := flag.String("cpuprofile", "", "write the client's CPU profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
