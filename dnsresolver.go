@@ -40,7 +40,9 @@ const (
 // DNSResolver asks DNS servers directly, with miekg/dns: UDP with EDNS0,
 // TCP when the UDP answer is truncated, and retries over Servers. Its zero
 // value uses the nameservers and options of /etc/resolv.conf. It is safe for
-// concurrent use; it must not be copied after first use.
+// concurrent use; set its fields before its first use and do not change them
+// after (Servers are parsed, and MaxInFlight read, once); it must not be
+// copied after first use.
 //
 // It believes nothing the wire says without checking: a reply counts only
 // when it comes from the server asked (a connected socket), carries the
