@@ -59,7 +59,8 @@ const (
 // Resolve returns a copy of the remembered message with TTLs decremented by
 // the time spent in the cache (RFC 1035, Section 4.1.3 counts a TTL down
 // while cached) and never beyond the time the cache still keeps it (so
-// MaxTTL caps them too), so callers may keep and modify it. The AD bit and every
+// MaxTTL caps them too), so callers may keep and modify it; a TTL with the
+// top bit set is handed out as 0 (RFC 2181, Section 8). The AD bit and every
 // section are kept as received. The Router reads cached answers in place,
 // without that copy: it does not modify messages, as the Resolver contract
 // says.
@@ -163,22 +164,29 @@ type cacheFlight struct {
 // Resolve answers from the cache when it can, else asks c.Resolver (once for
 // all concurrent callers asking the same question) and remembers the answer.
 func (c *Cache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	msg, age, life, err := c.resolve(ctx, name, qtype)
+	if err != nil {
+		return nil, err
+	}
+	return agedCopy(msg, age, life), nil
+}
+
+// resolve is Resolve without the copy: the remembered (or just received)
+// message itself, which must not be modified, how long it has been kept and
+// how long it is still kept (0: it is not kept). The Router reads answers
+// this way, so that what it reports of an answer (its TTLs) is the same
+// whether the answer was cached before or arrived just now.
+func (c *Cache) resolve(ctx context.Context, name string, qtype uint16) (_ *dns.Msg, age, life time.Duration, _ error) {
 	key := cacheKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
 	sh := c.shard(key)
 	now := c.now()
 	if e := sh.lookup(key, now); e != nil {
-		if e.err != nil {
-			return nil, e.err
-		}
-		return agedCopy(e.msg, now.Sub(e.stored), e.expires.Sub(now)), nil
+		return e.aged(now)
 	}
 	sh.mu.Lock()
 	if e := sh.get(key, now); e != nil { // stored meanwhile
 		sh.mu.Unlock()
-		if e.err != nil {
-			return nil, e.err
-		}
-		return agedCopy(e.msg, now.Sub(e.stored), e.expires.Sub(now)), nil
+		return e.aged(now)
 	}
 	f := sh.flights[key]
 	if f == nil {
@@ -195,13 +203,7 @@ func (c *Cache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 	select {
 	case <-f.done:
 		// The flight has left c.flights: its waiter count no longer matters.
-		if f.err != nil {
-			return nil, f.err
-		}
-		if f.life > 0 {
-			return agedCopy(f.msg, 0, f.life), nil
-		}
-		return f.msg.Copy(), nil
+		return f.msg, 0, f.life, f.err
 	case <-ctx.Done():
 		sh.mu.Lock()
 		f.waiters--
@@ -214,8 +216,34 @@ func (c *Cache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 			f.cancel()
 			<-f.done
 		}
-		return nil, ctx.Err()
+		return nil, 0, 0, ctx.Err()
 	}
+}
+
+// aged returns e's message, how long it has been kept and how long it is
+// still kept at now. A clock that stepped back (now before stored) makes the
+// age zero, never negative, and the time left never more than the entry was
+// given: a TTL is never wrapped nor stretched.
+func (e *cacheEntry) aged(now time.Time) (_ *dns.Msg, age, life time.Duration, _ error) {
+	return e.msg, max(now.Sub(e.stored), 0), min(e.expires.Sub(now), e.expires.Sub(e.stored)), e.err
+}
+
+// sharedCache is a Resolver that reads a Cache without copying its
+// messages (see Cache.resolve): the Router's way to ask a Cache, since it
+// never modifies a message.
+type sharedCache struct{ c *Cache }
+
+// shared returns res, or for a Cache its sharedCache.
+func shared(res Resolver) Resolver {
+	if c, ok := res.(*Cache); ok {
+		return sharedCache{c}
+	}
+	return res
+}
+
+func (s sharedCache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	msg, _, _, err := s.c.resolve(ctx, name, qtype)
+	return msg, err
 }
 
 // fly asks the question for a flight and remembers the answer.
@@ -363,7 +391,7 @@ func (c *Cache) ttl(msg *dns.Msg, err error, q dns.Question) time.Duration {
 		}
 	}
 	for _, rr := range msg.Answer {
-		minTTL(rr.Header().Ttl)
+		minTTL(ttlOf(rr))
 	}
 	if len(msg.Answer) == 0 || msg.Rcode == dns.RcodeNameError || !hasRecordsOfQuestion(msg) {
 		// RFC 2308, Section 3: "The TTL of this record is set from the
@@ -375,7 +403,7 @@ func (c *Cache) ttl(msg *dns.Msg, err error, q dns.Question) time.Duration {
 		if soa == nil {
 			return 0
 		}
-		minTTL(min(soa.Hdr.Ttl, soa.Minttl))
+		minTTL(min(ttlOf(soa), topBitZero(soa.Minttl)))
 	}
 	return min(time.Duration(secs)*time.Second, c.maxTTL())
 }
@@ -409,21 +437,40 @@ func negativeSOA(msg *dns.Msg) *dns.SOA {
 // (rounded up to a second): a TTL handed out never outlives the entry, so
 // whoever keeps the answer downstream drops it when this cache would, as
 // MaxTTL promises (Unbound's cache-max-ttl does the same). The OPT
-// pseudo-record's TTL field holds flags and is left alone.
+// pseudo-record's TTL field holds flags and is left alone. life 0: an answer
+// not kept, whose TTLs are not capped. A TTL with the top bit set is 0.
 func agedCopy(msg *dns.Msg, age, life time.Duration) *dns.Msg {
 	out := msg.Copy()
-	secs := uint32(age / time.Second)
-	limit := uint32(min((life+time.Second-1)/time.Second, math.MaxUint32))
+	secs := uint32(min(max(age, 0)/time.Second, math.MaxUint32))
+	limit := uint32(math.MaxUint32)
+	if life > 0 {
+		limit = uint32(min((life+time.Second-1)/time.Second, math.MaxUint32))
+	}
 	for _, sec := range [][]dns.RR{out.Answer, out.Ns, out.Extra} {
 		for _, rr := range sec {
 			h := rr.Header()
 			if h.Rrtype == dns.TypeOPT {
 				continue
 			}
-			h.Ttl = min(h.Ttl-min(h.Ttl, secs), limit)
+			ttl := ttlOf(rr)
+			h.Ttl = min(ttl-min(ttl, secs), limit)
 		}
 	}
 	return out
+}
+
+// ttlOf is rr's TTL as a resolver must read it. RFC 2181, Section 8:
+// "Implementations should treat TTL values received with the most
+// significant bit set as if the entire value received was zero." Read
+// otherwise, such a TTL would keep a record for 68 years, or (as an int32)
+// for a negative time.
+func ttlOf(rr dns.RR) uint32 { return topBitZero(rr.Header().Ttl) }
+
+func topBitZero(ttl uint32) uint32 {
+	if ttl&(1<<31) != 0 {
+		return 0
+	}
+	return ttl
 }
 
 func (c *Cache) next() Resolver {

@@ -192,6 +192,98 @@ func TestCacheTTLNeverOutlivesEntry(t *testing.T) {
 	assert.Equal(t, uint32(1), aged.Answer[0].Header().Ttl, "half a second left rounds up, never to 0 while kept")
 }
 
+// TestCacheTTLTopBit: RFC 2181, Section 8: a TTL with the most significant
+// bit set counts as zero (issue 9, item 9): the answer is not kept, and the
+// copy handed out says 0, not 68 years.
+func TestCacheTTLTopBit(t *testing.T) {
+	tests := []struct {
+		name   string
+		msg    *dns.Msg
+		reason string
+	}{
+		{"answer", reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 2147483648 IN A 192.0.2.1"), "2^31 is 0"},
+		{"max", reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 4294967295 IN A 192.0.2.1"), "2^32-1 is 0, not the longest TTL"},
+		{"negative SOA", withSOA(reply("a.test.", dns.TypeA, dns.RcodeNameError), 1<<31|300, 300), "an SOA TTL with the top bit: the NXDOMAIN is not kept"},
+		{"negative minimum", withSOA(reply("a.test.", dns.TypeA, dns.RcodeSuccess), 300, 1<<31|300), "an SOA MINIMUM with the top bit: the NODATA is not kept"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next := &scripted{reply: func(string, uint16) (*dns.Msg, error) { return tt.msg.Copy(), nil }}
+			c := &Cache{Resolver: next, Now: newClock().Now}
+			for range 2 {
+				got, err := c.Resolve(t.Context(), "a.test.", dns.TypeA)
+				require.NoError(t, err)
+				for i, rr := range append(got.Answer, got.Ns...) {
+					if orig := append(tt.msg.Answer, tt.msg.Ns...)[i].Header().Ttl; orig&(1<<31) != 0 {
+						assert.Zero(t, rr.Header().Ttl, "%s: handed out as 0", tt.reason)
+					} else {
+						assert.Equal(t, orig, rr.Header().Ttl)
+					}
+				}
+			}
+			assert.Equal(t, 2, next.count("a.test. A"), "%s: not cached", tt.reason)
+			assert.Zero(t, c.Len())
+		})
+	}
+}
+
+// TestCacheClockStepsBack: a clock that steps back (Cache.Now before the
+// time an answer was stored) never wraps a TTL to 0 and never keeps an
+// answer longer than its TTL (issue 9, item 9).
+func TestCacheClockStepsBack(t *testing.T) {
+	clock := newClock()
+	m := reply("a.test.", dns.TypeA, dns.RcodeSuccess, "a.test. 300 IN A 192.0.2.1")
+	next := &scripted{reply: func(string, uint16) (*dns.Msg, error) { return m.Copy(), nil }}
+	c := &Cache{Resolver: next, Now: clock.Now}
+	_, err := c.Resolve(t.Context(), "a.test.", dns.TypeA)
+	require.NoError(t, err)
+
+	clock.Add(-10 * time.Second)
+	got, err := c.Resolve(t.Context(), "a.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Equal(t, 1, next.count("a.test. A"))
+	assert.Equal(t, uint32(300), got.Answer[0].Header().Ttl, "age 0, not -10 s wrapped around")
+
+	clock.Add(10*time.Second + 299*time.Second)
+	got, err = c.Resolve(t.Context(), "a.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(1), got.Answer[0].Header().Ttl)
+	clock.Add(time.Second)
+	_, err = c.Resolve(t.Context(), "a.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Equal(t, 2, next.count("a.test. A"), "expired at stored+300 s as always")
+}
+
+// TestCacheTraceTTLColdWarm: the TTLs a route's trace reports are the same
+// whether the Cache answered from memory or just asked (issue 9, item 9),
+// also when a TTL is above MaxTTL, below the chain's CNAME TTL, or has the
+// top bit set.
+func TestCacheTraceTTLColdWarm(t *testing.T) {
+	z := testZone(t, "ttl.test.", `$TTL 3600
+@        IN SOA ns hostmaster 1 3600 600 86400 300
+@        IN NS  ns
+ns       IN A   192.0.2.53
+@ 86400  IN MX  10 alias
+alias 60 IN CNAME mx
+mx 86400 IN A   192.0.2.25
+`)
+	for _, maxTTL := range []time.Duration{0, time.Minute} {
+		c := &Cache{Resolver: z, MaxTTL: maxTTL}
+		var runs [2][]string
+		for i := range runs {
+			r := &Router{Resolver: c, Trace: func(_ context.Context, e Event) {
+				if e.Step == StepMX || e.Step == StepAddrs {
+					runs[i] = append(runs[i], fmt.Sprintf("%s %s %d", e.Step, e.Host, e.TTL))
+				}
+			}}
+			_, err := r.Route(t.Context(), "ttl.test")
+			require.NoError(t, err)
+		}
+		assert.Equal(t, []string{"mx  86400", "addrs alias.ttl.test 86400"}, runs[0], "cold: the published TTLs (MaxTTL %v)", maxTTL)
+		assert.Equal(t, runs[0], runs[1], "warm as cold (MaxTTL %v)", maxTTL)
+	}
+}
+
 func TestCacheLRU(t *testing.T) {
 	next := &scripted{reply: func(name string, qtype uint16) (*dns.Msg, error) {
 		return reply(name, qtype, dns.RcodeSuccess, name+" 300 IN A 192.0.2.1"), nil

@@ -1,17 +1,14 @@
 package mxroute
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,13 +56,15 @@ const (
 // together are not all asked again at the same instant.
 type DNSResolver struct {
 	// Servers are "host:port" addresses ("192.0.2.53:53", "[2001:db8::53]:53");
-	// a bare host gets port 53. Empty: the nameservers of /etc/resolv.conf
-	// (127.0.0.1 and ::1 when it has none).
+	// a bare host gets port 53. Empty: the nameservers of /etc/resolv.conf,
+	// the first three that are addresses, as glibc reads them (127.0.0.1
+	// and ::1 when it has none).
 	Servers []string
-	// Timeout bounds each attempt. 0: resolv.conf's "options timeout", or 5s.
+	// Timeout bounds each attempt. 0: resolv.conf's "options timeout" (at
+	// most 30s, as glibc), or 5s.
 	Timeout time.Duration
 	// Attempts is how many rounds over Servers are made. 0: resolv.conf's
-	// "options attempts", or 2.
+	// "options attempts" (at most 5, as glibc), or 2.
 	Attempts int
 	// Rotate starts each question at the next server in turn, spreading
 	// the load over Servers, as resolv.conf's "options rotate" does.
@@ -187,7 +186,8 @@ type dnsConfig struct {
 
 // Resolve sends the question to each server in turn, up to Attempts rounds.
 // NOERROR and NXDOMAIN are final. SERVFAIL, REFUSED, any other rcode, a
-// reply to another question and no reply make it try the next server. When
+// lame reply (see isLame), a reply to another question and no reply make
+// it try the next server. When
 // every try ended in a response, the last one is returned (the caller reads
 // its rcode); when none did, the error wraps the last failure.
 func (r *DNSResolver) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
@@ -231,9 +231,12 @@ func (r *DNSResolver) Resolve(ctx context.Context, name string, qtype uint16) (*
 			if !r.DNSSEC || !cfg.believesAD(server) {
 				resp.AuthenticatedData = false
 			}
-			if resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError {
+			if (resp.Rcode == dns.RcodeSuccess && !isLame(resp)) || resp.Rcode == dns.RcodeNameError {
 				return resp, nil
 			}
+			// SERVFAIL, REFUSED, the rest, and a lame reply (NOERROR,
+			// no answer, no SOA, neither AA nor RA: libresolv and Go's
+			// resolver skip such a server, golang/go#15434): the next.
 			last = resp
 		}
 	}
@@ -510,87 +513,4 @@ func withPort(s string) string {
 		return s
 	}
 	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), "53")
-}
-
-// resolvConf is what /etc/resolv.conf says, as far as DNSResolver uses it.
-type resolvConf struct {
-	servers  []string
-	addrs    []serverAddr // servers, parsed
-	timeout  time.Duration
-	attempts int
-	rotate   bool // options rotate
-	trustAD  bool // options trust-ad
-	read     time.Time
-}
-
-var (
-	resolvConfPath = "/etc/resolv.conf"
-	resolvConfMu   sync.Mutex
-	resolvConfLast *resolvConf
-)
-
-// systemConfig reads resolv.conf, at most once every five seconds (as Go's
-// own resolver does), so that a changed file is picked up.
-func systemConfig() *resolvConf {
-	resolvConfMu.Lock()
-	defer resolvConfMu.Unlock()
-	if c := resolvConfLast; c != nil && time.Since(c.read) < 5*time.Second {
-		return c
-	}
-	c := &resolvConf{timeout: defaultTimeout, attempts: defaultAttempts, read: time.Now()}
-	if cc, err := dns.ClientConfigFromFile(resolvConfPath); err == nil {
-		for _, s := range cc.Servers {
-			c.servers = append(c.servers, net.JoinHostPort(s, cmpOr(cc.Port, "53")))
-		}
-		if cc.Timeout > 0 {
-			c.timeout = time.Duration(cc.Timeout) * time.Second
-		}
-		if cc.Attempts > 0 {
-			c.attempts = cc.Attempts
-		}
-	}
-	if f, err := os.Open(resolvConfPath); err == nil {
-		// miekg/dns ignores rotate and trust-ad.
-		c.rotate, c.trustAD = resolvOptions(f)
-		f.Close()
-	}
-	if len(c.servers) == 0 {
-		// What Go's resolver and glibc use when resolv.conf names none.
-		c.servers = []string{"127.0.0.1:53", "[::1]:53"}
-	}
-	c.servers, c.addrs = parseServers(c.servers)
-	resolvConfLast = c
-	return c
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	if _, err := strconv.Atoi(s); err != nil {
-		return def
-	}
-	return s
-}
-
-// resolvOptions reads the "options" lines of a resolv.conf for the flags
-// miekg/dns ignores: rotate and trust-ad (resolv.conf(5)). Like glibc, it
-// reads every options line; a flag set anywhere stays set.
-func resolvOptions(r io.Reader) (rotate, trustAD bool) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 || fields[0] != "options" {
-			continue
-		}
-		for _, opt := range fields[1:] {
-			switch opt {
-			case "rotate":
-				rotate = true
-			case "trust-ad":
-				trustAD = true
-			}
-		}
-	}
-	return rotate, trustAD
 }

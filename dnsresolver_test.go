@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -53,6 +54,18 @@ func TestDNSResolverServers(t *testing.T) {
 		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "evil.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 66)}}
 		_ = w.WriteMsg(m)
 	})
+	lame := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req) // NOERROR, no answer, no SOA, neither AA nor RA
+		m.Authoritative, m.RecursionAvailable = false, false
+		_ = w.WriteMsg(m)
+	})
+	nodataRA := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.RecursionAvailable = true // a recursive resolver's NODATA
+		_ = w.WriteMsg(m)
+	})
 	tests := []struct {
 		name      string
 		servers   []string
@@ -65,6 +78,8 @@ func TestDNSResolverServers(t *testing.T) {
 		{"SERVFAIL then answer", []string{servfail, ok}, dns.RcodeSuccess, false, "SERVFAIL moves on to the next server"},
 		{"REFUSED then answer", []string{refused, ok}, dns.RcodeSuccess, false, "REFUSED moves on too"},
 		{"all SERVFAIL", []string{servfail, refused}, dns.RcodeRefused, false, "the last response is returned for the caller to classify"},
+		{"lame then answer", []string{lame, ok}, dns.RcodeSuccess, false, "a lame reply moves on, as libresolv and Go's resolver do (golang/go#15434)"},
+		{"NODATA with RA is final", []string{nodataRA, ok}, dns.RcodeSuccess, false, "a recursive resolver's NODATA is an answer: not retried"},
 		{"silent then answer", []string{silent, ok}, dns.RcodeSuccess, false, "a timeout moves on"},
 		{"all silent", []string{silent}, 0, true, "no response at all is an error"},
 		{"wrong question then answer", []string{wrongQuestion, ok}, dns.RcodeSuccess, false, "a reply to another question is no reply"},
@@ -82,12 +97,36 @@ func TestDNSResolverServers(t *testing.T) {
 			}
 			require.NoError(t, err, tt.reason)
 			assert.Equal(t, tt.wantRcode, m.Rcode, tt.reason)
-			if m.Rcode == dns.RcodeSuccess {
+			if tt.servers[0] == nodataRA {
+				assert.Empty(t, m.Answer, "the NODATA itself")
+			} else if m.Rcode == dns.RcodeSuccess {
 				require.Len(t, m.Answer, 1)
 				assert.Equal(t, "h.test.", m.Answer[0].Header().Name)
 			}
 		})
 	}
+}
+
+// TestDNSResolverLameEverywhere: when every server gives a lame reply, the
+// last one is returned and the router defers, never turning it into an
+// implicit MX and a bounce (issue 9, item 1).
+func TestDNSResolverLameEverywhere(t *testing.T) {
+	var hits atomic.Int32
+	lame := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		hits.Add(1)
+		m := new(dns.Msg)
+		m.SetReply(req)
+		_ = w.WriteMsg(m)
+	})
+	r := &DNSResolver{Servers: []string{lame, lame}, Timeout: time.Second, Attempts: 2}
+	m, err := r.Resolve(t.Context(), "h.test.", dns.TypeMX)
+	require.NoError(t, err)
+	assert.True(t, isLame(m))
+	assert.Equal(t, int32(4), hits.Load(), "every server, every round")
+	_, err = (&Router{Resolver: r}).Route(t.Context(), "h.test")
+	require.ErrorIs(t, err, ErrTemporary)
+	assert.True(t, IsTemporary(err))
+	assert.Contains(t, err.Error(), "lame")
 }
 
 func TestDNSResolverAttempts(t *testing.T) {
@@ -222,6 +261,52 @@ func TestResolvConf(t *testing.T) {
 	assert.False(t, c.rotate, "resolv.conf's rotate is about its own nameservers")
 	assert.False(t, c.trustAD, "resolv.conf's trust-ad is about its own nameservers")
 	assert.Equal(t, 4, c.attempts, "zero fields still come from resolv.conf")
+}
+
+// TestResolvConfGlibcLimits: resolv.conf is read as glibc reads it (issue 9,
+// item 12): at most three nameservers (MAXNS), only address lines counted,
+// timeout at most 30 s (RES_MAXRETRANS), attempts at most 5 (RES_MAXRETRY).
+func TestResolvConfGlibcLimits(t *testing.T) {
+	tests := []struct {
+		name, conf   string
+		wantServers  []string
+		wantTimeout  time.Duration
+		wantAttempts int
+		reason       string
+	}{
+		{"three nameservers", "nameserver 192.0.2.1\nnameserver 192.0.2.2\nnameserver 192.0.2.3\nnameserver 192.0.2.4\n",
+			[]string{"192.0.2.1:53", "192.0.2.2:53", "192.0.2.3:53"}, 5 * time.Second, 2, "MAXNS is 3: the fourth is ignored"},
+		{"non-numeric nameserver", "nameserver dns.example\nnameserver 192.0.2.1\nnameserver 10.0.0.300\nnameserver 2001:db8::53\nnameserver\n",
+			[]string{"192.0.2.1:53", "[2001:db8::53]:53"}, 5 * time.Second, 2, "a host name or a bad address is skipped, and takes no place among the three"},
+		{"skipped lines take no slot", "nameserver x\nnameserver y\nnameserver 192.0.2.1\nnameserver 192.0.2.2\nnameserver 192.0.2.3\n",
+			[]string{"192.0.2.1:53", "192.0.2.2:53", "192.0.2.3:53"}, 5 * time.Second, 2, "only addresses count towards MAXNS"},
+		{"timeout capped", "nameserver 192.0.2.1\noptions timeout:3600 attempts:100\n",
+			[]string{"192.0.2.1:53"}, 30 * time.Second, 5, "RES_MAXRETRANS 30 and RES_MAXRETRY 5"},
+		{"timeout zero", "nameserver 192.0.2.1\noptions timeout:0 attempts:0\n",
+			[]string{"192.0.2.1:53"}, time.Second, 1, "at least one second, at least one attempt"},
+		{"atoi", "nameserver 192.0.2.1\noptions timeout:7x attempts:junk\n",
+			[]string{"192.0.2.1:53"}, 7 * time.Second, 1, "leading digits count, as atoi reads them"},
+		{"last options win", "nameserver 192.0.2.1\noptions timeout:2\noptions timeout:4 attempts:3\n",
+			[]string{"192.0.2.1:53"}, 4 * time.Second, 3, "every options line is read, the later value wins"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parseResolvConf(strings.NewReader(tt.conf))
+			assert.Equal(t, tt.wantServers, c.servers, tt.reason)
+			assert.Equal(t, tt.wantTimeout, c.timeout, tt.reason)
+			assert.Equal(t, tt.wantAttempts, c.attempts, tt.reason)
+		})
+	}
+	// Through the file, as a zero DNSResolver uses it.
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	require.NoError(t, os.WriteFile(conf, []byte(tests[0].conf+"options timeout:99 attempts:9\n"), 0o644))
+	oldPath, oldLast := resolvConfPath, resolvConfLast
+	t.Cleanup(func() { resolvConfPath, resolvConfLast = oldPath, oldLast })
+	resolvConfPath, resolvConfLast = conf, nil
+	c := (&DNSResolver{}).config()
+	assert.Len(t, c.servers, 3)
+	assert.Equal(t, 30*time.Second, c.timeout)
+	assert.Equal(t, 5, c.attempts)
 }
 
 // TestDNSResolverRoute: a whole route over the wire.
@@ -477,4 +562,21 @@ func BenchmarkDNSResolverExchange(b *testing.B) {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
 	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// TestRouteErrorAsOpError: a route that fails because the DNS server's port
+// is closed unwraps, through the *Error, to the *net.OpError of the read
+// (issue 9, item 7), and is still ErrTemporary.
+func TestRouteErrorAsOpError(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := pc.LocalAddr().String()
+	require.NoError(t, pc.Close()) // ICMP port unreachable: ECONNREFUSED on read
+	r := &Router{Resolver: &DNSResolver{Servers: []string{closed}, Timeout: time.Second, Attempts: 1}}
+	_, err = r.Route(t.Context(), "example.com")
+	require.ErrorIs(t, err, ErrTemporary)
+	assert.True(t, IsTemporary(err))
+	var opErr *net.OpError
+	require.ErrorAs(t, err, &opErr, "errors.As reaches the cause: %v", err)
+	assert.Equal(t, "udp", opErr.Net)
 }

@@ -42,7 +42,7 @@ func parseDomain(in string) (destination, *Error) {
 		// route a name nobody wrote.
 		return bad("not valid UTF-8")
 	}
-	name := strings.TrimSuffix(in, ".")
+	name := strings.TrimSuffix(mapDots(in), ".")
 	if !isASCII(name) || hasALabel(name) {
 		// RFC 5890/5891: U-labels travel as A-labels in DNS; UTS #46
 		// mapping for lookup also folds case and width. A-labels are
@@ -129,13 +129,28 @@ func checkHostname(name string) string {
 // normalizeHost brings a host name (LocalNames, an MX target) into the form
 // Host.Name uses: lower case, no trailing dot, A-labels when it converts.
 func normalizeHost(name string) string {
-	name = strings.TrimSuffix(name, ".")
+	name = strings.TrimSuffix(mapDots(name), ".")
 	if !isASCII(name) {
 		if a, err := idna.Lookup.ToASCII(name); err == nil {
 			name = a
 		}
 	}
 	return strings.ToLower(name)
+}
+
+// ideographicDots are the label separators RFC 3490, Section 3.1 asks to
+// be recognised besides the full stop: "U+002E (full stop), U+3002
+// (ideographic full stop), U+FF0E (fullwidth full stop), U+FF61 (halfwidth
+// ideographic full stop)".
+var ideographicDots = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".")
+
+// mapDots turns every RFC 3490 label separator into ".", so that a trailing
+// one is removed like a trailing full stop and none makes an empty label.
+func mapDots(s string) string {
+	if isASCII(s) {
+		return s
+	}
+	return ideographicDots.Replace(s)
 }
 
 func isASCII(s string) bool {

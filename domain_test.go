@@ -25,6 +25,12 @@ func TestParseDomain(t *testing.T) {
 		{"U-label", "Bücher.example", destination{name: "xn--bcher-kva.example"}, false, "RFC 5891: looked up as an A-label"},
 		{"A-label", "XN--BCHER-KVA.example", destination{name: "xn--bcher-kva.example"}, false, "A-labels are folded too"},
 		{"full-width dot", "bücher。example", destination{name: "xn--bcher-kva.example"}, false, "UTS #46 maps the ideographic full stop"},
+		{"ideographic full stop", "example\u3002com", destination{name: "example.com"}, false, "RFC 3490, Section 3.1: U+3002 separates labels, in an ASCII name too"},
+		{"fullwidth full stop", "example\uff0ecom", destination{name: "example.com"}, false, "RFC 3490, Section 3.1: U+FF0E separates labels"},
+		{"halfwidth ideographic full stop", "example\uff61com", destination{name: "example.com"}, false, "RFC 3490, Section 3.1: U+FF61 separates labels"},
+		{"trailing ideographic full stop", "b\u00fccher.example\u3002", destination{name: "xn--bcher-kva.example"}, false, "a trailing separator of any of the four kinds is the root, like a trailing dot"},
+		{"trailing fullwidth full stop", "example.com\uff0e", destination{name: "example.com"}, false, "a trailing U+FF0E is a trailing dot"},
+		{"two trailing separators", "example.com\uff61.", destination{}, true, "an empty label, whatever the separators"},
 		{"IPv4 literal", "[192.0.2.1]", destination{literal: netip.MustParseAddr("192.0.2.1")}, false, "RFC 5321, Section 4.1.3"},
 		{"IPv6 literal", "[IPv6:2001:db8::1]", destination{literal: netip.MustParseAddr("2001:db8::1")}, false, "RFC 5321, Section 4.1.3"},
 		{"IPv6 literal lower tag", "[ipv6:2001:DB8::1]", destination{literal: netip.MustParseAddr("2001:db8::1")}, false, "the tag is case-insensitive"},
@@ -84,6 +90,7 @@ func TestParseDomainLength(t *testing.T) {
 func TestNormalizeHost(t *testing.T) {
 	assert.Equal(t, "mx.example.com", normalizeHost("MX.Example.COM."))
 	assert.Equal(t, "xn--bcher-kva.example", normalizeHost("bücher.example"))
+	assert.Equal(t, "mx.example", normalizeHost("mx\u3002example\uff61"), "RFC 3490, Section 3.1 separators in LocalNames")
 	assert.Equal(t, "", normalizeHost("."), "the null MX target")
 }
 

@@ -22,8 +22,11 @@ var (
 	// domain, so relaying would loop the mail back here. Permanent, 5.4.6.
 	ErrLoop = errors.New("mxroute: mail for domain loops back to this host")
 	// ErrNoAddress: no mail host has a usable address. Temporary (4.4.3)
-	// when any lookup failed temporarily, else permanent (5.4.4). On a Host,
-	// the one host has no usable address.
+	// when any lookup failed temporarily, else permanent (5.4.4); temporary
+	// with 4.4.4 when this host is a backup in the MX list and every more
+	// preferred host is unusable (Postfix: "unable to find primary
+	// relay"): the backup keeps the mail. On a Host, the one host has no
+	// usable address.
 	ErrNoAddress = errors.New("mxroute: no usable address")
 	// ErrCNAME: a CNAME chain loops or is longer than the limit. Temporary,
 	// 4.4.3.
@@ -34,6 +37,12 @@ var (
 	// ErrBadDomain: the domain is empty or not a syntactically valid domain
 	// or address literal (RFC 5321, Section 4.1.2 and 4.1.3). Permanent, 5.1.3.
 	ErrBadDomain = errors.New("mxroute: malformed domain")
+	// ErrNoConnection: Dialer.Dial tried every target and none greeted
+	// with 220. Temporary: 4.4.1 when no attempt got a TCP connection
+	// (refused, timed out, unreachable), 4.4.2 when some did and its
+	// session failed (a 4xx or 5xx greeting, a malformed or missing one, a
+	// drop). Error.Attempts says what each address did.
+	ErrNoConnection = errors.New("mxroute: no mail host greeted")
 )
 
 // RFC 3463 enhanced status codes (and RFC 7505's 5.1.10) used by Error.Status.
@@ -43,7 +52,10 @@ const (
 	statusBadSyntax   = "5.1.3"  // bad destination mailbox address syntax
 	statusNullMX      = "5.1.10" // RFC 7505: recipient address has null MX
 	statusUnroutable  = "5.4.4"  // unable to route
+	statusNoPrimary   = "4.4.4"  // unable to route, for now: a backup MX whose primaries are all unusable
 	statusRoutingLoop = "5.4.6"  // routing loop detected
+	statusNoAnswer    = "4.4.1"  // no answer from host
+	statusBadConn     = "4.4.2"  // bad connection
 )
 
 // Error is the error Route returns and the error a Host carries. It says
@@ -57,6 +69,10 @@ type Error struct {
 	Err       error  // one of the Err* sentinels
 	Detail    string // what was seen, e.g. "MX lookup: SERVFAIL", or ""
 	Cause     error  // the underlying failure (network error, context.Canceled), or nil
+	// Attempts: for ErrNoConnection, every connection attempt Dial made,
+	// in the order started, each with its address and why it failed; nil
+	// for every other error.
+	Attempts []Attempt
 }
 
 func (e *Error) Error() string {
@@ -81,14 +97,20 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the sentinel, so errors.Is(err, ErrNullMX) works.
-func (e *Error) Unwrap() error { return e.Err }
-
-// Is reports whether target matches the underlying cause, so that
-// errors.Is(err, context.DeadlineExceeded) holds for a route that ran out of
-// time even though Unwrap returns the sentinel.
-func (e *Error) Is(target error) bool {
-	return e.Cause != nil && errors.Is(e.Cause, target)
+// Unwrap returns the sentinel and, when there is one, the cause, so that
+// errors.Is(err, ErrNullMX) and errors.Is(err, context.DeadlineExceeded)
+// both hold, and errors.As(err, &opErr) finds the *net.OpError behind a
+// failed query.
+func (e *Error) Unwrap() []error {
+	switch {
+	case e.Err == nil && e.Cause == nil:
+		return nil
+	case e.Cause == nil:
+		return []error{e.Err}
+	case e.Err == nil:
+		return []error{e.Cause}
+	}
+	return []error{e.Err, e.Cause}
 }
 
 // IsTemporary reports whether err is (or wraps) an *Error that asks the

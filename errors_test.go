@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestError(t *testing.T) {
@@ -29,7 +31,11 @@ func TestError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.wantMsg, tt.err.Error())
-			assert.Equal(t, tt.wantSentinel, tt.err.Unwrap())
+			if tt.wantSentinel != nil {
+				assert.Equal(t, []error{tt.wantSentinel}, tt.err.Unwrap())
+			} else {
+				assert.Empty(t, tt.err.Unwrap())
+			}
 			if tt.wantSentinel != nil {
 				assert.ErrorIs(t, fmt.Errorf("wrapped: %w", tt.err), tt.wantSentinel)
 			}
@@ -45,6 +51,21 @@ func TestErrorCause(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "the cause answers errors.Is")
 	assert.NotErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, &Error{Err: ErrTemporary}, context.Canceled, "no cause, no match")
+}
+
+// TestErrorAsCause: errors.As reaches the cause behind the sentinel, so an
+// MTA can read the *net.OpError of a failed query (issue 9, item 7), and
+// errors.Is still reaches both.
+func TestErrorAsCause(t *testing.T) {
+	op := &net.OpError{Op: "read", Net: "udp", Err: errors.New("connection refused")}
+	err := error(newTemporary("example.com", "", "MX lookup", fmt.Errorf("server 192.0.2.53:53: %w", op)))
+	var got *net.OpError
+	require.ErrorAs(t, fmt.Errorf("wrapped: %w", err), &got)
+	assert.Same(t, op, got)
+	assert.ErrorIs(t, err, ErrTemporary)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, []error{ErrTemporary, e.Cause}, e.Unwrap())
 }
 
 func TestIsTemporary(t *testing.T) {

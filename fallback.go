@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -42,6 +43,10 @@ func followCNAMEs(a *answer, msg *dns.Msg, qtype uint16, limit int) (advanced bo
 		}
 		if target == "" {
 			return advanced, nil
+		}
+		if !isHostName(strings.TrimSuffix(target, ".")) {
+			return advanced, &lookupError{cname: true, badName: true,
+				detail: "CNAME target " + strconv.Quote(strings.TrimSuffix(target, ".")) + " of " + a.name + " is not a host name (RFC 1123, Section 2.1)"}
 		}
 		if target == a.asked || slices.Contains(a.chain, target) {
 			return advanced, &lookupError{cname: true, detail: "CNAME loop at " + a.name + " -> " + target}
@@ -85,13 +90,17 @@ func mxHosts(domain string, rrs []dns.RR) ([]*mxHost, *Error) {
 		}
 		h := &all[len(hosts)]
 		h.name, h.fqdn, h.pref = name, fqdnOf(mx.Mx, name), mx.Preference
-		if isIPName(name) {
+		switch {
+		case isIPName(name):
 			// RFC 5321, Section 5.1: "the data field of that response MUST
 			// contain a domain name." An address there is a
 			// misconfiguration; a sender that connected to it would be
 			// trusting a record that no standard gives a meaning.
 			h.err = &Error{Domain: domain, Host: name, Status: statusUnroutable, Err: ErrNoAddress,
 				Detail: "MX target is an IP address, not a host name (RFC 5321, Section 5.1)"}
+		case !isHostName(name):
+			h.err = &Error{Domain: domain, Host: name, Status: statusUnroutable, Err: ErrNoAddress,
+				Detail: "MX target is not a host name (RFC 1123, Section 2.1; RFC 5321, Section 2.3.5)"}
 		}
 		hosts = append(hosts, h)
 	}
@@ -112,6 +121,36 @@ func isIPName(name string) bool {
 	return err == nil
 }
 
+// isHostName reports whether name (lower case, no trailing dot, as
+// normalizeHost gives it) is a host name a sender may look up and connect
+// to. RFC 5321, Section 2.3.5: a domain name used for a host is "a
+// sequence of letters, digits, and hyphens drawn from a character set";
+// RFC 1123, Section 2.1 gives the syntax, labels of at most 63 octets that
+// neither start nor end with a hyphen, and notes that a top-level label is
+// never all-numeric (so "1.2.3.4.5" is no host). Go's resolver drops MX
+// and CNAME answers that fail a check like this one since CVE-2021-33195.
+// Underscores are accepted, as Go, Postfix and mox accept them: they occur
+// in deployed host names. An escaped byte ("\060html\062") is not.
+func isHostName(name string) bool {
+	if name == "" || len(name) > maxDomainLen {
+		return false
+	}
+	last := ""
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" || len(label) > maxLabelLen || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+		last = label
+	}
+	return strings.Trim(last, "0123456789") != ""
+}
+
 // implicitError says why the implicit MX of a domain without MX records is
 // unusable. RFC 5321, Section 5.1: "If an empty list of MXs is returned, the
 // address is treated as if it was associated with an implicit MX RR, with a
@@ -130,6 +169,11 @@ func (r *Router) implicitError(ctx context.Context, res Resolver, domain string,
 		return &Error{Domain: domain, Status: statusTempDNS, Temporary: true, Err: ErrCNAME, Detail: h.err.Detail}
 	case h.err.Temporary:
 		return newTemporary(domain, "", h.err.Detail, h.err.Cause)
+	}
+	if _, b := r.firstSpecial(h); b != nil {
+		// Addresses, but none a remote mail server can have: not "no
+		// mail host", which would claim the domain publishes none.
+		return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress, Detail: h.err.Detail}
 	}
 	useV6, useV4 := r.Family.wants()
 	if useV6 && useV4 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -26,6 +27,9 @@ func (r *Router) maxLookups() int {
 // addrResult is one A or AAAA lookup of a mail host.
 type addrResult struct {
 	looked bool
+	// cut: the lookup failed after ctx had ended, so its failure says
+	// nothing of the host (Targets must not take the route as complete).
+	cut    bool
 	ans    answer
 	err    *lookupError
 	addrs  []netip.Addr  // in the resolver's order
@@ -39,8 +43,9 @@ type question struct {
 	qtype uint16
 }
 
-// lookups are the address questions of one route that could not be
-// answered at once, run by a bounded pool of goroutines in route order.
+// lookups are the address questions of one round of a route (see
+// routing.lookFurther) that could not be answered at once, run by a bounded pool
+// of goroutines in route order.
 type lookups struct {
 	g       errgroup.Group
 	pending []question
@@ -48,26 +53,27 @@ type lookups struct {
 	cancel  context.CancelFunc
 }
 
-// startLookups asks for the addresses of every host to look up, all at
-// once: A and AAAA of every host in parallel, so a route costs one
-// round-trip for the MX RRset and one for the addresses, not 1+2N.
-// Questions a Cache can answer are answered here, on the caller's goroutine;
-// only the others start goroutines, at most Router.MaxLookups, which take
-// the questions in route order, so the first host's answers come first. A
-// host's ready channel (when it has questions in flight) is closed when its
-// last one is answered.
+// startLookups asks for the addresses of hosts, all at once: A and AAAA of
+// every host in parallel, so a route costs one round-trip for the MX RRset
+// and one for the addresses, not 1+2N. Questions a Cache can answer are
+// answered here, on the caller's goroutine; only the others start
+// goroutines, at most Router.MaxLookups per round, which take the questions
+// in route order, so the first host's answers come first. A host's ready
+// channel (when it has questions in flight) is closed when its last one is
+// answered.
 //
 // A mail host may be a CNAME: RFC 5321, Section 5.1 puts that "outside the
 // scope of this Standard" and RFC 2181, Section 10.3 forbids it, but deployed
 // MTAs follow it and so does this; the Host keeps the published name.
-func (ro *routing) startLookups(ctx context.Context) {
+func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 	r := ro.r
 	v6, v4 := r.queryFamilies()
 	first, second := dns.TypeAAAA, dns.TypeA // the preferred family first
 	if r.Family == PreferIPv4 {
 		first, second = second, first
 	}
-	for _, h := range ro.hosts {
+	var pending []question
+	for _, h := range hosts {
 		if h.err != nil {
 			continue
 		}
@@ -82,31 +88,39 @@ func (ro *routing) startLookups(ctx context.Context) {
 			ar.looked = true
 			if ans, lerr, ok := fromCache(ctx, ro.res, h.fqdn, qtype, r.maxRRs(qtype)); ok {
 				ar.set(ans, lerr)
+				ar.cut = lerr != nil && ctx.Err() != nil
 				continue
 			}
-			ro.pending = append(ro.pending, question{h: h, ar: ar, qtype: qtype})
+			pending = append(pending, question{h: h, ar: ar, qtype: qtype})
 		}
 	}
-	if len(ro.pending) == 0 {
-		return
+	if len(pending) == 0 {
+		return // all answered from the Cache: nothing allocated
 	}
-	for _, q := range ro.pending {
+	l := &ro.first // the first round lives in the routing: no allocation
+	if l.pending != nil {
+		l = &lookups{}
+		ro.more = append(ro.more, l)
+	}
+	l.pending = pending
+	for _, q := range l.pending {
 		if atomic.AddInt32(&q.h.left, 1) == 1 {
 			q.h.ready = make(chan struct{})
 		}
 	}
 	lctx, cancel := context.WithCancel(ctx)
-	ro.cancel = cancel
-	for range min(r.maxLookups(), len(ro.pending)) {
-		ro.g.Go(func() error {
+	l.cancel = cancel
+	for range min(r.maxLookups(), len(l.pending)) {
+		l.g.Go(func() error {
 			for {
-				i := int(ro.next.Add(1)) - 1
-				if i >= len(ro.pending) {
+				i := int(l.next.Add(1)) - 1
+				if i >= len(l.pending) {
 					return nil
 				}
-				q := ro.pending[i]
+				q := l.pending[i]
 				ans, lerr := lookup(lctx, ro.res, q.h.fqdn, q.qtype, r.maxRRs(q.qtype))
 				q.ar.set(ans, lerr)
+				q.ar.cut = lerr != nil && lctx.Err() != nil
 				if atomic.AddInt32(&q.h.left, -1) == 0 {
 					close(q.h.ready)
 				}
@@ -116,20 +130,28 @@ func (ro *routing) startLookups(ctx context.Context) {
 	}
 }
 
-// wait waits for every lookup to end.
-func (l *lookups) wait() {
-	_ = l.g.Wait()
-	if l.cancel != nil {
-		l.cancel()
+// rounds calls f with every round of lookups started.
+func (ro *routing) rounds(f func(*lookups)) {
+	if ro.first.pending != nil {
+		f(&ro.first)
+	}
+	for _, l := range ro.more {
+		f(l)
 	}
 }
 
-// stop cancels the lookups still running and waits for them to end.
-func (l *lookups) stop() {
-	if l.cancel != nil {
+// wait waits for every lookup of every round to end.
+func (ro *routing) wait() {
+	ro.rounds(func(l *lookups) {
+		_ = l.g.Wait()
 		l.cancel()
-	}
-	_ = l.g.Wait()
+	})
+}
+
+// stop cancels the lookups still running and waits for them to end.
+func (ro *routing) stop() {
+	ro.rounds(func(l *lookups) { l.cancel() })
+	ro.rounds(func(l *lookups) { _ = l.g.Wait() })
 }
 
 // wait waits until h's lookups have ended.
@@ -137,6 +159,25 @@ func (h *mxHost) wait() {
 	if h.ready != nil {
 		<-h.ready
 	}
+}
+
+// cut reports whether a lookup of h failed because ctx ended (see
+// addrResult.cut): what it says of h is not known.
+func (h *mxHost) cut() bool { return h.v6.cut || h.v4.cut }
+
+// hasTarget reports whether h, looked up, has an address the Router may
+// use: in a family it uses, and no special-purpose address. Such a host
+// takes a place under MaxHosts; one without takes none.
+func (r *Router) hasTarget(h *mxHost) bool {
+	if h.err != nil {
+		return false
+	}
+	for _, addrs := range r.usedAddrs(h) {
+		if slices.ContainsFunc(addrs, func(a netip.Addr) bool { return r.special(a) == nil }) {
+			return true
+		}
+	}
+	return false
 }
 
 // ask is lookup, answered from the Cache in place when it can be.
@@ -268,8 +309,9 @@ func (ar *addrResult) set(ans answer, err *lookupError) {
 // hostError says why a looked-up host has no usable address: a temporary
 // failure of either lookup wins (the host may work later, so the mail must
 // wait for it), then a CNAME fault, then the permanent "no address".
-func hostError(domain string, h *mxHost, f Family) *Error {
-	var temp, cname *lookupError
+func (r *Router) hostError(domain string, h *mxHost) *Error {
+	f := r.Family
+	var temp, cname, bad *lookupError
 	nx, looked := 0, 0
 	for _, ar := range []*addrResult{&h.v6, &h.v4} {
 		if !ar.looked {
@@ -281,6 +323,8 @@ func hostError(domain string, h *mxHost, f Family) *Error {
 			if ar.ans.kind == noDomain {
 				nx++
 			}
+		case ar.err.badName:
+			bad = ar.err
 		case ar.err.cname:
 			cname = ar.err
 		default:
@@ -290,9 +334,18 @@ func hostError(domain string, h *mxHost, f Family) *Error {
 	switch {
 	case temp != nil:
 		return newTemporary(domain, h.name, temp.detail, temp.cause)
+	case bad != nil:
+		// Like an MX target that is no host name (see mxHosts): the
+		// host's data is malformed, not missing for now.
+		return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress, Detail: bad.detail}
 	case cname != nil:
 		return &Error{Domain: domain, Host: h.name, Status: statusTempDNS, Temporary: true,
 			Err: ErrCNAME, Detail: cname.detail}
+	}
+	if a, b := r.firstSpecial(h); b != nil {
+		// RFC 6890: an address no remote mail server can have.
+		return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress,
+			Detail: "no usable address: " + b.describe(a)}
 	}
 	detail := "no A or AAAA records"
 	switch {

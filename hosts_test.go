@@ -54,7 +54,7 @@ func TestHostError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.host.name = "h"
-			e := hostError("d.test", &tt.host, tt.family)
+			e := (&Router{Family: tt.family}).hostError("d.test", &tt.host)
 			assert.ErrorIs(t, e, tt.wantErr, tt.reason)
 			assert.Equal(t, tt.wantTemporary, e.Temporary, tt.reason)
 			assert.Equal(t, tt.wantDetail, e.Detail)

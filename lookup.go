@@ -62,19 +62,27 @@ func (r *Router) maxAddrsPerHost() int {
 }
 
 // appendHostAddrs appends h's addresses to buf in the order to try (see
-// orderAddrs), at most MaxAddrsPerHost of them.
+// orderAddrs), without special-purpose ones (see special.go), at most
+// MaxAddrsPerHost of them.
 func (r *Router) appendHostAddrs(buf []netip.Addr, h *mxHost) []netip.Addr {
 	start := len(buf)
 	buf = orderAddrs(buf, h.v6.addrs, h.v4.addrs, r.Family)
-	return buf[:start+min(len(buf)-start, r.maxAddrsPerHost())]
+	kept := buf[:start]
+	for _, a := range buf[start:] {
+		if r.special(a) == nil {
+			kept = append(kept, a)
+		}
+	}
+	return kept[:start+min(len(kept)-start, r.maxAddrsPerHost())]
 }
 
 // lookupError says why a question got no usable answer. It never leaves the
 // package: the router turns it into an *Error for the domain or the host.
 type lookupError struct {
-	cname  bool   // a CNAME loop or an over-long chain (ErrCNAME), not a failed query
-	detail string // e.g. "MX lookup for example.com.: SERVFAIL"
-	cause  error  // the Resolver's error, if any
+	cname   bool   // a CNAME loop, an over-long chain or a bad target (ErrCNAME), not a failed query
+	badName bool   // a CNAME target that is no host name (with cname)
+	detail  string // e.g. "MX lookup for example.com.: SERVFAIL"
+	cause   error  // the Resolver's error, if any
 }
 
 func (e *lookupError) Error() string { return e.detail }
@@ -96,6 +104,7 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16, limit 
 	a := answer{asked: name, name: name}
 	qname := name
 	authentic := true
+	res = shared(res)
 	for {
 		if err := ctx.Err(); err != nil {
 			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": " + err.Error(), cause: err}
@@ -130,6 +139,12 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16, limit 
 			// name's data, so it must not read as NODATA (which would
 			// make an implicit MX, then a bounce).
 			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: referral from a server that does not recurse", typeName(qtype), qname)}
+		case isLame(msg):
+			// The same without NS records: Go's resolver calls it a lame
+			// referral (golang/go#15434) and libresolv skips the server.
+			// A real NODATA carries the SOA (RFC 2308, Section 2.2) or
+			// comes from a server that is authoritative or recursive.
+			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: lame reply (NOERROR, no answer, no SOA, neither AA nor RA)", typeName(qtype), qname)}
 		}
 		authentic = authentic && msg.AuthenticatedData
 		advanced, lerr := followCNAMEs(&a, msg, qtype, limit)
@@ -173,6 +188,18 @@ func isReferral(msg *dns.Msg) bool {
 		}
 	}
 	return ns
+}
+
+// isLame reports whether msg is a lame reply: NOERROR with an empty answer
+// section, neither AA nor RA, and no SOA in the authority section. It
+// carries no information about the name (a server that is not
+// authoritative for it and does not recurse), and must not be read as
+// NODATA, which would make an implicit MX and then a bounce.
+func isLame(msg *dns.Msg) bool {
+	if msg.Rcode != dns.RcodeSuccess || len(msg.Answer) > 0 || msg.Authoritative || msg.RecursionAvailable {
+		return false
+	}
+	return !slices.ContainsFunc(msg.Ns, func(rr dns.RR) bool { return rr != nil && rr.Header().Rrtype == dns.TypeSOA })
 }
 
 // records returns the first limit records of type qtype and class IN in rrs

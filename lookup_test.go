@@ -42,8 +42,8 @@ func TestLookup(t *testing.T) {
 			wantKind: found, wantName: "a.test.", wantRRs: 1,
 		},
 		{
-			name: "NODATA", reason: "NOERROR and no records: the name exists without the type",
-			steps:    []step{{"a.test.", reply("a.test.", dns.TypeMX, 0), nil}},
+			name: "NODATA", reason: "NOERROR and no records from a recursive resolver (RA): the name exists without the type",
+			steps:    []step{{"a.test.", withRA(reply("a.test.", dns.TypeMX, 0)), nil}},
 			wantKind: noData, wantName: "a.test.",
 		},
 		{
@@ -75,7 +75,7 @@ func TestLookup(t *testing.T) {
 			name: "chain to NODATA, asked again", reason: "the second answer decides NODATA",
 			steps: []step{
 				{"a.test.", reply("a.test.", dns.TypeMX, 0, "a.test. 60 IN CNAME b.other."), nil},
-				{"b.other.", reply("b.other.", dns.TypeMX, 0), nil},
+				{"b.other.", withRA(reply("b.other.", dns.TypeMX, 0)), nil},
 			},
 			wantKind: noData, wantName: "b.other.", wantChain: []string{"b.other."},
 		},
@@ -117,6 +117,24 @@ func TestLookup(t *testing.T) {
 			name: "referral", reason: "RFC 1034, Section 4.3.1: a referral is no answer; never NODATA, never a bounce",
 			steps:   []step{{"a.test.", withNs(reply("a.test.", dns.TypeMX, 0), false, "test. 60 IN NS ns.test."), nil}},
 			wantErr: true,
+		},
+		{
+			name: "lame reply", reason: "NOERROR, no answer, no SOA, neither AA nor RA: a lame referral (golang/go#15434), temporary, never NODATA",
+			steps:   []step{{"a.test.", reply("a.test.", dns.TypeMX, 0), nil}},
+			wantErr: true,
+		},
+		{
+			name: "lame reply at the end of a chain", reason: "the server asked for the CNAME's target knows nothing of it: temporary",
+			steps: []step{
+				{"a.test.", reply("a.test.", dns.TypeMX, 0, "a.test. 60 IN CNAME b.other."), nil},
+				{"b.other.", reply("b.other.", dns.TypeMX, 0), nil},
+			},
+			wantErr: true,
+		},
+		{
+			name: "authoritative NODATA", reason: "AA set, no SOA: the server speaks for the zone, so it is NODATA",
+			steps:    []step{{"a.test.", withAA(reply("a.test.", dns.TypeMX, 0)), nil}},
+			wantKind: noData, wantName: "a.test.",
 		},
 		{
 			name: "authoritative NODATA with NS", reason: "AA set: the server speaks for the zone, so it is NODATA",
@@ -246,3 +264,9 @@ func TestRecordsCapKeepsMostPreferred(t *testing.T) {
 	got := records(tests[1].rrs, "c.test.", dns.TypeMX, 2)
 	assert.Equal(t, "e.c.test.", got[0].(*dns.MX).Mx, "the record itself, not only its preference")
 }
+
+// withRA sets RA, as a recursive resolver does in every reply.
+func withRA(m *dns.Msg) *dns.Msg { m.RecursionAvailable = true; return m }
+
+// withAA sets AA, as an authoritative server does.
+func withAA(m *dns.Msg) *dns.Msg { m.Authoritative = true; return m }

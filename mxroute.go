@@ -52,7 +52,12 @@ type Router struct {
 	// Resolver asks DNS. nil: a DNSResolver configured from /etc/resolv.conf.
 	Resolver Resolver
 	// LocalNames are this host's names, for the loop guard. Matched
-	// case-insensitively, trailing dot ignored. Empty: none.
+	// case-insensitively, trailing dot ignored, against each mail host's
+	// name and, once its lookups have ended, every name on its CNAME
+	// chain (an alias of this host is this host); so, as with LocalAddrs,
+	// the hosts tied with the last one MaxHosts looks up are looked up
+	// too, and Targets yields a host only once every host at or below its
+	// preference is known not to be this host. Empty: none.
 	LocalNames []string
 	// LocalAddrs are this host's addresses, for the loop guard. When set,
 	// every mail host up to this host's own preference is looked up before
@@ -65,13 +70,31 @@ type Router struct {
 	// Router serialises its use of Rand, so it may still route from many
 	// goroutines, but Rand must not be used elsewhere at the same time.
 	Rand *rand.Rand
-	// MaxHosts bounds the mail hosts looked up and returned, after the loop
-	// guard and in route order. 0: no limit.
+	// MaxHosts bounds the usable mail hosts looked up and returned, after
+	// the loop guard and in route order: a host already known to be
+	// unusable (an IP-address target or one that is no host name, NXDOMAIN,
+	// no address, only special-purpose addresses, none in Family, a failed
+	// lookup) takes no place, and the route looks further down the list
+	// (a further round-trip, only when the first lookups left fewer usable
+	// hosts than MaxHosts), so a cost limit never turns a deliverable domain
+	// into a bounce. Unusable hosts met on the way stay in Route.Hosts with
+	// their Err. 0: no limit.
 	MaxHosts int
 	// MaxAddrs bounds the addresses in Route.Targets; hosts after the one
 	// where the limit is reached are dropped. 0: no limit. RFC 5321, Section
 	// 5.1 asks that at least two be tried.
 	MaxAddrs int
+	// AllowLoopback lets loopback addresses (127.0.0.0/8, ::1) be targets,
+	// for test harnesses and local relays whose mail server runs on this
+	// host. false (the zero value): a loopback address in an A or AAAA
+	// record or an address literal is dropped like every other
+	// special-purpose address (see special.go), since an MX pointing
+	// there would hand the mail to this host's own listener, which often
+	// trusts localhost as a relay. The other special-purpose blocks
+	// (0.0.0.0/8, ::, link-local, multicast, broadcast, reserved,
+	// IPv4-mapped addresses in AAAA records) are never targets. An address
+	// in LocalAddrs is this host for the loop guard, loopback or not.
+	AllowLoopback bool
 	// Family selects the address families and their order within a host.
 	// The zero value, AnyFamily, uses both, IPv6 first.
 	Family Family
@@ -105,9 +128,10 @@ type Router struct {
 	// addresses without the MX response reflecting it at once.
 	UseAdditional bool
 	// Trace, when set, is called with each decision Route makes, in order:
-	// the CNAMEs followed, the MX RRset, null MX and IP-address targets,
-	// shuffled ties, hosts dropped by the loop guard or the limits, each
-	// host's addresses or why it is unusable, and the result (see Step).
+	// the CNAMEs followed, the MX RRset, null MX, IP-address targets and
+	// targets that are no host names, shuffled ties, hosts dropped by the
+	// loop guard or the limits, each host's addresses, the special-purpose
+	// ones dropped, or why it is unusable, and the result (see Step).
 	// Targets reports the decisions made before the address lookups (up to
 	// the loop guard by name); its targets are the rest of the story.
 	// ctx is the one given to Route, so a value in it can tell one route's
@@ -203,8 +227,7 @@ func (r *Router) Route(ctx context.Context, domain string) (out *Route, outErr e
 	if err != nil {
 		return nil, err
 	}
-	ro.startLookups(ctx)
-	ro.wait()
+	ro.startLookups(ctx, ro.hosts)
 	return ro.finish(ctx)
 }
 
@@ -220,8 +243,11 @@ type routing struct {
 	rt     *Route    // Hosts not yet set
 	hosts  []*mxHost // sorted, after the loop guard by name: the hosts to look up
 	beyond []*mxHost // after the loop guard by name, past the hosts to look up (MaxHosts)
+	self   bool      // the loop guard found this host among the mail exchangers
+	round  int       // hosts taken by the latest round of lookups (see lookFurther)
 
-	lookups // A/AAAA questions in flight
+	first lookups    // the A/AAAA questions of the first round of lookups
+	more  []*lookups // those of further rounds (see routing.lookFurther)
 }
 
 // begin runs the stages of a route before the address lookups: it parses
@@ -240,11 +266,11 @@ func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
 	}
 	hosts, dropped, self := r.loopGuard(ro.hosts)
 	r.traceLoopGuard(ctx, domain, dropped, nil)
-	if self && len(hosts) == 0 {
+	if ro.self = self; self && len(hosts) == 0 {
 		return nil, ro.loopError()
 	}
-	ro.hosts = r.lookupSet(hosts)
-	ro.beyond = hosts[len(ro.hosts):]
+	n := r.lookupCount(hosts, r.MaxHosts)
+	ro.hosts, ro.beyond, ro.round = hosts[:n], hosts[n:], n
 	return ro, nil
 }
 
@@ -255,7 +281,7 @@ func (ro *routing) mx(ctx context.Context, name string) *Error {
 	var extra *lastResponse
 	res := ro.res
 	if r.UseAdditional {
-		extra = &lastResponse{next: res}
+		extra = &lastResponse{next: shared(res)}
 		res = extra
 	}
 	mx, lerr := r.ask(ctx, res, name+".", dns.TypeMX)
@@ -306,44 +332,108 @@ func (ro *routing) literal(addr netip.Addr) {
 	ro.hosts = []*mxHost{h}
 }
 
-// lookupSet returns the hosts whose addresses are needed: the first
-// MaxHosts, and with LocalAddrs also every further host at the preference
-// of the last of them, since one of those may turn out to be this host by
-// address and drop its whole preference (see loopGuard). hosts are sorted.
-func (r *Router) lookupSet(hosts []*mxHost) []*mxHost {
-	if r.MaxHosts <= 0 || len(hosts) <= r.MaxHosts {
-		return hosts
+// lookupCount returns how many of hosts (sorted, the next ones in route
+// order) to look up to find want usable ones, without MaxHosts all of them:
+// hosts known to be unusable before any lookup (an IP-address target) come
+// along at no cost and take no place. When the loop guard needs lookups
+// (LocalAddrs, or LocalNames and CNAMEs), every further host at the
+// preference of the last one is taken too, since one of those may turn
+// out to be this host and drop its whole preference (see loopGuard).
+func (r *Router) lookupCount(hosts []*mxHost, want int) int {
+	if r.MaxHosts <= 0 {
+		return len(hosts)
 	}
-	n := r.MaxHosts
-	if len(r.LocalAddrs) > 0 {
-		for n < len(hosts) && hosts[n].pref == hosts[r.MaxHosts-1].pref {
+	n := 0
+	for got := 0; n < len(hosts) && got < want; n++ {
+		if hosts[n].err == nil {
+			got++
+		}
+	}
+	if r.guardsAfterLookup() && n > 0 {
+		for n < len(hosts) && hosts[n].pref == hosts[n-1].pref {
 			n++
 		}
 	}
-	return hosts[:n]
+	return n
 }
 
-// finish applies the loop guard by address and MaxHosts to the looked-up
-// hosts, orders and de-duplicates their addresses, applies MaxAddrs and
-// says why the route is unusable if it is. Every lookup has ended.
-func (ro *routing) finish(ctx context.Context) (*Route, error) {
-	r, domain, rt := ro.r, ro.domain, ro.rt
-	hosts := ro.hosts
-	beyond := ro.beyond // past MaxHosts, never looked up
-	if len(r.LocalAddrs) > 0 {
-		kept, dropped, self := r.loopGuard(hosts)
-		if self {
-			// The hosts past the lookup set are at or above this host's
-			// preference too (see lookupSet): the loop guard drops them.
-			r.traceLoopGuard(ctx, domain, dropped, beyond)
-			if hosts, beyond = kept, nil; len(hosts) == 0 {
-				return nil, ro.loopError()
+// lookFurther starts a further round of lookups when MaxHosts is set, the hosts
+// looked up so far (all ended) have fewer usable ones than MaxHosts, and
+// hosts are left beyond them. It reports whether it started one.
+//
+// Each further round takes at least twice the hosts of the one before, so a
+// list of many unusable hosts (a hostile RRset of MaxMX bad targets, with
+// MaxHosts 1) costs a few rounds, not one round-trip per host; the hosts
+// looked up past the MaxHosts-th usable one are cut as usual.
+func (ro *routing) lookFurther(ctx context.Context) bool {
+	r := ro.r
+	if r.MaxHosts <= 0 || len(ro.beyond) == 0 {
+		return false
+	}
+	usable := 0
+	for _, h := range ro.hosts {
+		if r.hasTarget(h) {
+			usable++
+		}
+	}
+	if usable >= r.MaxHosts {
+		return false
+	}
+	n := r.lookupCount(ro.beyond, max(r.MaxHosts-usable, 2*ro.round))
+	ro.round = n
+	next := ro.beyond[:n]
+	ro.hosts = append(ro.hosts[:len(ro.hosts):len(ro.hosts)], next...)
+	ro.beyond = ro.beyond[n:]
+	ro.startLookups(ctx, next)
+	return true
+}
+
+// maxHostsCut returns the number of hosts to keep: up to and including the
+// MaxHosts-th usable one (all of them without MaxHosts).
+func (r *Router) maxHostsCut(hosts []*mxHost) int {
+	if r.MaxHosts <= 0 {
+		return len(hosts)
+	}
+	usable := 0
+	for i, h := range hosts {
+		if r.hasTarget(h) {
+			if usable++; usable == r.MaxHosts {
+				return i + 1
 			}
 		}
 	}
-	if r.MaxHosts > 0 && len(hosts) > r.MaxHosts {
-		r.traceMaxHosts(ctx, domain, hosts[r.MaxHosts:])
-		hosts = hosts[:r.MaxHosts]
+	return len(hosts)
+}
+
+// finish waits for the lookups, applies the loop guard to what they found
+// (addresses, CNAMEs), looks further while MaxHosts is not reached (see
+// lookFurther), cuts at MaxHosts, orders and de-duplicates the addresses, applies
+// MaxAddrs and says why the route is unusable if it is.
+func (ro *routing) finish(ctx context.Context) (*Route, error) {
+	r, domain, rt := ro.r, ro.domain, ro.rt
+	for {
+		ro.wait()
+		if r.guardsAfterLookup() {
+			if kept, dropped, self := r.loopGuard(ro.hosts); self {
+				// The hosts past the lookup set are at or above this
+				// host's preference too (see lookupCount): the loop
+				// guard drops them.
+				r.traceLoopGuard(ctx, domain, dropped, ro.beyond)
+				ro.self, ro.hosts, ro.beyond = true, kept, nil
+				if len(kept) == 0 {
+					return nil, ro.loopError()
+				}
+			}
+		}
+		if ctx.Err() != nil || !ro.lookFurther(ctx) {
+			break // a done ctx: the route defers below, no more rounds
+		}
+	}
+	hosts := ro.hosts
+	beyond := ro.beyond // past MaxHosts, never looked up
+	if cut := r.maxHostsCut(hosts); cut < len(hosts) {
+		r.traceMaxHosts(ctx, domain, hosts[cut:])
+		hosts = hosts[:cut]
 	}
 	r.traceMaxHosts(ctx, domain, beyond)
 	if err := ctx.Err(); err != nil {
@@ -361,7 +451,7 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 		start := len(buf)
 		buf = r.appendHostAddrs(buf, h)
 		if h.addrs = buf[start:len(buf):len(buf)]; len(h.addrs) == 0 {
-			h.err = hostError(domain, h, r.Family)
+			h.err = r.hostError(domain, h)
 		}
 	}
 	r.traceHosts(ctx, domain, hosts)
@@ -371,12 +461,31 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 	r.traceDedupe(ctx, domain, hosts)
 	hosts = dedupeAddrs(hosts)
 	if err := noAddressError(domain, hosts); err != nil {
+		if ro.self {
+			ro.noPrimary(err)
+		}
 		rt.Hosts = publicHosts(hosts)
 		return rt, err
 	}
 	r.traceMaxAddrs(ctx, domain, hosts)
 	rt.Hosts = publicHosts(limitAddrs(hosts, r.MaxAddrs))
 	return rt, nil
+}
+
+// noPrimary turns err (ErrNoAddress) into the deferral of a backup mail
+// exchanger: this host is in the MX list and every more preferred host is
+// unusable. The backup accepted the mail on the primary's behalf and must
+// keep it until a primary is reachable again; bouncing would lose it.
+// Postfix defers such mail with 4.4.4 ("unable to find primary relay");
+// RFC 5321, Section 5.1 makes a loop an error only when "there are no
+// records left", which is not the case here.
+func (ro *routing) noPrimary(err *Error) {
+	err.Status, err.Temporary = statusNoPrimary, true
+	detail := "this host is a backup mail exchanger for " + ro.rt.Canonical + " and no more preferred host is usable: keep the mail"
+	if err.Detail != "" {
+		detail += "; " + err.Detail
+	}
+	err.Detail = detail
 }
 
 // loopError is ErrLoop: the loop guard left no host.

@@ -57,6 +57,20 @@ func (f Family) wants() (v6, v4 bool) {
 	return true, true
 }
 
+// usedAddrs returns h's AAAA and A results, each only when the Family uses
+// its family (nil otherwise).
+func (r *Router) usedAddrs(h *mxHost) [2][]netip.Addr {
+	useV6, useV4 := r.Family.wants()
+	var out [2][]netip.Addr
+	if useV6 {
+		out[0] = h.v6.addrs
+	}
+	if useV4 {
+		out[1] = h.v4.addrs
+	}
+	return out
+}
+
 // orderAddrs puts one host's addresses in the order to try. Within a family
 // the resolver's order is kept: RFC 5321, Section 5.1: "It is the
 // responsibility of the domain name resolver interface to have ordered this

@@ -16,10 +16,13 @@ import (
 // Targets yields errors only at the end, at most once, as (Target{}, err)
 // with err the *Error Route would return: when no target could be yielded
 // (a bounce or a deferral), or when ctx ended before the route was complete
-// (then after the targets already yielded; ErrTemporary). The loop guard
-// holds back a host until every host at or below its preference has been
-// looked up, when LocalAddrs is set, since any of them may turn out to be
-// this host and drop it.
+// (then after the targets already yielded; ErrTemporary). Once every host
+// has been seen to its end (the last target yielded, the hosts after it
+// known unusable), the route is complete: ctx ending afterwards is no error.
+// The loop guard holds back a host until every host at or below its
+// preference has been looked up, when LocalAddrs or LocalNames is set,
+// since any of them may turn out to be this host (by address, or by a
+// CNAME to one of LocalNames) and drop it.
 //
 // Stopping the iteration early (break) cancels the lookups still in flight;
 // no goroutine started by Targets outlives the iteration. Each iteration of
@@ -31,59 +34,67 @@ func (r *Router) Targets(ctx context.Context, domain string) iter.Seq2[Target, e
 			yield(Target{}, err)
 			return
 		}
-		ro.startLookups(ctx)
+		ro.startLookups(ctx, ro.hosts)
 		defer ro.stop()
-		n, done := ro.stream(ctx, yield)
+		n, end := ro.stream(ctx, yield)
 		switch {
-		case done:
+		case end == streamStopped:
 		case n == 0:
 			// Nothing usable: the verdict is Route's, over the same
 			// lookups (all ended by now, or ending with ctx).
-			ro.wait()
 			if _, err := ro.finish(ctx); err != nil {
 				yield(Target{}, err)
 			}
-		case ctx.Err() != nil:
+		case end == streamCut:
 			yield(Target{}, ctxError(domain, ctx.Err()))
 		}
 	}
 }
 
+// How a stream ended.
+type streamEnd int
+
+const (
+	streamComplete streamEnd = iota // every host seen to its end: the route is complete
+	streamStopped                   // the consumer stopped, or MaxAddrs was reached
+	streamCut                       // ctx ended before the route was complete
+)
+
 // stream yields the usable addresses of the hosts in route order as their
-// lookups end, applying the loop guard by address, MaxHosts, the Family,
-// de-duplication and MaxAddrs as finish does. It returns the number of
-// targets yielded and whether the iteration is over (the consumer stopped,
-// or MaxAddrs was reached); otherwise the route ended or was cut short by
-// ctx or the loop guard.
-func (ro *routing) stream(ctx context.Context, yield func(Target, error) bool) (n int, done bool) {
+// lookups end, applying the loop guard by address and CNAME, MaxHosts
+// (looking further down the list as finish does), the Family,
+// special-purpose addresses, de-duplication and MaxAddrs as finish does.
+// It returns the number of targets yielded and how it ended.
+func (ro *routing) stream(ctx context.Context, yield func(Target, error) bool) (n int, _ streamEnd) {
 	r := ro.r
-	hosts := ro.hosts
-	last := len(hosts)
-	if r.MaxHosts > 0 {
-		last = min(last, r.MaxHosts)
-	}
-	guard := len(r.LocalAddrs) > 0
-	checked := 0 // hosts[:checked] are known not to be this host
+	guard := r.guardsAfterLookup()
+	checked := 0 // ro.hosts[:checked] are known not to be this host
+	usable := 0
 	var seen addrSet
 	var buf []netip.Addr
-	for _, h := range hosts[:last] {
+	for i := 0; ; i++ {
+		if i == len(ro.hosts) && !ro.lookFurther(ctx) {
+			return n, streamComplete
+		}
+		h := ro.hosts[i]
 		if guard {
 			// RFC 5321, Section 5.1: a match drops "all records at that
 			// preference level and higher-numbered ones", so h is safe
 			// only once no host at or below its preference matches.
-			for ; checked < len(hosts) && hosts[checked].pref <= h.pref; checked++ {
-				hosts[checked].wait()
-				if r.isSelf(hosts[checked]) {
-					return n, false
+			for ; checked < len(ro.hosts) && ro.hosts[checked].pref <= h.pref; checked++ {
+				c := ro.hosts[checked]
+				c.wait()
+				if c.cut() {
+					return n, streamCut
+				}
+				if r.isSelf(c) {
+					return n, streamComplete
 				}
 			}
-		} else {
-			h.wait()
+		} else if h.wait(); h.cut() {
+			return n, streamCut
 		}
-		if ctx.Err() != nil {
-			return n, false
-		}
-		if h.err != nil {
+		if !r.hasTarget(h) {
 			continue
 		}
 		buf = r.appendHostAddrs(buf[:0], h)
@@ -91,13 +102,18 @@ func (ro *routing) stream(ctx context.Context, yield func(Target, error) bool) (
 			if !seen.add(a) {
 				continue
 			}
+			if ctx.Err() != nil {
+				return n, streamCut
+			}
 			if !yield(Target{Host: h.name, Preference: h.pref, Addr: a}, nil) {
-				return n, true
+				return n, streamStopped
 			}
 			if n++; n == r.MaxAddrs {
-				return n, true
+				return n, streamStopped
 			}
 		}
+		if usable++; usable == r.MaxHosts {
+			return n, streamComplete
+		}
 	}
-	return n, false
 }

@@ -353,3 +353,85 @@ func FuzzTargets(f *testing.F) {
 		}
 	})
 }
+
+// TestTargetsCompleteThenContextEnds: once the last target has been
+// yielded and every host after it is known to be unusable, the route is
+// complete: a context that ends then (the consumer cancels after its
+// delivery) is no error (issue 9, item 8). A context that ends while a
+// later host's lookup is still open stays an error.
+func TestTargetsCompleteThenContextEnds(t *testing.T) {
+	z, err := mxroute.NewZoneResolver(strings.NewReader(`
+$ORIGIN c.test.
+@     3600 IN SOA ns hostmaster 1 3600 600 86400 300
+last  IN MX 10 a
+      IN MX 20 b
+tail  IN MX 10 a
+      IN MX 20 192.0.2.9.
+      IN MX 30 <bad>.c.test.
+open  IN MX 10 a
+      IN MX 20 slow
+a     IN A 192.0.2.1
+b     IN A 192.0.2.2
+slow  IN A 192.0.2.3
+`), "c.test.")
+	require.NoError(t, err)
+	res := mxroute.ResolverFunc(func(c context.Context, name string, qtype uint16) (*dns.Msg, error) {
+		if name == "slow.c.test." {
+			<-c.Done()
+			return nil, c.Err()
+		}
+		return z.Resolve(c, name, qtype)
+	})
+	tests := []struct {
+		domain   string
+		cancelAt string // cancel when this address is yielded
+		want     int
+		wantErr  bool
+		reason   string
+	}{
+		{"last.c.test", "192.0.2.2", 2, false, "cancelled in the yield of the last target: complete"},
+		{"tail.c.test", "192.0.2.1", 1, false, "the hosts after the last target are unusable without a lookup: complete"},
+		{"open.c.test", "192.0.2.1", 1, true, "a later host's lookup is cut by ctx: incomplete, defer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.domain, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			var got []mxroute.Target
+			var errs []error
+			for tg, err := range (&mxroute.Router{Resolver: res, Family: mxroute.IPv4Only}).Targets(ctx, tt.domain) {
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				got = append(got, tg)
+				if tg.Addr.String() == tt.cancelAt {
+					cancel()
+				}
+			}
+			assert.Len(t, got, tt.want, tt.reason)
+			if tt.wantErr {
+				require.Len(t, errs, 1, tt.reason)
+				assert.ErrorIs(t, errs[0], context.Canceled)
+			} else {
+				assert.Empty(t, errs, tt.reason)
+			}
+			assert.Empty(t, lookupGoroutines())
+		})
+	}
+}
+
+// TestTargetsLoopGuardAlias: Targets applies the loop guard through a
+// CNAME too, holding back hosts until the alias is known (issue 9, item 3).
+func TestTargetsLoopGuardAlias(t *testing.T) {
+	z, err := rfcvectors.NewZoneResolver()
+	require.NoError(t, err)
+	r := &mxroute.Router{Resolver: z, LocalNames: []string{"relay.mxalias.t"}}
+	got, errs := collect(r, t.Context(), "mxalias.t")
+	require.Empty(t, errs)
+	require.Len(t, got, 1)
+	assert.Equal(t, "mx1.basic.t", got[0].Host, "backup.mxalias.t is this host: it and mx2.noaddr.t go")
+	_, errs = collect(r, t.Context(), "aliasfirst.t")
+	require.Len(t, errs, 1)
+	assert.ErrorIs(t, errs[0], mxroute.ErrLoop)
+}

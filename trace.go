@@ -36,6 +36,10 @@ const (
 	StepNullMXIgnored
 	// StepIPTarget: an MX record names an IP address; that host is unusable.
 	StepIPTarget
+	// StepBadTarget: an MX record names something that is no host name
+	// (RFC 1123, Section 2.1: "<html>.example", "1.2.3.4.5"); that host is
+	// unusable.
+	StepBadTarget
 	// StepDuplicate: a mail host is listed more than once; it is kept once,
 	// at its lowest preference (Preference). Count is how often it is listed.
 	StepDuplicate
@@ -54,6 +58,12 @@ const (
 	// family policy), TTL the smallest TTL among their records, Authentic
 	// whether every address lookup was DNSSEC-authenticated (Host.Authentic).
 	StepAddrs
+	// StepSpecialAddr: an address of a mail host (Addrs, one) is a
+	// special-purpose address that is never a remote mail server
+	// (loopback, unspecified, link-local, multicast, broadcast, reserved,
+	// IPv4-mapped in an AAAA record; see Router.AllowLoopback) and is not
+	// used. Message says which block and why.
+	StepSpecialAddr
 	// StepFamily: Count addresses of a host are not used because of
 	// Router.Family.
 	StepFamily
@@ -68,14 +78,30 @@ const (
 	StepMaxAddrs
 	// StepDone: Route returns. Err is its error, Count the number of targets.
 	StepDone
+
+	// The steps of Dialer.Dial, after the route's. Count is the attempt's
+	// number (1 for the first), Host and Preference its target's.
+
+	// StepConnect: an attempt starts (Rule "RFC 8305, Section 5" when
+	// earlier ones are still running).
+	StepConnect
+	// StepConnectFailed: an attempt ended without becoming the Conn: Err is
+	// Attempt.Err, Message the Attempt (failure, time taken, reply).
+	StepConnectFailed
+	// StepGreeted: an attempt got its 220 greeting (quoted in Message).
+	StepGreeted
+	// StepNoConnection: Dial returns an error: Err; Count is the number of
+	// attempts made (0 when the route itself failed).
+	StepNoConnection
 )
 
 var stepNames = [...]string{
 	StepCNAME: "cname", StepNoDomain: "no-domain", StepMX: "mx", StepImplicitMX: "implicit-mx",
-	StepNullMX: "null-mx", StepNullMXIgnored: "null-mx-ignored", StepIPTarget: "ip-target",
+	StepNullMX: "null-mx", StepNullMXIgnored: "null-mx-ignored", StepIPTarget: "ip-target", StepBadTarget: "bad-target",
 	StepDuplicate: "duplicate", StepShuffle: "shuffle", StepLoopGuard: "loop-guard",
-	StepSelf: "self", StepMaxHosts: "max-hosts", StepAddrs: "addrs", StepFamily: "family", StepUnusable: "unusable",
+	StepSelf: "self", StepMaxHosts: "max-hosts", StepAddrs: "addrs", StepSpecialAddr: "special-addr", StepFamily: "family", StepUnusable: "unusable",
 	StepDedupe: "dedupe", StepMaxAddrs: "max-addrs", StepDone: "done",
+	StepConnect: "connect", StepConnectFailed: "connect-failed", StepGreeted: "greeted", StepNoConnection: "no-connection",
 }
 
 // String returns the step's short name, e.g. "loop-guard".
@@ -88,13 +114,15 @@ func (s Step) String() string {
 
 // The rules an Event cites.
 const (
-	ruleRFC5321 = "RFC 5321, Section 5.1"
-	ruleRFC7505 = "RFC 7505, Section 3"
-	ruleRFC2181 = "RFC 2181, Section 10.3"
-	ruleRFC6724 = "RFC 6724, Section 2.1"
-	ruleRFC8305 = "RFC 8305, Section 4"
-	ruleLoop    = "RFC 5321, Section 5.1; RFC 974"
-	ruleLiteral = "RFC 5321, Section 4.1.3"
+	ruleRFC5321  = "RFC 5321, Section 5.1"
+	ruleRFC7505  = "RFC 7505, Section 3"
+	ruleRFC2181  = "RFC 2181, Section 10.3"
+	ruleRFC6724  = "RFC 6724, Section 2.1"
+	ruleRFC8305  = "RFC 8305, Section 4"
+	ruleLoop     = "RFC 5321, Section 5.1; RFC 974"
+	ruleLiteral  = "RFC 5321, Section 4.1.3"
+	ruleHostName = "RFC 1123, Section 2.1; RFC 5321, Section 2.3.5"
+	ruleSpecial  = "RFC 6890"
 )
 
 // An Event is one decision of Route, reported to Router.Trace.
@@ -106,7 +134,7 @@ type Event struct {
 	Rule       string       // the rule applied, e.g. "RFC 5321, Section 5.1"; "" for a plain fact
 	Message    string       // one line for people, e.g. "mx2 and mx3 share preference 10: shuffled"
 	Target     string       // StepCNAME: the name the CNAME points to, no trailing dot
-	TTL        uint32       // StepMX, StepAddrs: the RRset's TTL in seconds
+	TTL        uint32       // StepMX, StepAddrs: the RRset's TTL in seconds, as published (a Cache reports it cold and warm alike); one with the top bit set counts as 0 (RFC 2181, Section 8)
 	Count      int          // see each Step
 	Addrs      []netip.Addr // StepAddrs, StepDedupe: see each Step; the Event's own copy
 	Err        error        // StepUnusable: the host's *Error; StepDone: Route's error, or nil
@@ -177,6 +205,9 @@ func (r *Router) traceMX(ctx context.Context, domain string, a *answer) {
 		if isIPName(name) {
 			r.emit(ctx, Event{Step: StepIPTarget, Domain: domain, Host: name, Preference: best, Rule: ruleRFC5321,
 				Message: name + " is an IP address, not a host name: unusable"})
+		} else if !isHostName(name) {
+			r.emit(ctx, Event{Step: StepBadTarget, Domain: domain, Host: name, Preference: best, Rule: ruleHostName,
+				Message: strconv.Quote(name) + " is not a host name: unusable"})
 		}
 		if len(prefs) > 1 {
 			r.emit(ctx, Event{Step: StepDuplicate, Domain: domain, Host: name, Preference: best, Rule: ruleRFC5321,
@@ -286,6 +317,14 @@ func (r *Router) traceHosts(ctx context.Context, domain string, hosts []*mxHost)
 			r.emit(ctx, e)
 		}
 		useV6, useV4 := r.Family.wants()
+		for _, addrs := range r.usedAddrs(h) {
+			for _, a := range addrs {
+				if b := r.special(a); b != nil {
+					r.emit(ctx, Event{Step: StepSpecialAddr, Domain: domain, Host: h.name, Preference: h.pref, Addrs: []netip.Addr{a},
+						Rule: ruleSpecial + "; " + b.source, Message: fmt.Sprintf("%s (%d): %s; not used", h.name, h.pref, b.describe(a))})
+				}
+			}
+		}
 		if n := len(h.v6.addrs); !useV6 && n > 0 {
 			r.emit(ctx, Event{Step: StepFamily, Domain: domain, Host: h.name, Preference: h.pref, Count: n, Rule: ruleRFC6724,
 				Message: fmt.Sprintf("%s: %s not used (family %s)", h.name, countFamilies(n, 0), r.Family)})
@@ -433,7 +472,7 @@ func SlogTrace(l *slog.Logger, level slog.Level) func(context.Context, Event) {
 func minTTL(rrs []dns.RR) uint32 {
 	var ttl uint32
 	for i, rr := range rrs {
-		if t := rr.Header().Ttl; i == 0 || t < ttl {
+		if t := ttlOf(rr); i == 0 || t < ttl {
 			ttl = t
 		}
 	}

@@ -15,7 +15,8 @@ import (
 // file, NXDOMAIN for names that do not exist and NODATA (with the SOA) for
 // names that exist without the type asked, CNAME chains followed within the
 // zones it holds, wildcards (RFC 4592), and REFUSED for names outside its
-// zones or under a delegation whose child zone it does not hold. It is for
+// zones or under a delegation whose child zone it does not hold (a root zone
+// "." holds every name, so it answers NXDOMAIN, not REFUSED). It is for
 // tests, offline tools and fixed routing tables. It is safe for concurrent
 // use, Add included. Its replies never carry the AD bit, even for a signed
 // zone: nothing is validated, so a route through it is never Authentic.
@@ -144,33 +145,38 @@ func (z *ZoneResolver) Resolve(ctx context.Context, name string, qtype uint16) (
 	}
 }
 
-// zoneFor returns the loaded zone with the longest apex at or above name.
+// zoneFor returns the loaded zone with the longest apex at or above name,
+// the root zone "." included.
 func (z *ZoneResolver) zoneFor(name string) *zone {
-	for n := name; ; {
+	for n := name; n != ""; n = parentName(n) {
 		if zn, ok := z.zones[n]; ok {
 			return zn
 		}
-		off, end := dns.NextLabel(n, 0)
-		if end {
-			return nil
-		}
-		n = n[off:]
-		if n == "" {
-			n = "."
-		}
 	}
+	return nil
+}
+
+// parentName returns the name one label up: "example." for "mx.example.",
+// "." for "example.", and "" for the root, which has no parent.
+func parentName(n string) string {
+	if n == "." || n == "" {
+		return ""
+	}
+	off, end := dns.NextLabel(n, 0)
+	if end || off >= len(n) {
+		return "."
+	}
+	return n[off:]
 }
 
 // delegated reports whether name is at or below a zone cut of zn: a name
 // strictly below the apex with NS records. (RFC 1034, Section 4.2.1: the
 // zone's authority ends there.)
 func (zn *zone) delegated(name string) bool {
-	for n := name; n != zn.apex && dns.IsSubDomain(zn.apex, n); {
+	for n := name; n != "" && n != zn.apex && dns.IsSubDomain(zn.apex, n); n = parentName(n) {
 		if zn.names[n][dns.TypeNS] != nil {
 			return true
 		}
-		off, _ := dns.NextLabel(n, 0)
-		n = n[off:]
 	}
 	return false
 }
@@ -187,11 +193,14 @@ func (zn *zone) lookup(name string) (map[uint16][]dns.RR, bool) {
 	}
 	// RFC 4592, Section 3.3.1: the closest encloser is the longest existing
 	// ancestor; only "*." + closest encloser may answer for the name.
-	for n := name; n != zn.apex; {
-		off, _ := dns.NextLabel(n, 0)
-		n = n[off:]
+	for n := name; n != zn.apex && n != ""; {
+		n = parentName(n)
 		if _, ok := zn.names[n]; ok || zn.hasBelow(n) {
-			rrs, ok := zn.names["*."+n]
+			wild := "*." + n
+			if n == "." {
+				wild = "*."
+			}
+			rrs, ok := zn.names[wild]
 			return rrs, ok
 		}
 	}

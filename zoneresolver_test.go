@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
@@ -181,4 +182,61 @@ func TestZoneResolverCancelled(t *testing.T) {
 	cancel()
 	_, err := z.Resolve(ctx, "zone.", dns.TypeMX)
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// TestZoneResolverRootZone: a root zone "." answers like any other zone,
+// NXDOMAIN for names it does not hold, and never loops (issue 9, item 10):
+// the walk up the labels ends at the root.
+func TestZoneResolverRootZone(t *testing.T) {
+	z := testZone(t, ".", `. 3600 IN SOA a.root. hostmaster.root. 1 7200 3600 86400 300
+. IN NS a.root.
+a.root. IN A 192.0.2.53
+example. IN MX 10 mx.example.
+mx.example. IN A 192.0.2.25
+sub.deleg. IN NS ns.elsewhere.
+*.wild. IN MX 10 mx.example.
+`)
+	tests := []struct {
+		name      string
+		qtype     uint16
+		wantRcode int
+		wantAns   int
+		reason    string
+	}{
+		{"example.", dns.TypeMX, dns.RcodeSuccess, 1, "a name in the root zone"},
+		{"mx.example.", dns.TypeA, dns.RcodeSuccess, 1, "a name two labels down"},
+		{"nope.", dns.TypeMX, dns.RcodeNameError, 0, "a TLD the zone does not hold: NXDOMAIN, not REFUSED"},
+		{"a.b.nope.", dns.TypeMX, dns.RcodeNameError, 0, "deeper: the walk up ends at the root"},
+		{"example.", dns.TypeAAAA, dns.RcodeSuccess, 0, "NODATA"},
+		{".", dns.TypeMX, dns.RcodeSuccess, 0, "the apex itself: NODATA"},
+		{"x.wild.", dns.TypeMX, dns.RcodeSuccess, 1, "a wildcard one label below the root"},
+		{"x.sub.deleg.", dns.TypeMX, dns.RcodeRefused, 0, "below a delegation the zone does not hold"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" "+dns.TypeToString[tt.qtype], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			done := make(chan *dns.Msg, 1)
+			go func() {
+				m, err := z.Resolve(ctx, tt.name, tt.qtype)
+				assert.NoError(t, err)
+				done <- m
+			}()
+			select {
+			case m := <-done:
+				assert.Equal(t, dns.RcodeToString[tt.wantRcode], dns.RcodeToString[m.Rcode], tt.reason)
+				assert.Len(t, m.Answer, tt.wantAns, tt.reason)
+				if tt.wantRcode != dns.RcodeRefused && tt.wantAns == 0 {
+					assert.NotEmpty(t, m.Ns, "a negative answer carries the SOA")
+				}
+			case <-ctx.Done():
+				t.Fatal("the root zone made Resolve loop")
+			}
+		})
+	}
+	rt, err := (&Router{Resolver: z}).Route(t.Context(), "example")
+	require.NoError(t, err)
+	assert.Equal(t, "mx.example", rt.Hosts[0].Name)
+	_, err = (&Router{Resolver: z}).Route(t.Context(), "nope")
+	assert.ErrorIs(t, err, ErrNoSuchDomain)
 }

@@ -41,22 +41,37 @@ func forEach[R any](ctx context.Context, domains []string, workers int, work fun
 // progress reports on stderr how many domains are done. On a terminal it
 // rewrites one line; elsewhere (--progress on) it writes a line at every
 // tenth of the way, so that a log stays short. Counts follow the output
-// order, so what it prints does not depend on scheduling.
+// order, so what it prints does not depend on scheduling. When stdout is
+// the same terminal, the line is cleared before each record is written
+// (clear), so that records and the count never share a line.
 type progress struct {
 	w        io.Writer
 	total    int
 	terminal bool
-	last     int // tenths reported
+	sameTerm bool // stdout is the terminal stderr is
+	shown    bool // a count is on the terminal's current line
+	last     int  // tenths reported
 }
 
 // newProgress returns nil when no progress is to be shown.
-func newProgress(mode string, fromFile bool, total int, stderr io.Writer) *progress {
+func newProgress(mode string, fromFile bool, total int, stdout, stderr io.Writer) *progress {
 	terminal := isTerminal(stderr)
 	switch {
 	case mode == "off", mode == "auto" && !(fromFile && terminal):
 		return nil
 	}
-	return &progress{w: stderr, total: total, terminal: terminal}
+	return &progress{w: stderr, total: total, terminal: terminal, sameTerm: terminal && sameFile(stdout, stderr)}
+}
+
+// clear erases the count from the terminal line before a record is
+// written to the same terminal: carriage return, then EL (erase to the end
+// of the line, ECMA-48 CSI K).
+func (p *progress) clear() {
+	if p == nil || !p.sameTerm || !p.shown {
+		return
+	}
+	fmt.Fprint(p.w, "\r\x1b[K")
+	p.shown = false
 }
 
 func (p *progress) step(done int) {
@@ -64,9 +79,16 @@ func (p *progress) step(done int) {
 		return
 	}
 	if p.terminal {
-		fmt.Fprintf(p.w, "\rmxroute: %d/%d domains", done, p.total)
+		if p.sameTerm {
+			p.clear()
+			fmt.Fprintf(p.w, "mxroute: %d/%d domains", done, p.total)
+		} else {
+			fmt.Fprintf(p.w, "\rmxroute: %d/%d domains", done, p.total)
+		}
+		p.shown = true
 		if done == p.total {
 			fmt.Fprintln(p.w)
+			p.shown = false
 		}
 		return
 	}
@@ -74,6 +96,19 @@ func (p *progress) step(done int) {
 		p.last = tenth
 		fmt.Fprintf(p.w, "mxroute: %d/%d domains\n", done, p.total)
 	}
+}
+
+// sameFile reports whether a and b are the same open file, such as one
+// terminal.
+func sameFile(a, b io.Writer) bool {
+	fa, ok1 := a.(*os.File)
+	fb, ok2 := b.(*os.File)
+	if !ok1 || !ok2 {
+		return false
+	}
+	sa, err1 := fa.Stat()
+	sb, err2 := fb.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
 // isTerminal reports whether w is a character device, such as a terminal.

@@ -76,9 +76,9 @@ func TestProgressTerminal(t *testing.T) {
 	assert.Equal(t, "\rmxroute: 1/3 domains\rmxroute: 2/3 domains\rmxroute: 3/3 domains\n", b.String())
 	var none *progress
 	none.step(1) // no progress: a nil *progress does nothing
-	assert.Nil(t, newProgress("auto", true, 3, &b), "auto: not a terminal, no progress")
-	assert.Nil(t, newProgress("off", true, 3, &b))
-	require.NotNil(t, newProgress("on", false, 3, &b))
+	assert.Nil(t, newProgress("auto", true, 3, &b, &b), "auto: not a terminal, no progress")
+	assert.Nil(t, newProgress("off", true, 3, &b, &b))
+	require.NotNil(t, newProgress("on", false, 3, &b, &b))
 }
 
 // One Cache serves the whole run: the output is the same with and without

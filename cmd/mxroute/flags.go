@@ -2,17 +2,22 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/mxroute-go/mxroute"
 )
@@ -45,11 +50,15 @@ type config struct {
 	progress  string // auto, on, off
 	domains   []string
 	fromFile  bool
-	dnssec    bool // ask for and show the DNSSEC status (DNSResolver.DNSSEC)
-	trustAD   bool // believe the AD bit from every server (DNSResolver.TrustAD)
-	noCache   bool // no Cache shared by the domains of the run
+	dnssec    bool     // ask for and show the DNSSEC status (DNSResolver.DNSSEC)
+	trustAD   bool     // believe the AD bit from every server (DNSResolver.TrustAD)
+	noCache   bool     // no Cache shared by the domains of the run
+	zoneFiles bool     // --zone: answers come from master files
+	notes     []string // lines for stderr once the flags are read (zone files)
 
 	// lint
+	authPort       int      // the port of the zone's authoritative servers (53)
+	authServers    []string // --auth-server: asked instead of the zone's NS
 	minTTL, maxTTL time.Duration
 }
 
@@ -104,32 +113,124 @@ func parseFlags(name string, args []string, e *env, routing bool) (*config, int)
 		fs.DurationVar(&c.minTTL, "min-ttl", 5*time.Minute, "warn when the MX RRset's TTL is below this")
 		fs.DurationVar(&c.maxTTL, "max-ttl", 7*24*time.Hour, "warn when the MX RRset's TTL is above this")
 	}
+	var authServers listFlag
+	if !routing {
+		fs.Var(&authServers, "auth-server", "ask this authoritative server, `host:port`, for the published MX TTL\ninstead of the zone's name servers (a hidden primary; repeatable)")
+		fs.IntVar(&c.authPort, "auth-port", 53, "the port of the zone's authoritative servers, asked for the MX TTL\n(another port only for test servers)")
+	}
 	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
+	flagArgs, positional := splitArgs(fs, args)
+	if err := fs.Parse(flagArgs); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(e.stdout)
 			printUsage(fs, name)
 			return nil, exitOK
 		}
-		fmt.Fprintf(e.stderr, "mxroute %s: %v (see mxroute %s -h)\n", name, err, name)
+		fmt.Fprintf(e.stderr, "mxroute %s: %s (see mxroute %s -h)\n", name, esc(err.Error()), name)
 		return nil, exitUsage
 	}
 	c.local = localNames
-	err := c.finish(fs, e, zones, servers, localAddrs, family, from, routing)
+	err := c.finish(positional, e, zones, servers, authServers, localAddrs, family, from, routing)
 	var ue *usageError
 	var ie *inputError
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "mxroute %s: %v\n", name, err)
+		fmt.Fprintf(e.stderr, "mxroute %s: %s\n", name, esc(err.Error()))
 		return nil, exitUsage
 	case errors.As(err, &ie):
-		fmt.Fprintf(e.stderr, "mxroute %s: %v\n", name, err)
+		fmt.Fprintf(e.stderr, "mxroute %s: %s\n", name, esc(err.Error()))
 		return nil, exitNoInput
+	}
+	for _, n := range c.notes {
+		fmt.Fprintf(e.stderr, "mxroute %s: %s\n", name, esc(n))
 	}
 	return c, exitOK
 }
 
-func (c *config) finish(fs *flag.FlagSet, e *env, zones, servers, localAddrs []string, family, from string, routing bool) error {
+// splitArgs separates flags (with their values) from positional arguments,
+// so that flags may follow the domains, as operators type them
+// ("mxroute route example.com --json"). "--" ends the flags: everything
+// after it is a domain, even one that starts with "-". A flag that takes a
+// value takes the next argument unless given as --flag=value; whatever the
+// flag package rejects ("---x", an unknown flag) is left to it.
+func splitArgs(fs *flag.FlagSet, args []string) (flags, positional []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return flags, append(positional, args[i+1:]...)
+		case len(a) < 2 || a[0] != '-':
+			positional = append(positional, a) // "-" alone is an argument too
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // the flag package reports it
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return flags, positional
+}
+
+// serverAddr checks a --server value and returns it as host:port: a bare
+// host or IP address gets port 53 ("192.0.2.53", "2001:db8::53",
+// "[2001:db8::53]"); the host must not be empty, the port a number in
+// 1..65535. Caught here, a typo is a usage error, not a deferral of every
+// domain of the run.
+func serverAddr(s string) (string, error) {
+	bad := func(why string) error { return &usageError{fmt.Sprintf("--server %q: %s", s, why)} }
+	if strings.ContainsAny(s, " \t") || s == "" {
+		return "", bad("want host:port or a host (port 53)")
+	}
+	if a, err := netip.ParseAddr(s); err == nil { // a bare IPv6 address has colons but no port
+		return netip.AddrPortFrom(a, 53).String(), nil
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		a, err := netip.ParseAddr(s[1 : len(s)-1])
+		if err != nil || !a.Is6() {
+			return "", bad("not an IPv6 address in brackets")
+		}
+		return netip.AddrPortFrom(a, 53).String(), nil
+	}
+	host, port := s, "53"
+	if strings.HasPrefix(s, "[") || strings.Contains(s, ":") {
+		var err error
+		if host, port, err = net.SplitHostPort(s); err != nil {
+			return "", bad(strings.TrimPrefix(err.Error(), "address "+s+": "))
+		}
+		if strings.HasPrefix(s, "[") {
+			if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
+				return "", bad("not an IPv6 address in brackets")
+			}
+		}
+	}
+	if host == "" {
+		return "", bad("empty host")
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		if _, ok := dns.IsDomainName(host); !ok {
+			return "", bad("not an IP address or host name")
+		}
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return "", bad(fmt.Sprintf("port %q: want a number in 1..65535", port))
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func (c *config) finish(positional []string, e *env, zones, servers, authServers, localAddrs []string, family, from string, routing bool) error {
 	if routing {
 		var ok bool
 		if c.family, ok = families[family]; !ok {
@@ -170,11 +271,32 @@ func (c *config) finish(fs *flag.FlagSet, e *env, zones, servers, localAddrs []s
 	case c.trustAD && !c.dnssec:
 		return &usageError{"--trust-ad needs --dnssec"}
 	}
-	c.domains = fs.Args()
+	if !routing && (c.authPort < 1 || c.authPort > 65535) {
+		return &usageError{fmt.Sprintf("--auth-port %d: want a number in 1..65535", c.authPort)}
+	}
+	for i, srv := range servers {
+		addr, err := serverAddr(srv)
+		if err != nil {
+			return err
+		}
+		servers[i] = addr
+	}
+	for _, srv := range authServers {
+		addr, err := serverAddr(srv)
+		if err != nil {
+			return &usageError{"--auth-" + strings.TrimPrefix(err.Error(), "--")}
+		}
+		c.authServers = append(c.authServers, addr)
+	}
+	c.domains = positional
 	if from != "" {
 		c.fromFile = true
 		list, err := readDomains(from, e.stdin)
 		if err != nil {
+			var ue *usageError
+			if errors.As(err, &ue) {
+				return err
+			}
 			return &inputError{err}
 		}
 		c.domains = append(c.domains, list...)
@@ -184,10 +306,12 @@ func (c *config) finish(fs *flag.FlagSet, e *env, zones, servers, localAddrs []s
 	}
 	switch {
 	case len(zones) > 0:
-		z, err := loadZones(zones)
+		z, notes, err := loadZones(zones)
 		if err != nil {
 			return &inputError{err}
 		}
+		c.notes = append(c.notes, notes...)
+		c.zoneFiles = true
 		c.resolver, c.resolvers = z, []mxroute.Resolver{z}
 	case len(servers) > 0:
 		c.servers = servers
@@ -241,6 +365,9 @@ Flags:
 		fmt.Fprint(w, `usage: mxroute lint [flags] DOMAIN...
 
 Check each domain's MX setup. With several --server, compare what they answer.
+The TTL checks judge the MX TTL the zone publishes: from a zone file, from an
+authoritative answer, or asked of the zone's name servers (RD=0); a cache's
+count-down is never judged.
 
 Checks (severity, check, what):
 `+lintHelp()+`
@@ -254,31 +381,106 @@ Flags:
 }
 
 // loadZones reads master files into one ZoneResolver. A file's origin is its
-// name without a .zone or .db suffix ("vega.ru.zone" is vega.ru); $ORIGIN
-// and SOA records in the file take precedence for the names they cover.
-func loadZones(files []string) (*mxroute.ZoneResolver, error) {
+// name without a .zone or .db suffix ("vega.ru.zone" is vega.ru), unless the
+// file sets $ORIGIN before its first record: then that $ORIGIN is the
+// origin. Either way, a first $ORIGIN that differs from the name's origin
+// gets one note naming both. SOA records in the file take precedence for
+// the zone's apex. A zone loaded twice names the file that loaded it first.
+func loadZones(files []string) (*mxroute.ZoneResolver, []string, error) {
 	var z *mxroute.ZoneResolver
+	var notes []string
+	loadedBy := map[string]string{} // apex → file
 	for _, file := range files {
-		f, err := os.Open(file)
+		data, err := os.ReadFile(file)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		origin := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(file), ".zone"), ".db")
+		origin := dns.Fqdn(strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(filepath.Base(file), ".zone"), ".db")))
+		fileOrigin, line, leading := firstOrigin(data)
+		relative := fileOrigin != "" && !dns.IsFqdn(fileOrigin)
+		if relative { // relative to the origin so far (RFC 1035, Section 5.1)
+			fileOrigin += "." + origin
+		}
+		fileOrigin = strings.ToLower(fileOrigin)
+		mismatch := ""
+		if fileOrigin != "" && fileOrigin != origin {
+			switch {
+			case relative:
+				// The file builds on its name's origin: the parser must
+				// see that one to place the $ORIGIN under it.
+				mismatch = fmt.Sprintf("%s: $ORIGIN %s (line %d) is relative to %s, the origin its file name gives", file, fileOrigin, line, origin)
+			case leading:
+				mismatch = fmt.Sprintf("%s: origin %s from its $ORIGIN (line %d), not %s from its file name", file, fileOrigin, line, origin)
+				origin = fileOrigin
+			default:
+				mismatch = fmt.Sprintf("%s: $ORIGIN %s (line %d) differs from %s, the origin its file name gives to the names before line %d", file, fileOrigin, line, origin, line)
+			}
+		}
+		apex := zoneApex(data, origin)
+		if first, dup := loadedBy[apex]; dup {
+			return nil, nil, fmt.Errorf("%s: zone %s is already loaded from %s", file, apex, first)
+		}
 		if z == nil {
-			z, err = mxroute.NewZoneResolver(f, origin)
+			z, err = mxroute.NewZoneResolver(bytes.NewReader(data), origin)
 		} else {
-			err = z.Add(f, origin)
+			err = z.Add(bytes.NewReader(data), origin)
 		}
-		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+			if mismatch != "" {
+				return nil, nil, fmt.Errorf("%s: %w", mismatch, err)
+			}
+			return nil, nil, fmt.Errorf("%s: %w", file, err)
+		}
+		loadedBy[apex] = file
+		if mismatch != "" {
+			notes = append(notes, "note: "+mismatch)
 		}
 	}
-	return z, nil
+	return z, notes, nil
 }
 
-// readDomains reads one domain a line; blank lines and "#" comments are
-// skipped.
+// firstOrigin returns the name of a master file's first $ORIGIN directive,
+// its line, and whether it comes before the first record.
+func firstOrigin(data []byte) (name string, line int, leading bool) {
+	leading = true
+	for i, l := range strings.Split(string(data), "\n") {
+		if j := strings.IndexByte(l, ';'); j >= 0 {
+			l = l[:j]
+		}
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 0:
+		case strings.EqualFold(f[0], "$ORIGIN") && len(f) > 1:
+			return f[1], i + 1, leading
+		case !strings.HasPrefix(f[0], "$"):
+			leading = false
+		}
+	}
+	return "", 0, false
+}
+
+// zoneApex is the apex ZoneResolver gives a file: its SOA's owner, or the
+// origin. A file that does not parse gets the origin (the library reports
+// the parse error).
+func zoneApex(data []byte, origin string) string {
+	zp := dns.NewZoneParser(bytes.NewReader(data), origin, "")
+	zp.SetIncludeAllowed(false)
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if soa, isSOA := rr.(*dns.SOA); isSOA {
+			return strings.ToLower(soa.Hdr.Name)
+		}
+	}
+	return strings.ToLower(origin)
+}
+
+// maxLine is the longest --from line read: far above any address (RFC 5321
+// allows 64 octets of local part and 255 of domain) and a sign of the wrong
+// file when exceeded.
+const maxLine = 64 * 1024
+
+// readDomains reads one domain (or address) a line; blank lines and "#"
+// comments are skipped. A line longer than maxLine is a usage error naming
+// the line.
 func readDomains(file string, stdin io.Reader) ([]string, error) {
 	r := stdin
 	if file != "-" {
@@ -291,7 +493,10 @@ func readDomains(file string, stdin io.Reader) ([]string, error) {
 	}
 	var out []string
 	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxLine)
+	n := 0
 	for sc.Scan() {
+		n++
 		line := sc.Text()
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
@@ -301,6 +506,9 @@ func readDomains(file string, stdin io.Reader) ([]string, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, &usageError{fmt.Sprintf("--from %s: line %d is longer than %d bytes: not a domain or address per line", file, n+1, maxLine)}
+		}
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return out, nil

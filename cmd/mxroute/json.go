@@ -95,6 +95,9 @@ func jsonRouteOf(query string, res routed, explain, dnssec bool) jsonRoute {
 			out.Hosts = append(out.Hosts, jh)
 		}
 	}
+	for _, u := range failedHosts(res) { // a failure without a Route: its unusable hosts, from the decisions
+		out.Hosts = append(out.Hosts, jsonHost{Name: u.name, Preference: u.pref, Addresses: []string{}, Error: jsonErrorOf(unusableErr(res, u.name))})
+	}
 	for _, d := range droppedHosts(res) {
 		out.Dropped = append(out.Dropped, jsonDropped{Name: d.name, Preference: d.pref, Reason: d.reason, Message: d.detail})
 	}
@@ -114,4 +117,14 @@ func writeJSON(w io.Writer, v any) {
 		panic(err) // the types above always marshal
 	}
 	w.Write(append(b, '\n'))
+}
+
+// unusableErr is the error of the StepUnusable decision about host.
+func unusableErr(res routed, host string) error {
+	for _, ev := range res.events {
+		if ev.Step == mxroute.StepUnusable && ev.Host == host {
+			return ev.Err
+		}
+	}
+	return nil
 }

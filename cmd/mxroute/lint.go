@@ -59,14 +59,17 @@ var (
 	checkImplicit    = check{"implicit-mx", warning, "RFC 5321, Section 5.1", "no MX: mail relies on the A/AAAA fallback"}
 	checkDuplicate   = check{"mx-duplicate", warning, "RFC 5321, Section 5.1", "an MX target listed more than once"}
 	checkFamily      = check{"mx-family-mismatch", warning, "RFC 5321, Section 5.1; RFC 6724", "equal-preference hosts differ in families"}
-	checkTTLShort    = check{"mx-ttl-short", warning, "RFC 1912, Section 2.2", "MX TTL below --min-ttl"}
-	checkTTLLong     = check{"mx-ttl-long", warning, "RFC 1912, Section 2.2", "MX TTL above --max-ttl"}
-	checkServersMX   = check{"servers-disagree", warning, "RFC 1034, Section 4.3.5", "the --server answers differ in MX set"}
-	checkServersTTL  = check{"servers-disagree-ttl", warning, "RFC 1034, Section 4.3.5", "authoritative --server answers differ in TTL"}
+	checkTTLShort    = check{"mx-ttl-short", warning, "RFC 1912, Section 2.2", "published MX TTL below --min-ttl"}
+	checkTTLLong     = check{"mx-ttl-long", warning, "RFC 1912, Section 2.2", "published MX TTL above --max-ttl"}
+	// Info: the TTL is not known (only a cache answered), which is no
+	// fault of the domain.
+	checkTTLUnchecked = check{"mx-ttl-unchecked", info, "RFC 1035, Section 3.2.1", "MX TTL unknown: only a cache answered"}
+	checkServersMX    = check{"servers-disagree", warning, "RFC 1034, Section 4.3.5", "the --server answers differ in MX set"}
+	checkServersTTL   = check{"servers-disagree-ttl", warning, "RFC 1034, Section 4.3.5", "authoritative --server answers differ in TTL"}
 	// Info, not a warning: an unsigned domain is the common case and
 	// delivers fine; it only means a DANE sender has no TLSA to use.
 	checkNotAuth = check{"mx-not-authenticated", info, "RFC 7672, Section 2.2", "--dnssec: MX or host addresses lack AD"}
-	allChecks    = []check{checkRouteFailed, checkMXCNAME, checkMXIP, checkMXNoAddr, checkMXExternal, checkMXLookup, checkNullMixed, checkNullPref, checkImplicit, checkDuplicate, checkFamily, checkTTLShort, checkTTLLong, checkServersMX, checkServersTTL, checkNotAuth}
+	allChecks    = []check{checkRouteFailed, checkMXCNAME, checkMXIP, checkMXNoAddr, checkMXExternal, checkMXLookup, checkNullMixed, checkNullPref, checkImplicit, checkDuplicate, checkFamily, checkTTLShort, checkTTLLong, checkTTLUnchecked, checkServersMX, checkServersTTL, checkNotAuth}
 )
 
 func lintHelp() string {
@@ -95,7 +98,7 @@ func runLint(ctx context.Context, args []string, e *env) int {
 	if cfg == nil {
 		return status
 	}
-	prog := newProgress(cfg.progress, cfg.fromFile, len(cfg.domains), e.stderr)
+	prog := newProgress(cfg.progress, cfg.fromFile, len(cfg.domains), e.stdout, e.stderr)
 	var errs, warns, infos, domains int
 	forEach(ctx, cfg.domains, cfg.workers,
 		func(ctx context.Context, d string) lintResult { return lintOne(ctx, cfg, d) },
@@ -111,6 +114,7 @@ func runLint(ctx context.Context, args []string, e *env) int {
 					infos++
 				}
 			}
+			prog.clear()
 			if cfg.json {
 				writeJSON(e.stdout, jsonLintOf(domain, res))
 			} else {
@@ -119,6 +123,7 @@ func runLint(ctx context.Context, args []string, e *env) int {
 			prog.step(i + 1)
 		})
 	if !cfg.json {
+		prog.clear()
 		notes := ""
 		if infos > 0 { // only --dnssec finds any: other runs read as before
 			notes = fmt.Sprintf(", %d info", infos)
@@ -141,19 +146,20 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-func printLint(w io.Writer, domain string, res lintResult) {
+func printLint(w io.Writer, query string, res lintResult) {
 	if len(res.findings) == 0 {
-		fmt.Fprintf(w, "%s: ok\n", domain)
+		fmt.Fprintf(w, "%s: ok\n", label(query))
 		return
 	}
 	for _, f := range res.findings {
-		fmt.Fprintf(w, "%s: %s: %s: %s\n", domain, f.check.severity, f.check.id, f.message)
+		fmt.Fprintf(w, "%s: %s: %s: %s\n", label(query), f.check.severity, f.check.id, esc(f.message))
 	}
 }
 
 // lintOne checks one domain: the MX answer of every server, then a route
 // through the library, whose trace says what a sender meets.
-func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
+func lintOne(ctx context.Context, cfg *config, query string) lintResult {
+	domain, _ := domainOf(query)
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	res := lintResult{domain: domain}
@@ -294,13 +300,17 @@ func lintOne(ctx context.Context, cfg *config, domain string) lintResult {
 	}
 	servers := lintServers(ctx, cfg, name)
 	if haveMX {
-		for _, s := range servers {
-			if s.found {
-				mxTTL = max(mxTTL, s.ttl) // caches count TTLs down: the largest is the closest to the zone's
+		owner := name // the MX RRset's owner: the end of the domain's CNAME chain
+		for _, ev := range events {
+			if ev.Step == mxroute.StepCNAME && ev.Host == "" {
+				owner = ev.Target
 			}
 		}
-		ttl := time.Duration(mxTTL) * time.Second
+		src := publishedTTL(ctx, cfg, owner, mxTTL, servers)
+		ttl := time.Duration(src.ttl) * time.Second
 		switch {
+		case !src.ok:
+			add(checkTTLUnchecked, "", "MX TTL not checked: %s", src.why)
 		case ttl < cfg.minTTL:
 			add(checkTTLShort, "", "MX TTL %s is below %s: every sender asks again that often, and a DNS outage hits mail at once", ttl, cfg.minTTL)
 		case ttl > cfg.maxTTL:
@@ -499,7 +509,8 @@ func compareServers(views []serverView, add func(check, string, ...any)) {
 // jsonLint is one line of "mxroute lint --json".
 type jsonLint struct {
 	SchemaVersion int           `json:"schema_version"`
-	Domain        string        `json:"domain"`
+	Query         string        `json:"query"`  // as given: a domain or an address
+	Domain        string        `json:"domain"` // the domain of query, as given
 	Findings      []jsonFinding `json:"findings"`
 }
 
@@ -511,8 +522,9 @@ type jsonFinding struct {
 	Message  string `json:"message"`
 }
 
-func jsonLintOf(domain string, res lintResult) jsonLint {
-	out := jsonLint{SchemaVersion: schemaVersion, Domain: domain, Findings: []jsonFinding{}}
+func jsonLintOf(query string, res lintResult) jsonLint {
+	domain, _ := domainOf(query)
+	out := jsonLint{SchemaVersion: schemaVersion, Query: query, Domain: domain, Findings: []jsonFinding{}}
 	for _, f := range res.findings {
 		out.Findings = append(out.Findings, jsonFinding{Check: f.check.id, Severity: f.check.severity.String(),
 			Host: f.host, Rule: f.check.rule, Message: f.message})

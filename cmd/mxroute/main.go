@@ -4,6 +4,12 @@
 //	mxroute route   [flags] DOMAIN...   the delivery plan: hosts and addresses in order, or the verdict
 //	mxroute explain [flags] DOMAIN...   the same, with every decision and the rule behind it
 //	mxroute lint    [flags] DOMAIN...   checks of the MX setup, each with a severity
+//	mxroute version                     the module and Go versions (also --version)
+//	mxroute help [COMMAND]              this list, or a command's flags (as COMMAND -h)
+//
+// A DOMAIN may be given as an address (postmaster@example.com routes
+// example.com); flags may come before or after the domains, and "--" ends
+// them.
 //
 // route and explain exit as MTAs do, after sysexits(3): 0 every domain
 // routed, 75 (EX_TEMPFAIL) some domain failed temporarily (defer), 69
@@ -21,6 +27,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
 )
 
 // Exit statuses (sysexits.h) and lint's own.
@@ -42,8 +51,11 @@ Commands:
            bounce) with its status code
   explain  the same route with every decision in order and the rule behind it
   lint     check each domain's MX setup; exit 0 clean, 1 warnings, 2 errors
+  version  the module version and the Go version it was built with
 
-Run "mxroute COMMAND -h" for a command's flags.
+A DOMAIN may be an address: postmaster@example.com routes example.com.
+Flags may come before or after the domains; "--" ends them.
+Run "mxroute help COMMAND" (or "mxroute COMMAND -h") for a command's flags.
 `
 
 func main() {
@@ -64,12 +76,56 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRoute(ctx, args[1:], env, true)
 	case "lint":
 		return runLint(ctx, args[1:], env)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
+	case "version", "-version", "--version":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "mxroute version: takes no arguments (got %q)\n", args[1])
+			return exitUsage
+		}
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
+	case "help", "-h", "-help", "--help":
+		switch {
+		case len(args) == 1:
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		case len(args) > 2:
+			fmt.Fprintf(stderr, "mxroute help: one command at a time (got %d)\n", len(args)-1)
+			return exitUsage
+		case args[1] == "version" || args[1] == "help":
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		case args[1] == "route" || args[1] == "explain" || args[1] == "lint":
+			// Exactly what "mxroute COMMAND --help" prints.
+			return run(ctx, []string{args[1], "--help"}, stdin, stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "mxroute help: unknown command %q (want route, explain, lint or version)\n", esc(args[1]))
+		return exitUsage
 	}
-	fmt.Fprintf(stderr, "mxroute: unknown command %q (want route, explain or lint)\n", args[0])
+	fmt.Fprintf(stderr, "mxroute: unknown command %q (want route, explain, lint, version or help)\n", args[0])
 	return exitUsage
+}
+
+// versionLine is what "mxroute version" prints: the module's version as
+// the build recorded it (a tag with go install ...@v1.2.3, a pseudo-version
+// from the VCS stamp of a checkout, "(devel)" without one), the VCS
+// revision when known, and the Go toolchain.
+func versionLine() string {
+	version, rev := "(unknown)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = s.Value[:12]
+			}
+		}
+		if version == "" {
+			version = "(devel)"
+		}
+	}
+	if rev != "" && !strings.Contains(version, rev) {
+		version += " (" + rev + ")"
+	}
+	return fmt.Sprintf("mxroute %s, %s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // env is where a command reads and writes.

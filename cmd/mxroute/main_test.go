@@ -140,7 +140,7 @@ func zoneServer(t *testing.T, files ...string) string {
 // zoneHandler answers from zone files.
 func zoneHandler(t *testing.T, files ...string) dns.Handler {
 	t.Helper()
-	z, err := loadZones(files)
+	z, _, err := loadZones(files)
 	require.NoError(t, err)
 	return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		q := req.Question[0]

@@ -49,7 +49,8 @@ func collect(ctx context.Context, e mxroute.Event) {
 }
 
 // routeOne routes a domain with its own Router and collects its events.
-func routeOne(ctx context.Context, cfg *config, domain string) routed {
+func routeOne(ctx context.Context, cfg *config, query string) routed {
+	domain, _ := domainOf(query)
 	r := cfg.newRouter()
 	r.Trace = collect
 	c := &collector{}
@@ -70,10 +71,11 @@ func runRoute(ctx context.Context, args []string, e *env, explain bool) int {
 	if cfg == nil {
 		return status
 	}
-	prog := newProgress(cfg.progress, cfg.fromFile, len(cfg.domains), e.stderr)
+	prog := newProgress(cfg.progress, cfg.fromFile, len(cfg.domains), e.stdout, e.stderr)
 	forEach(ctx, cfg.domains, cfg.workers,
 		func(ctx context.Context, d string) routed { return routeOne(ctx, cfg, d) },
 		func(i int, domain string, res routed) {
+			prog.clear()
 			switch {
 			case cfg.json:
 				writeJSON(e.stdout, jsonRouteOf(domain, res, explain, cfg.dnssec))
@@ -151,60 +153,98 @@ func isSelf(events []mxroute.Event, host string) bool {
 }
 
 // printRoute writes one domain's route as an aligned table, with the hosts
-// dropped or unusable and the verdict when routing failed. With dnssec, a
-// line says whether the MX RRset was authenticated and an AD column
-// whether each host's addresses were ("-" for a row without addresses).
-func printRoute(w io.Writer, domain string, res routed, dnssec bool) {
-	if rt := res.rt; rt != nil {
-		head := rt.Domain
-		if rt.Canonical != rt.Domain {
-			head += " (canonical name " + rt.Canonical + ")"
-		}
-		if rt.Implicit {
-			head += ": no MX records, implicit MX"
+// dropped or unusable and the verdict when routing failed. A failure
+// without a Route (a loop bounce) still shows the hosts its decisions name:
+// which host was this host and which were dropped. With dnssec, a line
+// says whether the MX RRset was authenticated and an AD column whether
+// each host's addresses were ("-" for a row without addresses). Names and
+// messages are escaped for the terminal (esc).
+func printRoute(w io.Writer, query string, res routed, dnssec bool) {
+	_, isAddr := domainOf(query)
+	rt := res.rt
+	dropped := droppedHosts(res)
+	unusable := failedHosts(res)
+	if rt != nil || len(dropped)+len(unusable) > 0 {
+		head := label(query)
+		literal := false // no DNS, so no DNSSEC status to show
+		if rt != nil {
+			head = esc(rt.Domain)
+			if isAddr {
+				head += " (for " + esc(query) + ")"
+			}
+			if rt.Canonical != rt.Domain {
+				head += " (canonical name " + esc(rt.Canonical) + ")"
+			}
+			if rt.Implicit {
+				head += ": no MX records, implicit MX"
+			}
+			literal = isLiteral(rt.Domain)
 		}
 		fmt.Fprintln(w, head)
 		ad := func(string) string { return "" } // the AD column, when shown
-		literal := isLiteral(rt.Domain)         // no DNS, so no DNSSEC status to show
 		if dnssec {
-			what := "MX RRset"
-			if rt.Implicit {
-				what = "MX NODATA" // what was authenticated is that there is no MX
-			}
-			if !literal {
+			if rt != nil && !literal {
+				what := "MX RRset"
+				if rt.Implicit {
+					what = "MX NODATA" // what was authenticated is that there is no MX
+				}
 				fmt.Fprintf(w, "%s: %s\n", what, authenticMessage(rt.Authentic))
 			}
 			ad = func(v string) string { return v + "\t" }
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "PREF\tHOST\t%sADDRESS\tFAMILY\n", ad("AD"))
-		for _, h := range rt.Hosts {
-			if h.Err != nil {
-				fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", h.Preference, h.Name, ad("-"), hostReason(h.Err))
-				continue
-			}
-			for _, a := range h.Addrs {
-				status := yesNo(h.Authentic)
-				if literal {
-					status = "-"
+		if rt != nil {
+			for _, h := range rt.Hosts {
+				if h.Err != nil {
+					fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", h.Preference, esc(h.Name), ad("-"), esc(hostReason(h.Err)))
+					continue
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s%s\t%s\n", h.Preference, h.Name, ad(status), a, family(a))
+				for _, a := range h.Addrs {
+					status := yesNo(h.Authentic)
+					if literal {
+						status = "-"
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s%s\t%s\n", h.Preference, esc(h.Name), ad(status), a, family(a))
+				}
 			}
+		}
+		for _, u := range unusable {
+			fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", u.pref, esc(u.name), ad("-"), esc(u.detail))
 		}
 		for _, ev := range res.events {
 			if ev.Step == mxroute.StepMaxAddrs && ev.Count > 0 {
-				fmt.Fprintf(tw, "%d\t%s\t%s-\tcut: more addresses beyond --max-addrs\n", ev.Preference, ev.Host, ad("-"))
+				fmt.Fprintf(tw, "%d\t%s\t%s-\tcut: more addresses beyond --max-addrs\n", ev.Preference, esc(ev.Host), ad("-"))
 			}
 		}
-		for _, d := range droppedHosts(res) {
-			fmt.Fprintf(tw, "%d\t%s\t%s-\tdropped: %s\n", d.pref, d.name, ad("-"), d.detail)
+		for _, d := range dropped {
+			fmt.Fprintf(tw, "%d\t%s\t%s-\tdropped: %s\n", d.pref, esc(d.name), ad("-"), esc(d.detail))
 		}
 		tw.Flush()
 	}
 	if res.err != nil {
 		verdict, status := verdictOf(res.err)
-		fmt.Fprintf(w, "%s: %s %s: %v\n", domain, verdict, status, res.err)
+		fmt.Fprintf(w, "%s: %s %s: %s\n", label(query), verdict, status, esc(res.err.Error()))
 	}
+}
+
+// failedHosts are the unusable hosts of a failure that returned no Route,
+// read from its decisions (a Route lists its own in Hosts).
+func failedHosts(res routed) []dropped {
+	if res.rt != nil {
+		return nil
+	}
+	var out []dropped
+	implicit := ""
+	for _, ev := range res.events {
+		if ev.Step == mxroute.StepImplicitMX {
+			implicit = ev.Host // the domain itself: its error says it all
+		}
+		if ev.Step == mxroute.StepUnusable && ev.Err != nil && ev.Host != implicit {
+			out = append(out, dropped{name: ev.Host, pref: ev.Preference, reason: "unusable", detail: hostReason(ev.Err)})
+		}
+	}
+	return out
 }
 
 // isLiteral reports whether a domain or host is an address literal, such
@@ -239,10 +279,10 @@ func eventMessage(ev mxroute.Event, dnssec bool) string {
 }
 
 // printExplain writes a route's decisions, numbered, each with its rule.
-func printExplain(w io.Writer, domain string, res routed, dnssec bool) {
-	fmt.Fprintf(w, "%s: %d decision(s)\n", domain, len(res.events))
+func printExplain(w io.Writer, query string, res routed, dnssec bool) {
+	fmt.Fprintf(w, "%s: %d decision(s)\n", label(query), len(res.events))
 	for i, ev := range res.events {
-		for j, line := range wrap(eventMessage(ev, dnssec), 80-5) {
+		for j, line := range wrap(esc(eventMessage(ev, dnssec)), 80-5) {
 			if j == 0 {
 				fmt.Fprintf(w, "%3d. %s\n", i+1, line)
 			} else {
@@ -250,7 +290,7 @@ func printExplain(w io.Writer, domain string, res routed, dnssec bool) {
 			}
 		}
 		if ev.Rule != "" {
-			fmt.Fprintf(w, "     [%s]\n", ev.Rule)
+			fmt.Fprintf(w, "     [%s]\n", esc(ev.Rule))
 		}
 	}
 	fmt.Fprintln(w)

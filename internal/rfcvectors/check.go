@@ -45,6 +45,8 @@ func (v Vector) Router(res mxroute.Resolver) *mxroute.Router {
 		MaxHosts:   v.MaxHosts,
 		MaxAddrs:   v.MaxAddrs,
 		Family:     v.Family,
+
+		AllowLoopback: v.AllowLoopback,
 	}
 }
 
@@ -75,6 +77,12 @@ func (v Vector) WithFaults(next mxroute.Resolver) mxroute.Resolver {
 
 // Reply is the response a fault gives.
 func (f Fault) Reply(name string, qtype uint16) *dns.Msg {
+	if f.Lame {
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		m.Response = true
+		return m
+	}
 	if !f.Referral {
 		return FaultReply(name, qtype, f.Rcode)
 	}

@@ -49,6 +49,10 @@ type Fault struct {
 	// Referral answers with a referral (NS records in the authority
 	// section, no AA), as a server that does not recurse does.
 	Referral bool
+	// Lame answers NOERROR with nothing at all: no answer, no SOA, neither
+	// AA nor RA, as a server that is not authoritative for the name and
+	// does not recurse does (a lame delegation).
+	Lame bool
 }
 
 // A Vector is one situation and the route it must produce.
@@ -63,7 +67,9 @@ type Vector struct {
 	Family     mxroute.Family
 	MaxHosts   int
 	MaxAddrs   int
-	Faults     []Fault
+	// AllowLoopback is Router.AllowLoopback.
+	AllowLoopback bool
+	Faults        []Fault
 
 	// What Route must return. With WantErr nil the route must succeed; with
 	// WantErr set, Want (when not nil) is the diagnostic Route that comes
@@ -239,6 +245,20 @@ var All = []Vector{
 		WantErr: mxroute.ErrTemporary, WantStatus: "4.4.3", WantTemporary: true,
 	},
 	{
+		Name: "lame reply instead of an answer", RFC: "RFC 2308, Section 2.2; RFC 1034, Section 4.3.1",
+		Reason: "NOERROR with no answer, no SOA, neither AA nor RA says nothing of the name (golang/go#15434): temporary, never NODATA and an implicit MX",
+		Domain: "tempmx.t", Faults: []Fault{{Name: "tempmx.t.", Qtype: dns.TypeMX, Lame: true}},
+		WantErr: mxroute.ErrTemporary, WantStatus: "4.4.3", WantTemporary: true,
+	},
+	{
+		Name: "lame reply for the implicit MX's addresses", RFC: "RFC 2308, Section 2.2; RFC 5321, Section 5.1",
+		Reason: "a lame reply to A and AAAA is no proof the domain has no address: defer, never 'no mail host'",
+		Domain: "implicittemp.t", Faults: []Fault{
+			{Name: "implicittemp.t.", Qtype: dns.TypeA, Lame: true},
+			{Name: "implicittemp.t.", Qtype: dns.TypeAAAA, Lame: true}},
+		WantErr: mxroute.ErrTemporary, WantStatus: "4.4.3", WantTemporary: true,
+	},
+	{
 		Name: "implicit MX, address lookup SERVFAIL", RFC: "RFC 5321, Section 5.1",
 		Reason: "the implicit MX's own A lookup failing temporarily is never turned into a bounce",
 		Domain: "implicittemp.t", Faults: []Fault{{Name: "implicittemp.t.", Qtype: dns.TypeA, Rcode: servfail}},
@@ -338,6 +358,94 @@ var All = []Vector{
 		Want: &Route{Domain: "mxipmixed.t", Canonical: "mxipmixed.t", Hosts: []Host{
 			{Name: "192.0.2.91", Pref: 10, Err: mxroute.ErrNoAddress},
 			{Name: "mx.mxipmixed.t", Pref: 20, Addrs: []string{"192.0.2.92"}}}},
+	},
+
+	{
+		Name: "MX target is not a host name", RFC: "RFC 1123, Section 2.1; RFC 5321, Section 2.3.5",
+		Reason: "an MX that names '<html>.t' or an all-numeric last label is unusable like an IP-address target; the real host is used",
+		Domain: "mxbadname.t",
+		Want: &Route{Domain: "mxbadname.t", Canonical: "mxbadname.t", Hosts: []Host{
+			{Name: "<html>.t", Pref: 10, Err: mxroute.ErrNoAddress},
+			{Name: "1.2.3.4.5", Pref: 15, Err: mxroute.ErrNoAddress},
+			{Name: "mx_1.mxbadname.t", Pref: 20, Addrs: []string{"192.0.2.93"}}}},
+	},
+	{
+		Name: "MX target's CNAME is not a host name", RFC: "RFC 1123, Section 2.1; RFC 2181, Section 10.3",
+		Reason: "a CNAME target of a mail host must be a host name too: that host is unusable, permanently",
+		Domain: "mxbadcname.t",
+		Want: &Route{Domain: "mxbadcname.t", Canonical: "mxbadcname.t", Hosts: []Host{
+			{Name: "alias.mxbadcname.t", Pref: 10, Err: mxroute.ErrNoAddress}}},
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+
+	// Special-purpose addresses (RFC 6890).
+	{
+		Name: "MX host at loopback", RFC: "RFC 6890; RFC 1122, Section 3.2.1.3",
+		Reason: "127.0.0.1 is this host: never a target, the host is unusable and the route bounces 5.4.4 naming it",
+		Domain: "mxloopback.t",
+		Want: &Route{Domain: "mxloopback.t", Canonical: "mxloopback.t", Hosts: []Host{
+			{Name: "mx.mxloopback.t", Pref: 10, Err: mxroute.ErrNoAddress}}},
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+	{
+		Name: "MX host at loopback, loopback allowed", RFC: "RFC 6890",
+		Reason: "a test harness or local relay allows loopback explicitly (Router.AllowLoopback)",
+		Domain: "mxloopback.t", AllowLoopback: true,
+		Want: &Route{Domain: "mxloopback.t", Canonical: "mxloopback.t", Hosts: []Host{
+			{Name: "mx.mxloopback.t", Pref: 10, Addrs: []string{"127.0.0.1"}}}},
+	},
+	{
+		Name: "MX host at loopback that is this host", RFC: "RFC 5321, Section 5.1; RFC 6890",
+		Reason: "an address in LocalAddrs is recognised by the loop guard, loopback or not: ErrLoop, not 'no address'",
+		Domain: "mxloopback.t", LocalAddrs: addrs("127.0.0.1"),
+		WantErr: mxroute.ErrLoop, WantStatus: "5.4.6",
+	},
+	{
+		Name: "unspecified, link-local and mapped addresses dropped", RFC: "RFC 6890; RFC 4291, Section 2.5.5.2",
+		Reason: "0.0.0.0, ::, fe80::/10 and ::ffff:0:0/96 are never remote mail servers; the host's real addresses and the next host stay",
+		Domain: "mxspecial.t",
+		Want: &Route{Domain: "mxspecial.t", Canonical: "mxspecial.t", Hosts: []Host{
+			{Name: "zero.mxspecial.t", Pref: 10, Err: mxroute.ErrNoAddress},
+			{Name: "mixed.mxspecial.t", Pref: 20, Addrs: []string{"2001:db8::94", "192.0.2.94"}}}},
+	},
+	{
+		Name: "mapped address, IPv6 only", RFC: "RFC 4291, Section 2.5.5.2",
+		Reason: "an IPv4-mapped AAAA is an IPv4 destination in disguise: IPv6Only never returns it",
+		Domain: "mxspecial.t", Family: mxroute.IPv6Only,
+		Want: &Route{Domain: "mxspecial.t", Canonical: "mxspecial.t", Hosts: []Host{
+			{Name: "zero.mxspecial.t", Pref: 10, Err: mxroute.ErrNoAddress},
+			{Name: "mixed.mxspecial.t", Pref: 20, Addrs: []string{"2001:db8::94"}}}},
+	},
+	{
+		Name: "address literal at loopback", RFC: "RFC 5321, Section 4.1.3; RFC 6890",
+		Reason:  "[127.0.0.1] names this host: an error, not a delivery to the local listener",
+		Domain:  "[127.0.0.1]",
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+	{
+		Name: "address literal unspecified", RFC: "RFC 5321, Section 4.1.3; RFC 6890",
+		Reason:  "[0.0.0.0] reaches this host on Linux",
+		Domain:  "[0.0.0.0]",
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+	{
+		Name: "IPv6 address literal loopback", RFC: "RFC 5321, Section 4.1.3; RFC 4291, Section 2.5.3",
+		Reason:  "[IPv6:::1] is this host",
+		Domain:  "[IPv6:::1]",
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+	{
+		Name: "implicit MX at loopback", RFC: "RFC 5321, Section 5.1; RFC 6890",
+		Reason:  "a domain without MX whose only address is 127.0.0.1 has no usable address (5.4.4), not 'no mail host'",
+		Domain:  "implicitloopback.t",
+		WantErr: mxroute.ErrNoAddress, WantStatus: "5.4.4",
+	},
+	{
+		Name: "private and documentation addresses stay", RFC: "RFC 6890; RFC 1918; RFC 5737",
+		Reason: "10/8 and 192.0.2/24 are ordinary unicast: internal mail and tests",
+		Domain: "mxprivate.t",
+		Want: &Route{Domain: "mxprivate.t", Canonical: "mxprivate.t", Hosts: []Host{
+			{Name: "mx.mxprivate.t", Pref: 10, Addrs: []string{"fd00::95", "10.0.0.95", "192.0.2.95"}}}},
 	},
 
 	// Rule 7: hosts without addresses.
@@ -450,7 +558,69 @@ var All = []Vector{
 		WantErr: mxroute.ErrLoop, WantStatus: "5.4.6",
 	},
 
+	{
+		Name: "loop guard through an alias", RFC: "RFC 5321, Section 5.1",
+		Reason: "a mail host whose CNAME leads to one of this host's names is this host ('names or addresses by which it might be known'): it and every worse MX go",
+		Domain: "mxalias.t", LocalNames: []string{"relay.mxalias.t"},
+		Want: &Route{Domain: "mxalias.t", Canonical: "mxalias.t", Hosts: []Host{
+			{Name: "mx1.basic.t", Pref: 10, Addrs: []string{"192.0.2.10"}}}},
+	},
+	{
+		Name: "loop guard through an alias, most preferred", RFC: "RFC 5321, Section 5.1",
+		Reason: "the alias of this host is the best MX: nothing is left, the mail would loop",
+		Domain: "aliasfirst.t", LocalNames: []string{"relay.mxalias.t."},
+		WantErr: mxroute.ErrLoop, WantStatus: "5.4.6",
+	},
+	{
+		Name: "backup MX, primary gone", RFC: "RFC 5321, Section 5.1; RFC 3463 (4.4.4)",
+		Reason: "this host is a backup and the only more preferred host does not exist: keep the mail (Postfix: 'unable to find primary relay', 4.4.4), never bounce it",
+		Domain: "backup.t", LocalNames: []string{"relay.backup.t"},
+		Want: &Route{Domain: "backup.t", Canonical: "backup.t", Hosts: []Host{
+			{Name: "gone.backup.t", Pref: 10, Err: mxroute.ErrNoAddress}}},
+		WantErr: mxroute.ErrNoAddress, WantStatus: "4.4.4", WantTemporary: true,
+	},
+	{
+		Name: "backup MX, primary SERVFAIL", RFC: "RFC 5321, Section 5.1; RFC 3463 (4.4.4)",
+		Reason: "the primary fails temporarily: still the backup's deferral, 4.4.4",
+		Domain: "backup.t", LocalAddrs: addrs("192.0.2.97"), Faults: []Fault{
+			{Name: "gone.backup.t.", Qtype: dns.TypeA, Rcode: servfail},
+			{Name: "gone.backup.t.", Qtype: dns.TypeAAAA, Rcode: servfail}},
+		Want: &Route{Domain: "backup.t", Canonical: "backup.t", Hosts: []Host{
+			{Name: "gone.backup.t", Pref: 10, Err: mxroute.ErrTemporary, Temporary: true}}},
+		WantErr: mxroute.ErrNoAddress, WantStatus: "4.4.4", WantTemporary: true,
+	},
+	{
+		Name: "vega.ru from ns.relarn.ru, vega-gw gone", RFC: "RFC 5321, Section 5.1; RFC 974",
+		Reason: "the backup relay of vega.ru whose primary has vanished from DNS keeps the mail (4.4.4) instead of bouncing it",
+		Domain: "vega.ru", LocalNames: []string{"ns.relarn.ru"}, Faults: []Fault{
+			{Name: "vega-gw.vega.ru.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError},
+			{Name: "vega-gw.vega.ru.", Qtype: dns.TypeAAAA, Rcode: dns.RcodeNameError}},
+		Want: &Route{Domain: "vega.ru", Canonical: "vega.ru", Hosts: []Host{
+			{Name: "vega-gw.vega.ru", Pref: 10, Err: mxroute.ErrNoAddress}}},
+		WantErr: mxroute.ErrNoAddress, WantStatus: "4.4.4", WantTemporary: true,
+	},
+
 	// Limits.
+	{
+		Name: "MaxHosts counts usable hosts", RFC: "RFC 5321, Section 5.1",
+		Reason: "an IP-address target and a host that does not exist take no place under the limit: the route looks further, and never bounces for a cost limit",
+		Domain: "maxhosts.t", MaxHosts: 1,
+		Want: &Route{Domain: "maxhosts.t", Canonical: "maxhosts.t", Hosts: []Host{
+			{Name: "192.0.2.99", Pref: 10, Err: mxroute.ErrNoAddress},
+			{Name: "gone.maxhosts.t", Pref: 20, Err: mxroute.ErrNoAddress},
+			{Name: "mx3.maxhosts.t", Pref: 30, Addrs: []string{"192.0.2.103"}}}},
+	},
+	{
+		Name: "MaxHosts counts hosts usable in the family", RFC: "RFC 5321, Section 5.1; RFC 6724",
+		Reason: "with IPv6Only a host with only A records takes no place either",
+		Domain: "maxhosts.t", MaxHosts: 2, Family: mxroute.IPv6Only,
+		Want: &Route{Domain: "maxhosts.t", Canonical: "maxhosts.t", Hosts: []Host{
+			{Name: "192.0.2.99", Pref: 10, Err: mxroute.ErrNoAddress},
+			{Name: "gone.maxhosts.t", Pref: 20, Err: mxroute.ErrNoAddress},
+			{Name: "mx3.maxhosts.t", Pref: 30, Err: mxroute.ErrNoAddress},
+			{Name: "mx4.maxhosts.t", Pref: 40, Addrs: []string{"2001:db8::104"}},
+			{Name: "mx5.maxhosts.t", Pref: 50, Addrs: []string{"2001:db8::105"}}}},
+	},
 	{
 		Name: "MaxHosts", RFC: "RFC 5321, Section 5.1",
 		Reason: "a configurable limit on the alternatives tried; it bounds DNS work too",
@@ -473,6 +643,13 @@ var All = []Vector{
 		Name: "case and trailing dot", RFC: "RFC 5321, Section 2.4",
 		Reason: "domains are case-insensitive; a trailing dot is the same name",
 		Domain: "BaSiC.T.",
+		Want: &Route{Domain: "basic.t", Canonical: "basic.t", Hosts: []Host{
+			{Name: "mx1.basic.t", Pref: 10, Addrs: []string{"192.0.2.10"}}}},
+	},
+	{
+		Name: "ideographic full stop", RFC: "RFC 3490, Section 3.1",
+		Reason: "U+3002, U+FF0E and U+FF61 separate labels like a full stop, a trailing one too",
+		Domain: "basic\u3002t\uff0e",
 		Want: &Route{Domain: "basic.t", Canonical: "basic.t", Hosts: []Host{
 			{Name: "mx1.basic.t", Pref: 10, Addrs: []string{"192.0.2.10"}}}},
 	},

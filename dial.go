@@ -1,0 +1,632 @@
+package mxroute
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Defaults and bounds of a Dialer.
+const (
+	defaultPort            = 25
+	defaultConnectTimeout  = 30 * time.Second // Postfix smtp_connect_timeout
+	defaultGreetingTimeout = 5 * time.Minute  // RFC 5321, Section 4.5.3.2.1
+	// RFC 8305, Section 5: "a subsequent connection MUST NOT be started
+	// within 10 milliseconds of the previous attempt."
+	minStagger = 10 * time.Millisecond
+	// quitTimeout bounds the QUIT written to a server whose greeting is
+	// not used; its answer is not awaited.
+	quitTimeout = time.Second
+)
+
+// The rules the Dialer's trace events cite.
+const (
+	ruleTryInOrder = "RFC 5321, Section 5.1"
+	ruleStagger    = "RFC 8305, Section 5"
+	ruleGreeting   = "RFC 5321, Section 3.1"
+	ruleReplyLine  = "RFC 5321, Section 4.2"
+	ruleGreetWait  = "RFC 5321, Section 4.5.3.2.1"
+)
+
+// A Dialer connects to a domain's mail exchangers: it walks the targets of
+// Router.Targets in route order until one greets with 220, skipping
+// addresses that refuse, time out, reset or greet with anything else, and
+// says, when none does, whether to defer (always: nothing that failed to
+// answer now is a reason to bounce). Its zero value dials port 25 through
+// a zero Router, one address at a time, with Postfix's and RFC 5321's
+// timeouts. A zero Router tries every address of every host: bound the
+// attempts with Router.MaxAddrs and the whole with ctx. A Dialer is safe for
+// concurrent use as long as its fields are not changed.
+type Dialer struct {
+	// Router routes the domain; its Trace also sees every attempt (see
+	// StepConnect). nil: a zero Router.
+	Router *Router
+	// Port is the TCP port dialled on every target. 0: 25.
+	Port int
+	// DialContext opens each TCP connection. network is "tcp4" or "tcp6"
+	// by the target's family, address is "192.0.2.1:25" or
+	// "[2001:db8::1]:25", and ctx ends at the ConnectTimeout: a hook that
+	// picks a source address, goes through a SOCKS5 proxy
+	// (golang.org/x/net/proxy) or maps test addresses must honour it. A
+	// connection it returns without working deadlines is closed at the
+	// greeting timeout and on cancellation. nil: a zero net.Dialer's
+	// DialContext.
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
+	// ConnectTimeout bounds each address's TCP connect. 0: 30 s, Postfix's
+	// smtp_connect_timeout.
+	ConnectTimeout time.Duration
+	// GreetingTimeout bounds the wait for the whole greeting, from the
+	// connect on. 0: 5 min, RFC 5321, Section 4.5.3.2.1: "Initial 220
+	// Message: 5 Minutes".
+	GreetingTimeout time.Duration
+	// Stagger is RFC 8305's Connection Attempt Delay: when the latest
+	// attempt has neither greeted nor failed Stagger after it started, the
+	// next target is tried too, while the earlier attempts go on; the
+	// first to greet wins and every other is cancelled and closed. Targets
+	// start in route order whatever their speed. 0: strictly one attempt
+	// at a time. Below 10 ms counts as 10 ms (RFC 8305, Section 5: no
+	// attempt "within 10 milliseconds of the previous"). RFC 8305
+	// recommends 250 ms; the delay runs to the greeting, not to the TCP
+	// connect, so a server that pauses before its banner (sendmail's
+	// greet_pause) sees the next host tried after Stagger: larger values
+	// are reasonable, and no upper bound is imposed.
+	Stagger time.Duration
+}
+
+// defaultRouter serves Dialers whose Router is nil.
+var defaultRouter = &Router{}
+
+func (d *Dialer) router() *Router {
+	if d.Router != nil {
+		return d.Router
+	}
+	return defaultRouter
+}
+
+func (d *Dialer) port() string {
+	if d.Port > 0 {
+		return strconv.Itoa(d.Port)
+	}
+	return strconv.Itoa(defaultPort)
+}
+
+func (d *Dialer) connectTimeout() time.Duration {
+	if d.ConnectTimeout > 0 {
+		return d.ConnectTimeout
+	}
+	return defaultConnectTimeout
+}
+
+func (d *Dialer) greetingTimeout() time.Duration {
+	if d.GreetingTimeout > 0 {
+		return d.GreetingTimeout
+	}
+	return defaultGreetingTimeout
+}
+
+func (d *Dialer) stagger() time.Duration {
+	if d.Stagger <= 0 {
+		return 0
+	}
+	return max(d.Stagger, minStagger)
+}
+
+func (d *Dialer) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	if d.DialContext != nil {
+		return d.DialContext(ctx, network, address)
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, network, address)
+}
+
+// A Conn is a connection to a mail host that greeted with 220.
+type Conn struct {
+	net.Conn               // reading starts with the greeting, as on a fresh socket
+	Target   Target        // the address that greeted
+	Greeting string        // its 220 reply: every line as received, codes included, without line ends, joined by "\n"
+	Domain   string        // the domain dialled, as given to Dial
+	Attempts []Attempt     // the attempts that did not become this Conn, in the order started: those that failed before it and, with Stagger, those cancelled when it greeted first
+	Elapsed  time.Duration // from the call of Dial to the greeting: the route, the attempts before, this one
+	// Issue 13 adds here the TLS policy of Target.Host (none, MTA-STS or
+	// DANE): what STARTTLS on this Conn must verify.
+}
+
+// An Attempt is one connection attempt of Dial that did not become its Conn.
+type Attempt struct {
+	Target   Target
+	Start    time.Time     // when the connect began
+	Duration time.Duration // from Start to the end of the attempt
+	Failure  Failure       // why it did not become the Conn
+	Reply    string        // what the server sent, when it sent a reply: FailRejected, FailMalformed, a greeted FailCancelled (lines joined by "\n")
+	Err      error         // the failure itself: the net error of a connect, the read error of a greeting, the reply; for FailCancelled the context's cause
+}
+
+// String describes the attempt in one line, e.g.
+// `mx1.example.com [192.0.2.1]: rejected after 3ms: greeting rejected: "421 busy"`.
+func (a Attempt) String() string {
+	return fmt.Sprintf("%s [%s]: %s after %s: %v", a.Target.Host, a.Target.Addr, a.Failure, roundDuration(a.Duration), a.Err)
+}
+
+// A Failure is why a connection attempt did not become the Conn.
+type Failure int
+
+// The failures of an Attempt. FailRefused, FailConnectTimeout and
+// FailUnreachable got no TCP connection (4.4.1 when every attempt ends so);
+// the others had one (4.4.2).
+const (
+	// FailRefused: the connect was refused (a TCP reset to the SYN).
+	FailRefused Failure = iota + 1
+	// FailConnectTimeout: no answer to the connect within ConnectTimeout,
+	// as when a firewall drops the SYNs.
+	FailConnectTimeout
+	// FailUnreachable: any other failed connect: no route, network or host
+	// unreachable, an error of the DialContext hook (a proxy's refusal).
+	FailUnreachable
+	// FailDropped: the connection was reset or closed before the greeting
+	// was complete.
+	FailDropped
+	// FailGreetingTimeout: connected, but no complete greeting within
+	// GreetingTimeout.
+	FailGreetingTimeout
+	// FailRejected: the server greeted with a 4xx or 5xx reply (Reply);
+	// RFC 5321, Section 3.1: "a 554 response MAY be given in the initial
+	// connection opening message instead of the 220", and Postfix's
+	// smtp_skip_5xx_greeting tries the next host. QUIT is sent before
+	// closing, since the server "MUST still wait for the client to send a
+	// QUIT".
+	FailRejected
+	// FailMalformed: what the server sent is no SMTP reply, breaks its
+	// limits, or has a code a greeting cannot have (not 220, 4xx or 5xx).
+	FailMalformed
+	// FailCancelled: stopped before it could succeed, or after it greeted
+	// too late: another attempt greeted first (Stagger), or ctx ended.
+	FailCancelled
+)
+
+var failureNames = [...]string{
+	FailRefused: "refused", FailConnectTimeout: "connect-timeout", FailUnreachable: "unreachable",
+	FailDropped: "dropped", FailGreetingTimeout: "greeting-timeout", FailRejected: "rejected",
+	FailMalformed: "malformed", FailCancelled: "cancelled",
+}
+
+// String returns the failure's short name, e.g. "connect-timeout".
+func (f Failure) String() string {
+	if f > 0 && int(f) < len(failureNames) {
+		return failureNames[f]
+	}
+	return "Failure(" + strconv.Itoa(int(f)) + ")"
+}
+
+// errLostRace is the cause of an attempt cancelled because another greeted first.
+var errLostRace = errors.New("another address greeted first")
+
+// Dial connects to a mail host of domain and returns the connection once
+// the host has greeted with 220, ready for EHLO: reading the Conn starts
+// with that greeting, so an SMTP client such as go-smtp's NewClient takes
+// it as a fresh socket.
+//
+// The targets come from Router.Targets in route order, so the first
+// connection starts as soon as the first address is known. An attempt that
+// is refused, times out (ConnectTimeout, GreetingTimeout), is reset, or
+// greets with 4xx, 5xx or anything malformed gives way to the next target;
+// with Stagger, a slow one also lets the next start beside it.
+//
+// When no target greets, the error is an *Error wrapping ErrNoConnection,
+// always temporary (RFC 5321, Section 4.5.4.1: a sender retries), with
+// status 4.4.1 when no attempt got a TCP connection and 4.4.2 when some
+// did, and every attempt in Error.Attempts. The route's own errors
+// (ErrNullMX, ErrNoSuchDomain, a DNS failure, ...) are returned as Route
+// returns them, and no connection is attempted. When ctx ends first,
+// every attempt stops, and the error is temporary and answers
+// errors.Is(err, ctx.Err()). Dial returns only when every connection but
+// the Conn is closed and every goroutine it started has ended.
+func (d *Dialer) Dial(ctx context.Context, domain string) (*Conn, error) {
+	dl := &dialing{d: d, r: d.router(), ctx: ctx, domain: domain, start: time.Now(),
+		results: make(chan *attempt)}
+	dctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		dl.wg.Wait()
+	}()
+	targets := make(chan routed)
+	dl.wg.Go(func() {
+		defer close(targets)
+		for t, err := range dl.r.Targets(dctx, domain) {
+			select {
+			case targets <- routed{t, err}:
+			case <-dctx.Done():
+				return
+			}
+		}
+	})
+	c, err := dl.run(dctx, targets)
+	if err != nil && dl.r.Trace != nil {
+		dl.r.emit(ctx, Event{Step: StepNoConnection, Domain: domain, Count: len(dl.attempts), Err: err,
+			Message: "no connection: " + err.Error()})
+	}
+	return c, err
+}
+
+// routed is one item of Router.Targets.
+type routed struct {
+	t   Target
+	err error
+}
+
+// dialing is one call of Dial.
+type dialing struct {
+	d       *Dialer
+	r       *Router
+	ctx     context.Context // the caller's
+	domain  string
+	start   time.Time
+	results chan *attempt // every attempt's goroutine sends its attempt once, at its end
+	wg      sync.WaitGroup
+
+	attempts []*attempt // in the order started
+	running  int
+}
+
+// attempt is one connection attempt in progress or ended.
+type attempt struct {
+	Attempt
+	n         int // 1 for the first attempt
+	cancel    context.CancelCauseFunc
+	conn      net.Conn  // the socket, once connected; nil when it failed or was closed
+	greeting  smtpReply // a 220 greeting
+	buffered  []byte    // what the server sent beyond it
+	connected bool
+}
+
+// run starts attempts as targets arrive, by the Stagger rule, until one
+// greets, the targets are exhausted, or ctx ends, and waits for every
+// attempt to end.
+func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error) {
+	stagger := dl.d.stagger()
+	var (
+		next     = true // start the next target as soon as it is known
+		timer    *time.Timer
+		timerC   <-chan time.Time
+		done     = dl.ctx.Done()
+		over     bool // no more targets: exhausted, a winner, or ctx ended
+		last     *attempt
+		winner   *attempt
+		routeErr error
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for !over || dl.running > 0 {
+		var in <-chan routed
+		if next && !over {
+			in = targets
+		}
+		select {
+		case it, ok := <-in:
+			switch {
+			case !ok:
+				over = true
+			case it.err != nil:
+				routeErr, over = it.err, true
+			default:
+				last, next = dl.begin(ctx, it.t), false
+				if stagger > 0 {
+					if timer == nil {
+						timer = time.NewTimer(stagger)
+					} else {
+						timer.Reset(stagger)
+					}
+					timerC = timer.C
+				}
+			}
+		case <-timerC:
+			timerC, next = nil, true
+		case a := <-dl.results:
+			dl.running--
+			switch {
+			case a.conn == nil:
+				// Once the latest attempt has failed there is nothing to
+				// wait for: the next starts at once (as net.Dialer's
+				// fallback does), and with Stagger 0 only then.
+				next = next || a == last || dl.running == 0
+			case winner == nil && ctxEnded(dl.ctx) == nil:
+				winner, over = a, true
+				for _, o := range dl.attempts {
+					if o != a {
+						o.cancel(errLostRace)
+					}
+				}
+			case winner != nil:
+				a.lose(errLostRace)
+			default:
+				a.lose(ctxEndCause(dl.ctx))
+			}
+			dl.ended(a) // a loser's conn is closed by now: reported as cancelled
+		case <-done:
+			done, over = nil, true // every attempt's context ends with ctx
+		}
+	}
+	if winner != nil {
+		return dl.conn(winner), nil
+	}
+	if err := ctxEnded(dl.ctx); err != nil {
+		if len(dl.attempts) == 0 {
+			if routeErr != nil {
+				return nil, routeErr
+			}
+			return nil, ctxError(dl.domain, err)
+		}
+		return nil, dl.noConnection(err)
+	}
+	if routeErr != nil && len(dl.attempts) == 0 {
+		return nil, routeErr // the route's own verdict: nothing dialled
+	}
+	return nil, dl.noConnection(nil)
+}
+
+// begin starts an attempt on t.
+func (dl *dialing) begin(ctx context.Context, t Target) *attempt {
+	actx, cancel := context.WithCancelCause(ctx)
+	a := &attempt{Attempt: Attempt{Target: t, Start: time.Now()}, n: len(dl.attempts) + 1, cancel: cancel}
+	dl.attempts = append(dl.attempts, a)
+	dl.running++
+	if r := dl.r; r.Trace != nil {
+		e := Event{Step: StepConnect, Domain: dl.domain, Host: t.Host, Preference: t.Preference, Rule: ruleTryInOrder,
+			Count: a.n, Message: fmt.Sprintf("attempt %d: connecting to %s [%s] port %s", a.n, t.Host, t.Addr, dl.d.port())}
+		if dl.running > 1 {
+			e.Rule = ruleStagger
+			e.Message += fmt.Sprintf(" beside %d earlier attempt(s) still running", dl.running-1)
+		}
+		r.emit(dl.ctx, e)
+	}
+	dl.wg.Go(func() {
+		dl.d.try(actx, a)
+		cancel(nil)
+		dl.results <- a
+	})
+	return a
+}
+
+// ended reports an ended attempt to the trace.
+func (dl *dialing) ended(a *attempt) {
+	r := dl.r
+	if r.Trace == nil {
+		return
+	}
+	t := a.Target
+	if a.conn != nil {
+		r.emit(dl.ctx, Event{Step: StepGreeted, Domain: dl.domain, Host: t.Host, Preference: t.Preference, Rule: ruleGreeting,
+			Count: a.n, Message: fmt.Sprintf("attempt %d: %s [%s] greeted after %s: %q", a.n, t.Host, t.Addr,
+				roundDuration(a.Duration), a.greeting.String())})
+		return
+	}
+	rule := ruleTryInOrder
+	switch a.Failure {
+	case FailRejected:
+		rule = ruleGreeting
+	case FailMalformed:
+		rule = ruleReplyLine
+	case FailGreetingTimeout:
+		rule = ruleGreetWait
+	case FailCancelled:
+		rule = ruleStagger
+	}
+	r.emit(dl.ctx, Event{Step: StepConnectFailed, Domain: dl.domain, Host: t.Host, Preference: t.Preference, Rule: rule,
+		Count: a.n, Err: a.Err, Message: fmt.Sprintf("attempt %d: %s", a.n, a.Attempt)})
+}
+
+// conn turns the winning attempt into the Conn.
+func (dl *dialing) conn(w *attempt) *Conn {
+	c := &Conn{Target: w.Target, Greeting: w.greeting.String(), Domain: dl.domain,
+		Elapsed: w.Start.Add(w.Duration).Sub(dl.start)}
+	for _, a := range dl.attempts {
+		if a != w {
+			c.Attempts = append(c.Attempts, a.Attempt)
+		}
+	}
+	c.Conn = &replayConn{Conn: w.conn, buf: append(w.greeting.raw, w.buffered...)}
+	return c
+}
+
+// noConnection is the error of a Dial that made attempts and got no Conn;
+// cause is ctx's error when it ended first.
+func (dl *dialing) noConnection(cause error) *Error {
+	e := &Error{Domain: dl.domain, Status: statusNoAnswer, Temporary: true, Err: ErrNoConnection, Cause: cause}
+	var b strings.Builder
+	if cause != nil {
+		fmt.Fprintf(&b, "stopped (%v) after %d attempt(s)", cause, len(dl.attempts))
+	} else {
+		fmt.Fprintf(&b, "%d attempt(s)", len(dl.attempts))
+	}
+	const shown = 4
+	for i, a := range dl.attempts {
+		if a.connected {
+			e.Status = statusBadConn
+		}
+		e.Attempts = append(e.Attempts, a.Attempt)
+		switch {
+		case i < shown:
+			sep := "; "
+			if i == 0 {
+				sep = ": "
+			}
+			b.WriteString(sep + a.Attempt.String())
+		case i == shown:
+			fmt.Fprintf(&b, "; and %d more", len(dl.attempts)-shown)
+		}
+	}
+	e.Detail = b.String()
+	return e
+}
+
+// try runs one attempt: the connect, then the greeting.
+func (d *Dialer) try(ctx context.Context, a *attempt) {
+	defer func() { a.Duration = time.Since(a.Start) }()
+	t := a.Target
+	network := "tcp6"
+	if t.Addr.Is4() {
+		network = "tcp4"
+	}
+	timeout := d.connectTimeout()
+	cctx, ccancel := context.WithTimeout(ctx, timeout)
+	conn, err := d.dial(cctx, network, net.JoinHostPort(t.Addr.String(), d.port()))
+	timedOut := cctx.Err() == context.DeadlineExceeded
+	ccancel()
+	if conn == nil && err == nil {
+		err = errors.New("DialContext returned neither a connection nor an error")
+	}
+	if err != nil {
+		switch {
+		case ctxEnded(ctx) != nil:
+			a.Failure, a.Err = FailCancelled, ctxEndCause(ctx)
+		case timedOut || isTimeout(err):
+			a.Failure, a.Err = FailConnectTimeout, fmt.Errorf("no connection within %s: %w", timeout, err)
+		case errors.Is(err, syscall.ECONNREFUSED):
+			a.Failure, a.Err = FailRefused, err
+		case errors.Is(err, syscall.ECONNRESET):
+			// Accepted, then reset before the connect call returned.
+			a.Failure, a.Err, a.connected = FailDropped, fmt.Errorf("connection lost before the greeting: %w", err), true
+		default:
+			a.Failure, a.Err = FailUnreachable, err
+		}
+		return
+	}
+	a.conn, a.connected = conn, true
+	// A cancelled attempt's read ends at once: the deadline in the past.
+	// A connection from a DialContext hook that has no deadlines (it
+	// returns an error) is closed instead, for cancellation and for the
+	// greeting timeout alike.
+	stop := context.AfterFunc(ctx, func() {
+		if conn.SetDeadline(time.Unix(1, 0)) != nil {
+			_ = conn.Close()
+		}
+	})
+	gt := d.greetingTimeout()
+	var expired *time.Timer
+	if conn.SetReadDeadline(time.Now().Add(gt)) != nil {
+		expired = time.AfterFunc(gt, func() { _ = conn.Close() })
+	}
+	br := bufio.NewReaderSize(conn, maxReplyLine)
+	rep, err := readGreeting(br)
+	timedOut = expired != nil && !expired.Stop()
+	if !stop() || ctxEnded(ctx) != nil {
+		a.close(false)
+		a.Failure, a.Err, a.Reply = FailCancelled, ctxEndCause(ctx), rep.String()
+		return
+	}
+	switch {
+	case timedOut:
+		a.Failure, a.Err = FailGreetingTimeout, fmt.Errorf("no complete greeting within %s (connection closed: it has no deadlines)", gt)
+	case errors.Is(err, errMalformed):
+		a.Failure, a.Err = FailMalformed, err
+	case err != nil && isTimeout(err):
+		a.Failure, a.Err = FailGreetingTimeout, fmt.Errorf("no complete greeting within %s: %w", gt, err)
+	case err != nil:
+		a.Failure, a.Err = FailDropped, fmt.Errorf("connection lost before the greeting: %w", err)
+	case rep.code == 220:
+		_ = conn.SetReadDeadline(time.Time{})
+		a.greeting = rep
+		if n := br.Buffered(); n > 0 {
+			a.buffered, _ = br.Peek(n)
+		}
+		return
+	case rep.code >= 400:
+		a.Failure, a.Err = FailRejected, fmt.Errorf("greeting rejected: %q", rep.String())
+	default:
+		a.Failure, a.Err = FailMalformed, fmt.Errorf("%w: reply code %d is no greeting: %q", errMalformed, rep.code, rep.String())
+	}
+	a.Reply = rep.String()
+	a.close(a.Failure == FailRejected)
+}
+
+// close closes the attempt's connection, after a QUIT when quit is set.
+func (a *attempt) close(quit bool) {
+	if a.conn == nil {
+		return
+	}
+	if quit {
+		_ = a.conn.SetWriteDeadline(time.Now().Add(quitTimeout))
+		_, _ = io.WriteString(a.conn, "QUIT\r\n")
+	}
+	_ = a.conn.Close()
+	a.conn = nil
+}
+
+// lose closes an attempt that greeted after the winner (or after ctx ended).
+func (a *attempt) lose(cause error) {
+	a.Reply = a.greeting.String()
+	a.close(true)
+	a.Failure, a.Err = FailCancelled, cause
+}
+
+// ctxEnded is ctx.Err(), or context.DeadlineExceeded once ctx's deadline has
+// passed though its timer has not fired yet: a socket deadline set from it
+// (net.Dialer sets one) can fire first.
+func ctxEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// ctxEndCause is context.Cause(ctx), as ctxEnded sees it.
+func ctxEndCause(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return ctxEnded(ctx)
+}
+
+// isTimeout reports whether err is a timeout (a deadline reached).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// roundDuration rounds d for messages: to 0.1 ms below a second, to 1 ms
+// above.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// replayConn is a connection whose reading starts with bytes already read
+// from it: the greeting and anything the server sent after it.
+type replayConn struct {
+	net.Conn
+	mu      sync.Mutex
+	buf     []byte
+	drained atomic.Bool // buf is empty: read the socket directly
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if c.drained.Load() {
+		return c.Conn.Read(p)
+	}
+	c.mu.Lock()
+	if len(c.buf) == 0 {
+		c.drained.Store(true)
+		c.mu.Unlock()
+		return c.Conn.Read(p)
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	c.mu.Unlock()
+	return n, nil
+}

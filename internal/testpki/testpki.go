@@ -1,0 +1,109 @@
+// Package testpki makes certificates for tests: a root CA, intermediates and
+// server certificates with ECDSA P-256 keys, through crypto/x509. The DANE
+// and MTA-STS tests (and any STARTTLS test) use it.
+package testpki
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"testing"
+	"time"
+)
+
+// Cert is a certificate and its key.
+type Cert struct {
+	Cert *x509.Certificate
+	Key  *ecdsa.PrivateKey
+}
+
+// Template says what to issue. Zero NotBefore/NotAfter: an hour ago, a day
+// from now.
+type Template struct {
+	CommonName string
+	DNSNames   []string
+	CA         bool // a CA certificate (basic constraints, certSign)
+	NotBefore  time.Time
+	NotAfter   time.Time
+}
+
+// NewRoot makes a self-signed root CA.
+func NewRoot(t testing.TB, cn string) *Cert {
+	t.Helper()
+	return issue(t, nil, Template{CommonName: cn, CA: true})
+}
+
+// Issue makes a certificate signed by c.
+func (c *Cert) Issue(t testing.TB, tmpl Template) *Cert {
+	t.Helper()
+	return issue(t, c, tmpl)
+}
+
+func issue(t testing.TB, parent *Cert, tm Template) *Cert {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if tm.NotBefore.IsZero() {
+		tm.NotBefore = now.Add(-time.Hour)
+	}
+	if tm.NotAfter.IsZero() {
+		tm.NotAfter = now.Add(24 * time.Hour)
+	}
+	x := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: tm.CommonName},
+		DNSNames:     tm.DNSNames,
+		NotBefore:    tm.NotBefore,
+		NotAfter:     tm.NotAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	if tm.CA {
+		x.IsCA, x.BasicConstraintsValid = true, true
+		x.KeyUsage |= x509.KeyUsageCertSign
+	} else {
+		x.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	signer, signerKey := x, key
+	if parent != nil {
+		signer, signerKey = parent.Cert, parent.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, x, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Cert{Cert: cert, Key: key}
+}
+
+// TLS gives the tls.Certificate that presents c and then the issuers, in
+// the order given.
+func (c *Cert) TLS(issuers ...*Cert) tls.Certificate {
+	tc := tls.Certificate{PrivateKey: c.Key, Leaf: c.Cert, Certificate: [][]byte{c.Cert.Raw}}
+	for _, i := range issuers {
+		tc.Certificate = append(tc.Certificate, i.Cert.Raw)
+	}
+	return tc
+}
+
+// Pool gives a pool of the certificates, e.g. the roots a client trusts.
+func Pool(certs ...*Cert) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c.Cert)
+	}
+	return p
+}

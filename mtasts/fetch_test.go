@@ -1,0 +1,120 @@
+package mtasts
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFetch(t *testing.T) {
+	ca := newCA(t)
+	other := newCA(t)
+	// A certificate for mta-sts.untrusted.example from a CA the client does
+	// not trust, and one for mta-sts.expired.example that has expired.
+	untrusted := other.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "mta-sts.untrusted.example")
+	expired := ca.issue(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), "mta-sts.expired.example")
+	ps, f := newPolicyServer(t, ca, untrusted, expired)
+	good := policyText(ModeEnforce, 86400, "mx.example.com")
+	ps.serve("example.com", policy(good))
+	ps.serve("untrusted.example", policy(good))
+	ps.serve("expired.example", policy(good))
+	// mta-sts.wrongname.example gets the default certificate, which names
+	// mta-sts.example.com and mta-sts.example.org only.
+	ps.serve("wrongname.example", policy(good))
+	ps.serve("example.org", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://mta-sts.example.com/.well-known/mta-sts.txt", http.StatusFound)
+	})
+
+	tests := []struct {
+		name    string
+		reason  string
+		domain  string
+		handler http.HandlerFunc // set for domain test.example.com... nil: as served above
+		fetcher func(Fetcher) Fetcher
+		want    Result // "" = a policy
+	}{
+		{"ok", "a valid policy over HTTPS (Section 3.3)", "example.com", nil, nil, ""},
+		{"trailing dot and case", "the domain is normalised", "Example.COM.", nil, nil, ""},
+		{"redirect", "HTTP 3xx redirects MUST NOT be followed (Section 3.3)", "example.org", nil, nil, FetchError},
+		{"untrusted CA", "the certificate must chain to a trusted root (Section 3.3)", "untrusted.example", nil, nil, WebPKIInvalid},
+		{"expired", "the certificate must not be expired (Section 3.3)", "expired.example", nil, nil, WebPKIInvalid},
+		{"wrong name", "the certificate must be valid for mta-sts.<domain> (Section 3.3)", "wrongname.example", nil, nil, WebPKIInvalid},
+		{"404", "only HTTP 200 is a policy", "t404.example.com", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, nil, FetchError},
+		{"500", "a server error is a fetch error", "t500.example.com", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", 500) }, nil, FetchError},
+		{"media type", "the policy MUST be served as text/plain (Section 3.3)", "html.example.com", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.Write([]byte(good))
+		}, nil, PolicyInvalid},
+		{"no media type", "a missing Content-Type is not text/plain", "nomt.example.com", func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Content-Type"] = nil
+			w.Write([]byte(good))
+		}, nil, PolicyInvalid},
+		{"TEXT/PLAIN", "media types are case-insensitive", "upper.example.com", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "TEXT/PLAIN")
+			w.Write([]byte(good))
+		}, nil, ""},
+		{"oversized", "the body is bounded (64 KiB)", "big.example.com", policy(good + "x: " + strings.Repeat("y", 70<<10) + "\r\n"), nil, PolicyInvalid},
+		{"at the limit", "a body of exactly MaxSize is read", "limit.example.com", policy(good + "x: " + strings.Repeat("y", 100-len(good)-6) + "\r\n"), func(f Fetcher) Fetcher { f.MaxSize = 100; return f }, ""},
+		{"malformed", "a body that is no policy", "bad.example.com", policy("hello"), nil, PolicyInvalid},
+		{"slow", "the fetch is bounded in time", "slow.example.com", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+			panic(http.ErrAbortHandler) // no response at all
+		}, func(f Fetcher) Fetcher { f.Timeout = 100 * time.Millisecond; return f }, FetchError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.handler != nil {
+				ps.serve(strings.ToLower(tc.domain), tc.handler)
+			}
+			ff := f
+			if tc.fetcher != nil {
+				ff = tc.fetcher(f)
+			}
+			p, err := ff.Fetch(context.Background(), tc.domain)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("%s: %v", tc.reason, err)
+				}
+				if p.Mode != ModeEnforce || !p.Match("mx.example.com") {
+					t.Fatalf("%s: policy %+v", tc.reason, p)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("%s: got %v, want %s", tc.reason, err, tc.want)
+			}
+			if tc.name == "slow" && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%s: %v is not the Timeout", tc.reason, err)
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Domain == "" {
+				t.Fatalf("%s: %v is not an *Error with the domain", tc.reason, err)
+			}
+		})
+	}
+}
+
+// TestFetchGivenClientKeepsNoRedirect: a Client given to the Fetcher that
+// would follow redirects does not follow them in a fetch (Section 3.3).
+func TestFetchGivenClientKeepsNoRedirect(t *testing.T) {
+	ca := newCA(t)
+	ps, f := newPolicyServer(t, ca)
+	ps.serve("example.org", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://mta-sts.example.com/.well-known/mta-sts.txt", http.StatusMovedPermanently)
+	})
+	ps.serve("example.com", policy(policyText(ModeTesting, 60, "mx.example.com")))
+	followed := false
+	f.Client.CheckRedirect = func(*http.Request, []*http.Request) error { followed = true; return nil }
+	if _, err := f.Fetch(context.Background(), "example.org"); !errors.Is(err, FetchError) || followed {
+		t.Fatalf("a Client that follows redirects must not follow them here: err %v, followed %v", err, followed)
+	}
+	if n := ps.requests.Load(); n != 1 {
+		t.Fatalf("%d requests, want 1: the redirect target is not asked", n)
+	}
+}

@@ -1,0 +1,249 @@
+package mtasts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Entry is a cached policy: the policy, the id of the TXT record it was
+// fetched under, and when.
+type Entry struct {
+	Policy *Policy
+	// ID is the TXT record's id when the policy was fetched; a record with
+	// another id announces a new policy (Section 3.1).
+	ID string
+	// Fetched is when the policy was fetched; it expires MaxAge later.
+	Fetched time.Time
+}
+
+// Expires is when the entry's policy stops being valid: Fetched + max_age.
+func (e Entry) Expires() time.Time {
+	if e.Policy == nil {
+		return e.Fetched
+	}
+	return e.Fetched.Add(e.Policy.MaxAge)
+}
+
+// Valid reports whether the entry holds a policy that has not expired at now.
+func (e Entry) Valid(now time.Time) bool {
+	return e.Policy != nil && now.Before(e.Expires())
+}
+
+// Store keeps one Entry per domain (lower case, no trailing dot). It must be
+// safe for concurrent use. Get of an unknown domain is (Entry{}, false, nil).
+type Store interface {
+	Get(ctx context.Context, domain string) (Entry, bool, error)
+	Put(ctx context.Context, domain string, e Entry) error
+}
+
+// MemoryStore is a Store in memory. The zero value is ready to use.
+type MemoryStore struct {
+	// MaxEntries bounds the domains kept. 0: 10,000. When full, an expired
+	// entry goes first, else the one that expires soonest.
+	MaxEntries int
+	// Now gives the time expiry is judged by when evicting. Nil: time.Now.
+	Now func() time.Time
+
+	mu sync.Mutex
+	m  map[string]Entry
+}
+
+const defaultMaxEntries = 10000
+
+func (s *MemoryStore) max() int {
+	if s.MaxEntries > 0 {
+		return s.MaxEntries
+	}
+	return defaultMaxEntries
+}
+
+func (s *MemoryStore) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Get returns the entry of domain.
+func (s *MemoryStore) Get(_ context.Context, domain string) (Entry, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[normDomain(domain)]
+	return e, ok, nil
+}
+
+// Put stores the entry of domain, evicting another when full.
+func (s *MemoryStore) Put(_ context.Context, domain string, e Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.put(normDomain(domain), e)
+	return nil
+}
+
+func (s *MemoryStore) put(domain string, e Entry) {
+	if s.m == nil {
+		s.m = make(map[string]Entry)
+	}
+	if _, ok := s.m[domain]; !ok && len(s.m) >= s.max() {
+		s.evict(len(s.m) - s.max() + 1)
+	}
+	s.m[domain] = e
+}
+
+// evict drops n entries: those that expire first (expired ones included).
+func (s *MemoryStore) evict(n int) {
+	for ; n > 0 && len(s.m) > 0; n-- {
+		var victim string
+		var first time.Time
+		for d, e := range s.m {
+			if victim == "" || e.Expires().Before(first) {
+				victim, first = d, e.Expires()
+			}
+		}
+		delete(s.m, victim)
+	}
+}
+
+// FileStore is a Store kept in one file, so cached policies survive a
+// restart: that is what keeps a policy in force when an attacker blocks the
+// fetch after the sender restarts (RFC 8461, Section 10.2). The file is
+// read on first use and rewritten whole on each Put, atomically (a
+// temporary file in the same directory, synced, then renamed over it), with
+// expired entries left out. A file that cannot be parsed is renamed to
+// Path+".corrupt" and the store starts empty. One process should use a file.
+type FileStore struct {
+	// Path is the file. Required.
+	Path string
+	// MaxEntries bounds the domains kept. 0: 10,000.
+	MaxEntries int
+	// Now gives the time expiry is judged by. Nil: time.Now.
+	Now func() time.Time
+
+	mu     sync.Mutex
+	loaded bool
+	mem    MemoryStore
+}
+
+// fileFormat is the file's JSON.
+type fileFormat struct {
+	Version int                  `json:"version"`
+	Entries map[string]fileEntry `json:"entries"`
+}
+
+type fileEntry struct {
+	ID      string    `json:"id"`
+	Fetched time.Time `json:"fetched"`
+	Failed  time.Time `json:"failed,omitzero"`
+	Policy  string    `json:"policy"`
+}
+
+const fileVersion = 1
+
+func (s *FileStore) load() error {
+	if s.loaded {
+		return nil
+	}
+	if s.Path == "" {
+		return errors.New("mtasts: FileStore has no Path")
+	}
+	s.mem.MaxEntries, s.mem.Now = s.MaxEntries, s.Now
+	b, err := os.ReadFile(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.loaded = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mtasts: reading policy cache: %w", err)
+	}
+	var f fileFormat
+	if err := json.Unmarshal(b, &f); err != nil || f.Version != fileVersion {
+		if err := os.Rename(s.Path, s.Path+".corrupt"); err != nil {
+			return fmt.Errorf("mtasts: policy cache %q is corrupt and cannot be moved aside: %w", s.Path, err)
+		}
+		s.loaded = true
+		return nil
+	}
+	for d, fe := range f.Entries {
+		p, err := ParsePolicy([]byte(fe.Policy))
+		if err != nil {
+			continue // an entry this version cannot read: fetch it again
+		}
+		p.ID = fe.ID
+		s.mem.put(normDomain(d), Entry{Policy: p, ID: fe.ID, Fetched: fe.Fetched})
+	}
+	s.loaded = true
+	return nil
+}
+
+// Get returns the entry of domain, reading the file on first use.
+func (s *FileStore) Get(ctx context.Context, domain string) (Entry, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.load(); err != nil {
+		return Entry{}, false, err
+	}
+	return s.mem.Get(ctx, domain)
+}
+
+// Put stores the entry and rewrites the file.
+func (s *FileStore) Put(_ context.Context, domain string, e Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.load(); err != nil {
+		return err
+	}
+	s.mem.mu.Lock()
+	defer s.mem.mu.Unlock()
+	s.mem.put(normDomain(domain), e)
+	now := s.mem.now()
+	f := fileFormat{Version: fileVersion, Entries: make(map[string]fileEntry, len(s.mem.m))}
+	for d, e := range s.mem.m {
+		if !e.Valid(now) {
+			delete(s.mem.m, d)
+			continue
+		}
+		f.Entries[d] = fileEntry{ID: e.ID, Fetched: e.Fetched, Policy: e.Policy.String()}
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("mtasts: encoding policy cache: %w", err)
+	}
+	return writeAtomic(s.Path, b)
+}
+
+// writeAtomic replaces path with b: a reader sees the old file or the new
+// one, and a crash leaves one of them.
+func writeAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("mtasts: writing policy cache: %w", err)
+	}
+	name := tmp.Name()
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(name, path)
+	}
+	if err != nil {
+		os.Remove(name)
+		return fmt.Errorf("mtasts: writing policy cache %q: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil { // make the rename durable
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
