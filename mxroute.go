@@ -108,10 +108,11 @@ type Router struct {
 	// 0: 64.
 	MaxAddrsPerHost int
 	// MaxLookups bounds the A/AAAA questions of one route in flight at
-	// once, and so the goroutines a route starts. 0: 32, the AAAA and A of
-	// sixteen mail hosts in one round-trip, more than almost any domain
-	// publishes, without letting a 100-record RRset fire 200 questions at
-	// once. Questions a Cache answers start no goroutine.
+	// once, and so the goroutines a route starts. 0: 64, the AAAA and A of
+	// 32 mail hosts in one round-trip (a 20- or 30-host domain costs two
+	// round-trips, not three), without letting a 100-record RRset fire 200
+	// questions at once; DNSResolver.MaxInFlight bounds the exchanges of
+	// all routes together. Questions a Cache answers start no goroutine.
 	MaxLookups int
 	// UseAdditional lets the addresses of mail hosts that the MX response
 	// carries in its additional section stand in for their A/AAAA lookups,
