@@ -2,6 +2,7 @@ package mxroute
 
 import (
 	"context"
+	"hash/maphash"
 	"math"
 	"strings"
 	"sync"
@@ -20,6 +21,10 @@ const (
 	// maxFailureTTL bounds FailureTTL: a failure says nothing lasting about
 	// the name, and a cached one delays mail that could go now.
 	maxFailureTTL = 5 * time.Second
+	// maxCacheShards bounds the shards of a Cache; a shard holds at least
+	// minShardEntries answers, so a small Cache is one exact LRU.
+	maxCacheShards  = 16
+	minShardEntries = 128
 )
 
 // A Cache is a Resolver that remembers the answers of another one, so that
@@ -43,7 +48,13 @@ const (
 //     only after it has stopped, so no goroutine of the Cache outlives its
 //     callers. A cancelled query is not cached.
 //   - At most MaxEntries answers are kept; the least recently used goes
-//     first.
+//     first. A Cache of 256 entries or more is split into shards by a
+//     hash of the question (at most 16, each with its own lock, recency
+//     list and share of MaxEntries), so that routes on many cores do not
+//     queue for one lock; the least recently used answer of the shard goes
+//     first. An answer read while it is among the most recent quarter of
+//     its shard is not moved up, so a hit on a hot answer takes only a
+//     read lock.
 //
 // Resolve returns a copy of the remembered message with TTLs decremented by
 // the time spent in the cache (RFC 1035, Section 4.1.3 counts a TTL down
@@ -69,10 +80,49 @@ type Cache struct {
 	// Now tells the time. nil: time.Now. Tests set it to move time.
 	Now func() time.Time
 
-	mu      sync.Mutex
+	init   sync.Once
+	seed   maphash.Seed
+	shards []cacheShard
+}
+
+// cacheShard is one part of a Cache: the questions whose hash falls in it,
+// under its own lock.
+type cacheShard struct {
+	mu      sync.RWMutex
+	max     int // this shard's share of MaxEntries
 	entries map[cacheKey]*cacheEntry
 	lru     cacheEntry // sentinel of the recency list: lru.next is the most recent
 	flights map[cacheKey]*cacheFlight
+	clock   uint64   // counts moves to the front of lru
+	_       [64]byte // no false sharing between neighbouring shards
+}
+
+// shard returns the shard of key, setting the shards up on first use.
+func (c *Cache) shard(key cacheKey) *cacheShard {
+	c.init.Do(func() {
+		total := c.maxEntries()
+		n := 1
+		for n < maxCacheShards && total/(2*n) >= minShardEntries {
+			n *= 2
+		}
+		c.seed = maphash.MakeSeed()
+		c.shards = make([]cacheShard, n)
+		for i := range c.shards {
+			sh := &c.shards[i]
+			sh.max = total / n
+			if i < total%n {
+				sh.max++ // the shares add up to MaxEntries
+			}
+			sh.entries = make(map[cacheKey]*cacheEntry)
+			sh.flights = make(map[cacheKey]*cacheFlight)
+			sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
+		}
+	})
+	if len(c.shards) == 1 {
+		return &c.shards[0]
+	}
+	h := maphash.String(c.seed, key.name) ^ uint64(key.qtype)*0x9e3779b97f4a7c15
+	return &c.shards[h%uint64(len(c.shards))]
 }
 
 // cacheKey names one question. The name is lower case: DNS names compare
@@ -90,6 +140,7 @@ type cacheEntry struct {
 	stored     time.Time
 	expires    time.Time
 	prev, next *cacheEntry
+	tick       uint64 // the shard's clock when it last moved to the front
 }
 
 // cacheFlight is one query in flight, shared by every caller asking the same
@@ -105,7 +156,7 @@ type cacheFlight struct {
 	done    chan struct{} // closed when msg and err are set
 	msg     *dns.Msg
 	err     error
-	waiters int           // callers still waiting; guarded by Cache.mu
+	waiters int           // callers still waiting; guarded by its shard's mu
 	life    time.Duration // how long the answer is kept (0: not at all); set before done closes
 	cancel  context.CancelFunc
 }
@@ -127,50 +178,54 @@ func (c *Cache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 // whether the answer was cached before or arrived just now.
 func (c *Cache) resolve(ctx context.Context, name string, qtype uint16) (_ *dns.Msg, age, life time.Duration, _ error) {
 	key := cacheKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
-	c.mu.Lock()
+	sh := c.shard(key)
 	now := c.now()
-	if e := c.get(key, now); e != nil {
-		msg, err, stored, expires := e.msg, e.err, e.stored, e.expires
-		c.mu.Unlock()
-		// A clock that stepped back (Now before stored) makes the age
-		// zero, never negative, and the time left never more than the
-		// entry was given: a TTL is never wrapped nor stretched.
-		age, life := max(now.Sub(stored), 0), min(expires.Sub(now), expires.Sub(stored))
-		return msg, age, life, err
+	if e := sh.lookup(key, now); e != nil {
+		return e.aged(now)
 	}
-	f := c.flights[key]
+	sh.mu.Lock()
+	if e := sh.get(key, now); e != nil { // stored meanwhile
+		sh.mu.Unlock()
+		return e.aged(now)
+	}
+	f := sh.flights[key]
 	if f == nil {
 		// The shared query must not end with the first caller's context:
 		// others may wait for it. It ends when its last caller leaves.
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		f = &cacheFlight{done: make(chan struct{}), cancel: cancel}
-		if c.flights == nil {
-			c.flights = make(map[cacheKey]*cacheFlight)
-		}
-		c.flights[key] = f
-		go c.fly(fctx, f, key, name, qtype)
+		sh.flights[key] = f
+		go c.fly(fctx, sh, f, key, name, qtype)
 	}
 	f.waiters++
-	c.mu.Unlock()
+	sh.mu.Unlock()
 
 	select {
 	case <-f.done:
 		// The flight has left c.flights: its waiter count no longer matters.
 		return f.msg, 0, f.life, f.err
 	case <-ctx.Done():
-		c.mu.Lock()
+		sh.mu.Lock()
 		f.waiters--
 		last := f.waiters == 0
-		if last && c.flights[key] == f {
-			delete(c.flights, key) // a new caller starts afresh
+		if last && sh.flights[key] == f {
+			delete(sh.flights, key) // a new caller starts afresh
 		}
-		c.mu.Unlock()
+		sh.mu.Unlock()
 		if last {
 			f.cancel()
 			<-f.done
 		}
 		return nil, 0, 0, ctx.Err()
 	}
+}
+
+// aged returns e's message, how long it has been kept and how long it is
+// still kept at now. A clock that stepped back (now before stored) makes the
+// age zero, never negative, and the time left never more than the entry was
+// given: a TTL is never wrapped nor stretched.
+func (e *cacheEntry) aged(now time.Time) (_ *dns.Msg, age, life time.Duration, _ error) {
+	return e.msg, max(now.Sub(e.stored), 0), min(e.expires.Sub(now), e.expires.Sub(e.stored)), e.err
 }
 
 // sharedCache is a Resolver that reads a Cache without copying its
@@ -192,7 +247,7 @@ func (s sharedCache) Resolve(ctx context.Context, name string, qtype uint16) (*d
 }
 
 // fly asks the question for a flight and remembers the answer.
-func (c *Cache) fly(ctx context.Context, f *cacheFlight, key cacheKey, name string, qtype uint16) {
+func (c *Cache) fly(ctx context.Context, sh *cacheShard, f *cacheFlight, key cacheKey, name string, qtype uint16) {
 	defer close(f.done)
 	defer f.cancel()
 	msg, err := c.next().Resolve(ctx, name, qtype)
@@ -200,10 +255,10 @@ func (c *Cache) fly(ctx context.Context, f *cacheFlight, key cacheKey, name stri
 		err = errNoResponse
 	}
 	f.msg, f.err = msg, err
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.flights[key] == f {
-		delete(c.flights, key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.flights[key] == f {
+		delete(sh.flights, key)
 	}
 	if ctx.Err() != nil {
 		return // cancelled: says nothing about the name
@@ -211,7 +266,7 @@ func (c *Cache) fly(ctx context.Context, f *cacheFlight, key cacheKey, name stri
 	if ttl := c.ttl(msg, err, dns.Question{Name: key.name, Qtype: qtype, Qclass: dns.ClassINET}); ttl > 0 {
 		f.life = ttl
 		now := c.now()
-		c.put(&cacheEntry{key: key, msg: msg, err: err, stored: now, expires: now.Add(ttl)})
+		sh.put(&cacheEntry{key: key, msg: msg, err: err, stored: now, expires: now.Add(ttl)})
 	}
 }
 
@@ -228,9 +283,7 @@ func (e errorString) Error() string { return string(e) }
 // the cache on the goroutine it runs on; the message must not be modified.
 func (c *Cache) cached(name string, qtype uint16) (*dns.Msg, bool) {
 	key := cacheKey{name: strings.ToLower(name), qtype: qtype}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e := c.get(key, c.now()); e != nil && e.err == nil {
+	if e := c.shard(key).lookup(key, c.now()); e != nil && e.err == nil {
 		return e.msg, true
 	}
 	return nil, false
@@ -239,58 +292,82 @@ func (c *Cache) cached(name string, qtype uint16) (*dns.Msg, bool) {
 // Len returns the number of answers the cache holds, expired ones included
 // until they are looked up or evicted.
 func (c *Cache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
+	c.shard(cacheKey{}) // set up
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		n += len(sh.entries)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// lookup is get under the shard's lock: a read lock when the entry is fresh
+// and among the most recent quarter of the shard (it stays where it is), the
+// write lock otherwise. An entry's fields other than its list links never
+// change once stored, so the caller may read them unlocked.
+func (sh *cacheShard) lookup(key cacheKey, now time.Time) *cacheEntry {
+	sh.mu.RLock()
+	e := sh.entries[key]
+	recent := e != nil && now.Before(e.expires) && sh.clock-e.tick < uint64(sh.max/4)
+	sh.mu.RUnlock()
+	switch {
+	case e == nil:
+		return nil
+	case recent:
+		return e
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.get(key, now)
 }
 
 // get returns the fresh entry for key and marks it most recently used; an
-// expired entry is dropped. c.mu is held.
-func (c *Cache) get(key cacheKey, now time.Time) *cacheEntry {
-	e := c.entries[key]
+// expired entry is dropped. sh.mu is held.
+func (sh *cacheShard) get(key cacheKey, now time.Time) *cacheEntry {
+	e := sh.entries[key]
 	if e == nil {
 		return nil
 	}
 	if !now.Before(e.expires) {
-		c.remove(e)
+		sh.remove(e)
 		return nil
 	}
-	c.unlink(e)
-	c.pushFront(e)
+	sh.unlink(e)
+	sh.pushFront(e)
 	return e
 }
 
 // put stores e as the most recent entry, evicting the least recently used
-// ones beyond MaxEntries. c.mu is held.
-func (c *Cache) put(e *cacheEntry) {
-	if c.entries == nil {
-		c.entries = make(map[cacheKey]*cacheEntry)
-		c.lru.next, c.lru.prev = &c.lru, &c.lru
+// ones beyond the shard's share of MaxEntries. sh.mu is held.
+func (sh *cacheShard) put(e *cacheEntry) {
+	if old := sh.entries[e.key]; old != nil {
+		sh.remove(old)
 	}
-	if old := c.entries[e.key]; old != nil {
-		c.remove(old)
-	}
-	c.entries[e.key] = e
-	c.pushFront(e)
-	for len(c.entries) > c.maxEntries() {
-		c.remove(c.lru.prev)
+	sh.entries[e.key] = e
+	sh.pushFront(e)
+	for len(sh.entries) > sh.max {
+		sh.remove(sh.lru.prev)
 	}
 }
 
-func (c *Cache) remove(e *cacheEntry) {
-	c.unlink(e)
-	delete(c.entries, e.key)
+func (sh *cacheShard) remove(e *cacheEntry) {
+	sh.unlink(e)
+	delete(sh.entries, e.key)
 }
 
-func (c *Cache) unlink(e *cacheEntry) {
+func (sh *cacheShard) unlink(e *cacheEntry) {
 	e.prev.next, e.next.prev = e.next, e.prev
 	e.prev, e.next = nil, nil
 }
 
-func (c *Cache) pushFront(e *cacheEntry) {
-	e.prev, e.next = &c.lru, c.lru.next
-	c.lru.next.prev = e
-	c.lru.next = e
+func (sh *cacheShard) pushFront(e *cacheEntry) {
+	sh.clock++
+	e.tick = sh.clock
+	e.prev, e.next = &sh.lru, sh.lru.next
+	sh.lru.next.prev = e
+	sh.lru.next = e
 }
 
 // ttl says how long an answer to q may be kept: 0 for not at all.

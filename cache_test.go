@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"runtime"
 	"strings"
 	"sync"
@@ -327,9 +326,10 @@ func (g *gated) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 
 // waiters returns the callers waiting for a flight.
 func (c *Cache) waiters(name string, qtype uint16) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if f := c.flights[cacheKey{name, qtype}]; f != nil {
+	sh := c.shard(cacheKey{name, qtype})
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if f := sh.flights[cacheKey{name, qtype}]; f != nil {
 		return f.waiters
 	}
 	return 0
@@ -477,21 +477,27 @@ func benchZone(n int) string {
 }
 
 // BenchmarkRouteWarmCache routes a domain whose answers are all cached:
-// the cost of the Router itself.
+// the cost of the Router itself. Every goroutine of b.RunParallel (one per
+// -cpu) routes through the same Router and the same Cache, so -cpu 1,2
+// shows whether the Cache scales with cores. Rand is nil (the random order
+// of math/rand/v2, which takes no lock): a seeded Rand is serialised.
 func BenchmarkRouteWarmCache(b *testing.B) {
 	for _, n := range []int{1, 2, 5, 10} {
 		b.Run(fmt.Sprintf("dualstack-hosts=%d", n), func(b *testing.B) {
-			r := &Router{Resolver: &Cache{Resolver: testZone(b, "bench.test.", benchZone(n))}, Rand: rand.New(rand.NewPCG(1, 1))}
+			r := &Router{Resolver: &Cache{Resolver: testZone(b, "bench.test.", benchZone(n))}}
 			ctx := context.Background()
 			if _, err := r.Route(ctx, "bench.test"); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := r.Route(ctx, "bench.test"); err != nil {
-					b.Fatal(err)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := r.Route(ctx, "bench.test"); err != nil {
+						b.Error(err)
+						return
+					}
 				}
-			}
+			})
 		})
 	}
 }
@@ -510,4 +516,94 @@ func BenchmarkCacheResolveHit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestCacheShards: a large Cache is split into shards whose shares add up
+// to MaxEntries, and the bound holds overall; a small one is one shard (an
+// exact LRU, as TestCacheLRU checks).
+func TestCacheShards(t *testing.T) {
+	tests := []struct {
+		max, shards int
+		reason      string
+	}{
+		{2, 1, "tiny: one exact LRU"},
+		{255, 1, "below two shards of 128"},
+		{256, 2, "two shards of 128"},
+		{1000, 4, "shards of at least 128"},
+		{0, 16, "the default 10,000: at most 16 shards"},
+		{1 << 20, 16, "never more than 16"},
+	}
+	for _, tt := range tests {
+		c := &Cache{MaxEntries: tt.max}
+		c.shard(cacheKey{})
+		assert.Len(t, c.shards, tt.shards, tt.reason)
+		sum := 0
+		for i := range c.shards {
+			sum += c.shards[i].max
+		}
+		assert.Equal(t, c.maxEntries(), sum, "the shares add up to MaxEntries: %s", tt.reason)
+	}
+
+	next := &scripted{reply: func(name string, qtype uint16) (*dns.Msg, error) {
+		return reply(name, qtype, dns.RcodeSuccess, name+" 300 IN A 192.0.2.1"), nil
+	}}
+	c := &Cache{Resolver: next, MaxEntries: 1000}
+	for i := range 5000 {
+		_, err := c.Resolve(t.Context(), fmt.Sprintf("n%d.test.", i), dns.TypeA)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1000, c.Len(), "full, and bounded by MaxEntries overall")
+}
+
+// TestCacheShardLRU: within a shard, an entry read while among the most
+// recent quarter stays in place (a read lock only); an older one read moves
+// to the front and so outlives the ones not read.
+func TestCacheShardLRU(t *testing.T) {
+	sh := &cacheShard{max: 8, entries: map[cacheKey]*cacheEntry{}, flights: map[cacheKey]*cacheFlight{}}
+	sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
+	now := time.Unix(1e9, 0)
+	key := func(i int) cacheKey { return cacheKey{name: fmt.Sprintf("n%d.", i), qtype: dns.TypeA} }
+	for i := range 8 {
+		sh.put(&cacheEntry{key: key(i), msg: new(dns.Msg), stored: now, expires: now.Add(time.Hour)})
+	}
+	clock := sh.clock
+	require.NotNil(t, sh.lookup(key(7), now))
+	assert.Equal(t, clock, sh.clock, "the newest entry is not moved")
+	require.NotNil(t, sh.lookup(key(0), now))
+	assert.Equal(t, clock+1, sh.clock, "the oldest is moved to the front")
+	sh.put(&cacheEntry{key: key(8), msg: new(dns.Msg), stored: now, expires: now.Add(time.Hour)})
+	assert.NotNil(t, sh.entries[key(0)], "read: kept")
+	assert.Nil(t, sh.entries[key(1)], "the least recently used: evicted")
+	assert.Nil(t, sh.lookup(key(3), now.Add(2*time.Hour)), "expired")
+	assert.Nil(t, sh.entries[key(3)], "and dropped")
+}
+
+// TestCacheConcurrent: many goroutines on a sharded Cache with evictions
+// going on; every answer answers its own question, the bound holds, and
+// concurrent identical questions are still asked once (the race detector
+// watches the rest).
+func TestCacheConcurrent(t *testing.T) {
+	next := &scripted{reply: func(name string, qtype uint16) (*dns.Msg, error) {
+		return reply(name, qtype, dns.RcodeSuccess, name+" 300 IN A 192.0.2.1"), nil
+	}}
+	c := &Cache{Resolver: next, MaxEntries: 512}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				name := fmt.Sprintf("n%d.test.", (i*7+g)%700)
+				m, err := c.Resolve(t.Context(), name, dns.TypeA)
+				if !assert.NoError(t, err) || !assert.Len(t, m.Answer, 1) {
+					return
+				}
+				assert.Equal(t, name, m.Answer[0].Header().Name)
+				if c.Len() > 512 {
+					assert.Fail(t, "over MaxEntries")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, c.Len(), 512)
 }

@@ -511,7 +511,11 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 	// A connection from a DialContext hook that has no deadlines (it
 	// returns an error) is closed instead, for cancellation and for the
 	// greeting timeout alike.
+	// Either callback may be running when the read ends: it is waited for,
+	// so that Dial never returns before a Close it started has returned.
+	stopped, expiredDone := make(chan struct{}), make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(stopped)
 		if conn.SetDeadline(time.Unix(1, 0)) != nil {
 			_ = conn.Close()
 		}
@@ -519,12 +523,18 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 	gt := d.greetingTimeout()
 	var expired *time.Timer
 	if conn.SetReadDeadline(time.Now().Add(gt)) != nil {
-		expired = time.AfterFunc(gt, func() { _ = conn.Close() })
+		expired = time.AfterFunc(gt, func() { defer close(expiredDone); _ = conn.Close() })
 	}
 	br := bufio.NewReaderSize(conn, maxReplyLine)
 	rep, err := readGreeting(br)
-	timedOut = expired != nil && !expired.Stop()
-	if !stop() || ctxEnded(ctx) != nil {
+	if timedOut = expired != nil && !expired.Stop(); timedOut {
+		<-expiredDone
+	}
+	cancelled := !stop()
+	if cancelled {
+		<-stopped
+	}
+	if cancelled || ctxEnded(ctx) != nil {
 		a.close(false)
 		a.Failure, a.Err, a.Reply = FailCancelled, ctxEndCause(ctx), rep.String()
 		return

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -738,4 +739,47 @@ func TestDialLateGreeterLoses(t *testing.T) {
 	_, _, got := loser.Stats()
 	assert.Equal(t, []string{"QUIT\r\n"}, got, "a greeted loser gets a QUIT")
 	assert.Equal(t, 1, n.stillOpen())
+}
+
+// slowClose is a connection without deadlines whose first Close takes a
+// while to tear down (a tunnel that waits for its peer), as the second and
+// later Close calls do not. closing counts the Close calls still running.
+type slowClose struct {
+	noDeadlines
+	closed  atomic.Bool
+	closing *atomic.Int32
+}
+
+func (c *slowClose) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.Conn.Close()
+	}
+	c.closing.Add(1)
+	defer c.closing.Add(-1)
+	err := c.Conn.Close()              // readers return at once
+	time.Sleep(200 * time.Millisecond) // the tunnel's own teardown
+	return err
+}
+
+// TestDialReturnsAfterCancelClose checks Dial's promise that it returns
+// only when every connection but the Conn is closed and every goroutine it
+// started has ended: a cancelled connection without deadlines is closed
+// from the context's AfterFunc, and Dial must wait for that Close too.
+func TestDialReturnsAfterCancelClose(t *testing.T) {
+	d, n := dialTest(t)
+	var closing atomic.Int32
+	d.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := n.dial(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return &slowClose{noDeadlines: noDeadlines{c}, closing: &closing}, nil
+	}
+	d.GreetingTimeout = time.Minute
+	n.set("192.0.2.1:25", smtptest.Serve(t, smtptest.Silent()).Addr)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err := d.Dial(ctx, "one.test")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Zero(t, closing.Load(), "Dial returned while a connection's Close was still running")
 }

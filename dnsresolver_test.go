@@ -6,8 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -322,6 +325,243 @@ func TestDNSResolverRoute(t *testing.T) {
 	rt, err := (&Router{Resolver: &DNSResolver{Servers: []string{addr}}}).Route(t.Context(), "d.test")
 	require.NoError(t, err)
 	assert.Equal(t, []Target{{Host: "mx.d.test", Preference: 10, Addr: mustAddrs("192.0.2.25")[0]}}, rt.Targets())
+}
+
+// gateServer answers every question (UDP and TCP) with one A record once
+// release is closed, and tracks the exchanges in its handler at once. Over
+// UDP it truncates when truncate is set, so that every question is asked
+// again over TCP.
+type gateServer struct {
+	release  chan struct{}
+	truncate bool
+	mu       sync.Mutex
+	now      int
+	peak     int
+	order    []string // question names, in order of arrival
+	tcp      atomic.Int32
+}
+
+func (g *gateServer) serve(w dns.ResponseWriter, req *dns.Msg) {
+	g.mu.Lock()
+	g.now++
+	g.peak = max(g.peak, g.now)
+	g.order = append(g.order, req.Question[0].Name)
+	g.mu.Unlock()
+	<-g.release
+	// Out of flight before the reply is written: the client can only
+	// start its next exchange after it reads the reply.
+	g.mu.Lock()
+	g.now--
+	g.mu.Unlock()
+	_, udp := w.RemoteAddr().(*net.UDPAddr)
+	if udp && g.truncate {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Truncated = true
+		_ = w.WriteMsg(m)
+		return
+	}
+	if !udp {
+		g.tcp.Add(1)
+	}
+	writeReply(w, req, 0, req.Question[0].Name+" 60 IN A 192.0.2.1")
+}
+
+func (g *gateServer) arrived() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.order)
+}
+
+// TestDNSResolverMaxInFlight: no more exchanges in flight than MaxInFlight,
+// UDP and TCP retries together; every question is answered in the end (a
+// TCP retry keeps its slot, so the retries cannot starve behind UDP
+// questions holding every slot).
+func TestDNSResolverMaxInFlight(t *testing.T) {
+	for _, truncate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("truncate=%v", truncate), func(t *testing.T) {
+			g := &gateServer{release: make(chan struct{}), truncate: truncate}
+			close(g.release)
+			addr := serveDNS(t, g.serve)
+			r := &DNSResolver{Servers: []string{addr}, Timeout: 5 * time.Second, Attempts: 1, MaxInFlight: 3}
+			var wg sync.WaitGroup
+			errs := make([]error, 40)
+			for i := range errs {
+				wg.Go(func() {
+					_, errs[i] = r.Resolve(t.Context(), fmt.Sprintf("q%d.test.", i), dns.TypeA)
+				})
+			}
+			wg.Wait()
+			for _, err := range errs {
+				require.NoError(t, err)
+			}
+			g.mu.Lock()
+			peak := g.peak
+			g.mu.Unlock()
+			assert.LessOrEqual(t, peak, 3, "MaxInFlight bounds the exchanges in flight")
+			if truncate {
+				assert.Equal(t, int32(40), g.tcp.Load(), "every question was retried over TCP")
+			}
+		})
+	}
+}
+
+// TestDNSResolverInFlightFIFO: questions waiting for a slot get it in the
+// order they came.
+func TestDNSResolverInFlightFIFO(t *testing.T) {
+	g := &gateServer{release: make(chan struct{})}
+	addr := serveDNS(t, g.serve)
+	r := &DNSResolver{Servers: []string{addr}, Timeout: 5 * time.Second, Attempts: 1, MaxInFlight: 1}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ask := func(name string) { wg.Go(func() { _, _ = r.Resolve(t.Context(), name, dns.TypeA) }) }
+	ask("first.test.")
+	require.Eventually(t, func() bool { return len(g.arrived()) == 1 }, 5*time.Second, time.Millisecond, "the first question holds the slot")
+	want := []string{"first.test."}
+	for i := range 5 {
+		name := fmt.Sprintf("w%d.test.", i)
+		want = append(want, name)
+		ask(name)
+		require.Eventually(t, func() bool { return r.queued.Load() == int32(i+1) }, 5*time.Second, time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // from the counter into the semaphore's queue
+	}
+	close(g.release)
+	wg.Wait()
+	assert.Equal(t, want, g.arrived(), "FIFO: slots go to the waiters in the order they came")
+}
+
+// TestDNSResolverQueuedCancel: a question whose context ends while it waits
+// for a slot returns with the context's error, and is never sent.
+func TestDNSResolverQueuedCancel(t *testing.T) {
+	g := &gateServer{release: make(chan struct{})}
+	addr := serveDNS(t, g.serve)
+	r := &DNSResolver{Servers: []string{addr}, Timeout: 5 * time.Second, Attempts: 2, MaxInFlight: 1}
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = r.Resolve(t.Context(), "holder.test.", dns.TypeA) })
+	require.Eventually(t, func() bool { return len(g.arrived()) == 1 }, 5*time.Second, time.Millisecond)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() {
+		_, err := r.Resolve(ctx, "queued.test.", dns.TypeA)
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return r.queued.Load() == 1 }, 5*time.Second, time.Millisecond)
+	cancel()
+	err := <-done // the holder still holds its slot: this returned without one
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "queued.test.")
+	close(g.release)
+	wg.Wait()
+	assert.Equal(t, []string{"holder.test."}, g.arrived(), "the cancelled question was never sent")
+	assert.Equal(t, int32(0), r.queued.Load())
+}
+
+// TestBackoff: the wait before each round is random within [d/2, d), d a
+// quarter of the timeout doubled per round, at most the timeout.
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		round   int
+		timeout time.Duration
+		lo, hi  time.Duration
+		reason  string
+	}{
+		{1, 2 * time.Second, 250 * time.Millisecond, 500 * time.Millisecond, "first retry round: a quarter of the timeout, jittered down to half"},
+		{2, 2 * time.Second, 500 * time.Millisecond, time.Second, "doubled"},
+		{3, 2 * time.Second, time.Second, 2 * time.Second, "doubled again, up to the timeout"},
+		{9, 2 * time.Second, time.Second, 2 * time.Second, "never beyond the timeout"},
+		{1, 0, 0, 0, "no timeout, no wait"},
+	}
+	for _, tt := range tests {
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			d := backoff(tt.round, tt.timeout)
+			assert.GreaterOrEqual(t, d, tt.lo, tt.reason)
+			if tt.hi > 0 {
+				assert.Less(t, d, tt.hi, tt.reason)
+			}
+			seen[d] = true
+		}
+		if tt.hi > 0 {
+			assert.Greater(t, len(seen), 100, "random: %s", tt.reason)
+		}
+	}
+}
+
+// TestDNSResolverBackoffCancel: the context ending during the wait between
+// rounds ends Resolve with its error, and no second round is asked.
+func TestDNSResolverBackoffCancel(t *testing.T) {
+	var hits atomic.Int32
+	servfail := rcodeServer(t, dns.RcodeServerFailure, &hits)
+	r := &DNSResolver{Servers: []string{servfail}, Timeout: 8 * time.Second, Attempts: 2} // waits 1 to 2 s before round 2
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err := r.Resolve(ctx, "h.test.", dns.TypeA)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, int32(1), hits.Load(), "the second round never started")
+}
+
+// TestDNSResolverOversizedDatagram: a server that ignores the advertised
+// EDNS0 size and sends a datagram larger than the read buffer: the cut
+// datagram cannot be read, so the question is asked again over TCP.
+func TestDNSResolverOversizedDatagram(t *testing.T) {
+	var tcp atomic.Int32
+	addr := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); !udp {
+			tcp.Add(1)
+		}
+		m := new(dns.Msg)
+		m.SetReply(req)
+		for i := range 300 { // about 4.8 kB, compressed
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+				A: net.IPv4(192, 0, byte(i>>8), byte(i))})
+		}
+		m.Compress = true
+		require.Greater(t, m.Len(), udpReadSize)
+		_ = w.WriteMsg(m) // over UDP too, uncut: miekg/dns truncates only when asked
+	})
+	m, err := (&DNSResolver{Servers: []string{addr}, Timeout: 2 * time.Second, Attempts: 1}).Resolve(t.Context(), "big.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Len(t, m.Answer, 300)
+	assert.Equal(t, int32(1), tcp.Load(), "asked again over TCP")
+}
+
+// TestDNSResolverParsesOnce: the Servers are parsed on first use and the
+// parse is kept; a new Servers slice is parsed again.
+func TestDNSResolverParsesOnce(t *testing.T) {
+	r := &DNSResolver{Servers: []string{"192.0.2.53", "[2001:db8::53]:5353", "ns.example"}}
+	p := r.servers()
+	assert.Same(t, p, r.servers(), "parsed once")
+	assert.Equal(t, []string{"192.0.2.53:53", "[2001:db8::53]:5353", "ns.example:53"}, p.strs)
+	assert.Equal(t, "192.0.2.53:53", p.addrs[0].udp.String())
+	assert.Equal(t, "[2001:db8::53]:5353", p.addrs[1].udp.String())
+	assert.Nil(t, p.addrs[2].udp, "a name is dialed by name")
+	r.Servers = []string{"198.51.100.1"}
+	assert.Equal(t, []string{"198.51.100.1:53"}, r.servers().strs, "a new slice is parsed again")
+}
+
+// BenchmarkDNSResolverExchange is one question and its answer over UDP to a
+// loopback server: the client's CPU and allocations per exchange (the
+// server's are in the same process, and counted too).
+func BenchmarkDNSResolverExchange(b *testing.B) {
+	addr := serveDNS(b, func(w dns.ResponseWriter, req *dns.Msg) {
+		writeReply(w, req, 0, req.Question[0].Name+" 60 IN A 192.0.2.1")
+	})
+	r := &DNSResolver{Servers: []string{addr}, Timeout: 2 * time.Second, Attempts: 1}
+	ctx := context.Background()
+	b.ReportAllocs()
+	// CPU time, not wall time, is what a busy shared machine does not
+	// distort: user+system of the whole process (client and server).
+	var before, after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	for b.Loop() {
+		if _, err := r.Resolve(ctx, "h.test.", dns.TypeA); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 // TestRouteErrorAsOpError: a route that fails because the DNS server's port

@@ -80,7 +80,7 @@ func TestBelievesAD(t *testing.T) {
 		{"192.0.2.53:53", true, true, "TrustAD (or resolv.conf's trust-ad) trusts every server"},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, dnsConfig{trustAD: tt.trustAD}.believesAD(tt.server), "%s: %s", tt.server, tt.reason)
+		assert.Equal(t, tt.want, dnsConfig{trustAD: tt.trustAD}.believesAD(parseServer(tt.server)), "%s: %s", tt.server, tt.reason)
 	}
 }
 

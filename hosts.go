@@ -11,8 +11,11 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// defaultMaxLookups is the default of Router.MaxLookups.
-const defaultMaxLookups = 32
+// defaultMaxLookups is the default of Router.MaxLookups: the AAAA and A of
+// 32 mail hosts in one round of questions. The DNSResolver's MaxInFlight
+// bounds the exchanges of all routes together, so one route may ask this
+// many at once without a process of many routes flooding its server.
+const defaultMaxLookups = 64
 
 func (r *Router) maxLookups() int {
 	if r.MaxLookups > 0 {

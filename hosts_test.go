@@ -2,7 +2,10 @@ package mxroute
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
@@ -112,5 +115,49 @@ func TestUseAdditional(t *testing.T) {
 			assert.Equal(t, tt.wantAddrs, targetAddrs(rt), tt.reason)
 			assert.Equal(t, tt.wantAsked, res.questions(), tt.reason)
 		})
+	}
+}
+
+// TestOneRoundOfAddressQuestions: with the default MaxLookups, the 60 A and
+// AAAA questions of a 30-host dual-stack domain are all in flight at once:
+// the resolver answers none until all have arrived, so a smaller limit
+// would never be answered (and fail at the deadline).
+func TestOneRoundOfAddressQuestions(t *testing.T) {
+	const hosts = 30
+	var mxs []string
+	for i := range hosts {
+		mxs = append(mxs, fmt.Sprintf("big.test. 60 IN MX %d mx%d.big.test.", 10*(i+1), i))
+	}
+	var mu sync.Mutex
+	arrived := 0
+	all := make(chan struct{})
+	res := ResolverFunc(func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+		if qtype == dns.TypeMX {
+			return reply(name, qtype, dns.RcodeSuccess, mxs...), nil
+		}
+		mu.Lock()
+		if arrived++; arrived == 2*hosts {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		var i int
+		_, _ = fmt.Sscanf(name, "mx%d.", &i) // a distinct address per host
+		if qtype == dns.TypeA {
+			return reply(name, qtype, dns.RcodeSuccess, fmt.Sprintf("%s 60 IN A 192.0.2.%d", name, i+1)), nil
+		}
+		return reply(name, qtype, dns.RcodeSuccess, fmt.Sprintf("%s 60 IN AAAA 2001:db8::%x", name, i+1)), nil
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	rt, err := (&Router{Resolver: res}).Route(ctx, "big.test")
+	require.NoError(t, err, "every address question was in flight at once")
+	require.Len(t, rt.Hosts, hosts)
+	for _, h := range rt.Hosts {
+		assert.NoError(t, h.Err)
 	}
 }

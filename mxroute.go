@@ -111,10 +111,11 @@ type Router struct {
 	// 0: 64.
 	MaxAddrsPerHost int
 	// MaxLookups bounds the A/AAAA questions of one route in flight at
-	// once, and so the goroutines a route starts. 0: 32, the AAAA and A of
-	// sixteen mail hosts in one round-trip, more than almost any domain
-	// publishes, without letting a 100-record RRset fire 200 questions at
-	// once. Questions a Cache answers start no goroutine.
+	// once, and so the goroutines a route starts. 0: 64, the AAAA and A of
+	// 32 mail hosts in one round-trip (a 20- or 30-host domain costs two
+	// round-trips, not three), without letting a 100-record RRset fire 200
+	// questions at once; DNSResolver.MaxInFlight bounds the exchanges of
+	// all routes together. Questions a Cache answers start no goroutine.
 	MaxLookups int
 	// UseAdditional lets the addresses of mail hosts that the MX response
 	// carries in its additional section stand in for their A/AAAA lookups,
@@ -288,6 +289,7 @@ type routing struct {
 	hosts  []*mxHost // sorted, after the loop guard by name: the hosts to look up
 	beyond []*mxHost // after the loop guard by name, past the hosts to look up (MaxHosts)
 	self   bool      // the loop guard found this host among the mail exchangers
+	round  int       // hosts taken by the latest round of lookups (see lookFurther)
 
 	first lookups    // the A/AAAA questions of the first round of lookups
 	more  []*lookups // those of further rounds (see routing.lookFurther)
@@ -319,7 +321,7 @@ func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
 		return nil, ro.loopError()
 	}
 	n := r.lookupCount(hosts, r.MaxHosts)
-	ro.hosts, ro.beyond = hosts[:n], hosts[n:]
+	ro.hosts, ro.beyond, ro.round = hosts[:n], hosts[n:], n
 	return ro, nil
 }
 
@@ -409,6 +411,11 @@ func (r *Router) lookupCount(hosts []*mxHost, want int) int {
 // lookFurther starts a further round of lookups when MaxHosts is set, the hosts
 // looked up so far (all ended) have fewer usable ones than MaxHosts, and
 // hosts are left beyond them. It reports whether it started one.
+//
+// Each further round takes at least twice the hosts of the one before, so a
+// list of many unusable hosts (a hostile RRset of MaxMX bad targets, with
+// MaxHosts 1) costs a few rounds, not one round-trip per host; the hosts
+// looked up past the MaxHosts-th usable one are cut as usual.
 func (ro *routing) lookFurther(ctx context.Context) bool {
 	r := ro.r
 	if r.MaxHosts <= 0 || len(ro.beyond) == 0 {
@@ -423,7 +430,8 @@ func (ro *routing) lookFurther(ctx context.Context) bool {
 	if usable >= r.MaxHosts {
 		return false
 	}
-	n := r.lookupCount(ro.beyond, r.MaxHosts-usable)
+	n := r.lookupCount(ro.beyond, max(r.MaxHosts-usable, 2*ro.round))
+	ro.round = n
 	next := ro.beyond[:n]
 	ro.hosts = append(ro.hosts[:len(ro.hosts):len(ro.hosts)], next...)
 	ro.beyond = ro.beyond[n:]

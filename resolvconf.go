@@ -26,6 +26,7 @@ const (
 // resolvConf is what /etc/resolv.conf says, as far as DNSResolver uses it.
 type resolvConf struct {
 	servers  []string
+	addrs    []serverAddr // servers, parsed
 	timeout  time.Duration
 	attempts int
 	rotate   bool // options rotate
@@ -56,6 +57,7 @@ func systemConfig() *resolvConf {
 		// What Go's resolver and glibc use when resolv.conf names none.
 		c.servers = []string{"127.0.0.1:53", "[::1]:53"}
 	}
+	c.servers, c.addrs = parseServers(c.servers)
 	c.read = time.Now()
 	resolvConfLast = c
 	return c
