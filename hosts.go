@@ -21,6 +21,9 @@ func (r *Router) maxLookups() int {
 	if r.MaxLookups > 0 {
 		return r.MaxLookups
 	}
+	if r.DANE {
+		return defaultMaxLookups * 3 / 2 // the same 32 hosts, each with its TLSA question
+	}
 	return defaultMaxLookups
 }
 

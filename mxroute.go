@@ -116,6 +116,8 @@ type Router struct {
 	// round-trips, not three), without letting a 100-record RRset fire 200
 	// questions at once; DNSResolver.MaxInFlight bounds the exchanges of
 	// all routes together. Questions a Cache answers start no goroutine.
+	// TLSA questions (DANE) count too: with DANE, 0 is 96, the same 32
+	// hosts per round.
 	MaxLookups int
 	// UseAdditional lets the addresses of mail hosts that the MX response
 	// carries in its additional section stand in for their A/AAAA lookups,
