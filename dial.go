@@ -75,10 +75,12 @@ type Dialer struct {
 	// start in route order whatever their speed. 0: strictly one attempt
 	// at a time. Below 10 ms counts as 10 ms (RFC 8305, Section 5: no
 	// attempt "within 10 milliseconds of the previous"). RFC 8305
-	// recommends 250 ms; the delay runs to the greeting, not to the TCP
-	// connect, so a server that pauses before its banner (sendmail's
-	// greet_pause) sees the next host tried after Stagger: larger values
-	// are reasonable, and no upper bound is imposed.
+	// recommends 250 ms. The delay runs to the greeting, not to the TCP
+	// connect, but a server that has sent the first line of a multi-line
+	// 220 greeting is there: Postfix's postscreen sends "220-" and waits
+	// up to 6 s before the rest, and the next target then starts only if
+	// this attempt fails. A server silent before its banner (sendmail's
+	// greet_pause) sees the next host tried after Stagger.
 	Stagger time.Duration
 }
 
@@ -235,7 +237,7 @@ var errLostRace = errors.New("another address greeted first")
 // the Conn is closed and every goroutine it started has ended.
 func (d *Dialer) Dial(ctx context.Context, domain string) (*Conn, error) {
 	dl := &dialing{d: d, r: d.router(), ctx: ctx, domain: domain, start: time.Now(),
-		results: make(chan *attempt)}
+		results: make(chan *attempt), begun: make(chan *attempt)}
 	dctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
@@ -274,6 +276,7 @@ type dialing struct {
 	domain  string
 	start   time.Time
 	results chan *attempt // every attempt's goroutine sends its attempt once, at its end
+	begun   chan *attempt // an attempt whose server has begun a 220 greeting, at most once each
 	wg      sync.WaitGroup
 
 	attempts []*attempt // in the order started
@@ -285,6 +288,7 @@ type attempt struct {
 	Attempt
 	n         int // 1 for the first attempt
 	cancel    context.CancelCauseFunc
+	begun     func()    // called when the server has begun a 220 greeting
 	conn      net.Conn  // the socket, once connected; nil when it failed or was closed
 	greeting  smtpReply // a 220 greeting
 	buffered  []byte    // what the server sent beyond it
@@ -336,6 +340,12 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 			}
 		case <-timerC:
 			timerC, next = nil, true
+		case a := <-dl.begun:
+			// The latest attempt's server is greeting: it is no
+			// blackhole, so the next target waits for it to fail.
+			if a == last {
+				timerC = nil
+			}
 		case a := <-dl.results:
 			dl.running--
 			switch {
@@ -383,6 +393,12 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 func (dl *dialing) begin(ctx context.Context, t Target) *attempt {
 	actx, cancel := context.WithCancelCause(ctx)
 	a := &attempt{Attempt: Attempt{Target: t, Start: time.Now()}, n: len(dl.attempts) + 1, cancel: cancel}
+	a.begun = func() {
+		select {
+		case dl.begun <- a: // run receives until every attempt has ended
+		case <-actx.Done():
+		}
+	}
 	dl.attempts = append(dl.attempts, a)
 	dl.running++
 	if r := dl.r; r.Trace != nil {
@@ -491,6 +507,9 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 		err = errors.New("DialContext returned neither a connection nor an error")
 	}
 	if err != nil {
+		if conn != nil {
+			_ = conn.Close() // a hook that returned both: the error wins, the socket is not left open
+		}
 		switch {
 		case ctxEnded(ctx) != nil:
 			a.Failure, a.Err = FailCancelled, ctxEndCause(ctx)
@@ -526,7 +545,7 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 		expired = time.AfterFunc(gt, func() { defer close(expiredDone); _ = conn.Close() })
 	}
 	br := bufio.NewReaderSize(conn, maxReplyLine)
-	rep, err := readGreeting(br)
+	rep, err := readGreeting(br, a.begun)
 	if timedOut = expired != nil && !expired.Stop(); timedOut {
 		<-expiredDone
 	}

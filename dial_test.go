@@ -783,3 +783,47 @@ func TestDialReturnsAfterCancelClose(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Zero(t, closing.Load(), "Dial returned while a connection's Close was still running")
 }
+
+// TestDialStaggerGreetingBegun: a server that has sent the first line of a
+// multi-line 220 greeting is there, as Postfix's postscreen is while it
+// holds back the rest ("220-", then up to 6 s): the next target waits for
+// it to fail instead of racing it after Stagger. A server that says
+// nothing, or begins with anything but 220, is still raced.
+func TestDialStaggerGreetingBegun(t *testing.T) {
+	tests := []struct {
+		reason string
+		first  smtptest.Behaviour
+		winner string
+		dialed int
+	}{
+		{"220- then the rest after 300 ms: MX 10 wins, MX 20 never dialled",
+			smtptest.Write("220-pregreet\r\n"), "mx1.two.test", 1},
+		{"silent for 300 ms: MX 20 starts after Stagger and wins",
+			smtptest.Silent(), "mx2.two.test", 2},
+		{"421- first: no greeting begun, MX 20 starts after Stagger and wins",
+			smtptest.Write("421-busy\r\n"), "mx2.two.test", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			d, n := dialTest(t)
+			d.Stagger = 20 * time.Millisecond
+			rest := "220 ready\r\n"
+			if strings.HasPrefix(tt.reason, "421") {
+				rest = "421 busy\r\n"
+			}
+			slow := func(c *net.TCPConn) bool {
+				if !tt.first(c) {
+					return false
+				}
+				return smtptest.After(300*time.Millisecond, smtptest.Write(rest))(c)
+			}
+			n.set("192.0.2.11:25", smtptest.Serve(t, slow).Addr)
+			n.set("192.0.2.12:25", smtptest.Serve(t, smtptest.Greet("220 fast")).Addr)
+			c, err := d.Dial(t.Context(), "two.test")
+			require.NoError(t, err)
+			defer quit(t, c)
+			assert.Equal(t, tt.winner, c.Target.Host)
+			assert.Len(t, n.dialed(), tt.dialed)
+		})
+	}
+}

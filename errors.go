@@ -28,9 +28,10 @@ var (
 	// relay"): the backup keeps the mail. On a Host, the one host has no
 	// usable address.
 	ErrNoAddress = errors.New("mxroute: no usable address")
-	// ErrCNAME: a CNAME chain loops or is longer than the limit. Temporary,
-	// 4.4.3.
-	ErrCNAME = errors.New("mxroute: CNAME chain loops or is too long")
+	// ErrCNAME: a CNAME chain loops, is longer than the limit, or (the
+	// domain's own chain) reaches a target that is no host name. Temporary,
+	// 4.4.3: the zone may be mended.
+	ErrCNAME = errors.New("mxroute: bad CNAME chain (a loop, too long, or a target that is no host name)")
 	// ErrTemporary: DNS could not answer now (SERVFAIL, REFUSED, timeout,
 	// network failure, cancelled context). Temporary, 4.4.3.
 	ErrTemporary = errors.New("mxroute: temporary DNS failure")
