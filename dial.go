@@ -138,8 +138,12 @@ type Conn struct {
 	Domain   string        // the domain dialled, as given to Dial
 	Attempts []Attempt     // the attempts that did not become this Conn, in the order started: those that failed before it and, with Stagger, those cancelled when it greeted first
 	Elapsed  time.Duration // from the call of Dial to the greeting: the route, the attempts before, this one
-	// Issue 13 adds here the TLS policy of Target.Host (none, MTA-STS or
-	// DANE): what STARTTLS on this Conn must verify.
+	// TLS is the TLS policy of Target.Host (Target.TLS): what STARTTLS on
+	// this Conn must verify, and the tls.Config for it
+	// (TLS.TLSConfig()). With TLS.Required() a failed or refused STARTTLS
+	// means another host, or later. nil without Router.MTASTS and
+	// Router.DANE: opportunistic.
+	TLS *TLSPolicy
 }
 
 // An Attempt is one connection attempt of Dial that did not become its Conn.
@@ -444,7 +448,7 @@ func (dl *dialing) ended(a *attempt) {
 
 // conn turns the winning attempt into the Conn.
 func (dl *dialing) conn(w *attempt) *Conn {
-	c := &Conn{Target: w.Target, Greeting: w.greeting.String(), Domain: dl.domain,
+	c := &Conn{Target: w.Target, TLS: w.Target.TLS, Greeting: w.greeting.String(), Domain: dl.domain,
 		Elapsed: w.Start.Add(w.Duration).Sub(dl.start)}
 	for _, a := range dl.attempts {
 		if a != w {

@@ -44,6 +44,12 @@ var (
 	// session failed (a 4xx or 5xx greeting, a malformed or missing one, a
 	// drop). Error.Attempts says what each address did.
 	ErrNoConnection = errors.New("mxroute: no mail host greeted")
+	// ErrMTASTS: on a Host, the domain's MTA-STS policy is in mode enforce
+	// and the host matches none of its mx patterns (RFC 8461, Section
+	// 4.1): not used. Temporary, 4.7.0 (RFC 8461, Section 5.1: never a
+	// permanent failure before the policy was checked again); the Cause
+	// is an *mtasts.Error with RFC 8460's validation-failure.
+	ErrMTASTS = errors.New("mxroute: mail host excluded by the domain's MTA-STS policy")
 )
 
 // RFC 3463 enhanced status codes (and RFC 7505's 5.1.10) used by Error.Status.

@@ -21,6 +21,9 @@ func (r *Router) maxLookups() int {
 	if r.MaxLookups > 0 {
 		return r.MaxLookups
 	}
+	if r.DANE {
+		return defaultMaxLookups * 3 / 2 // the same 32 hosts, each with its TLSA question
+	}
 	return defaultMaxLookups
 }
 
@@ -93,6 +96,9 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 			}
 			pending = append(pending, question{h: h, ar: ar, qtype: qtype})
 		}
+		if q, ok := ro.askTLSA(ctx, h); ok { // DANE: in the same round
+			pending = append(pending, q)
+		}
 	}
 	if len(pending) == 0 {
 		return // all answered from the Cache: nothing allocated
@@ -118,10 +124,11 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 					return nil
 				}
 				q := l.pending[i]
-				ans, lerr := lookup(lctx, ro.res, q.h.fqdn, q.qtype, r.maxRRs(q.qtype))
+				ans, lerr := lookup(lctx, ro.res, q.name(), q.qtype, r.maxRRs(q.qtype))
 				q.ar.set(ans, lerr)
 				q.ar.cut = lerr != nil && lctx.Err() != nil
 				if atomic.AddInt32(&q.h.left, -1) == 0 {
+					ro.settleDANE(lctx, q.h)
 					close(q.h.ready)
 				}
 				// A failed host is recorded, not fatal: others may do.
@@ -163,7 +170,9 @@ func (h *mxHost) wait() {
 
 // cut reports whether a lookup of h failed because ctx ended (see
 // addrResult.cut): what it says of h is not known.
-func (h *mxHost) cut() bool { return h.v6.cut || h.v4.cut }
+func (h *mxHost) cut() bool {
+	return h.v6.cut || h.v4.cut || (h.tls != nil && (h.tls.tlsa.cut || h.tls.expanded.cut))
+}
 
 // hasTarget reports whether h, looked up, has an address the Router may
 // use: in a family it uses, and no special-purpose address. Such a host

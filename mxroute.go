@@ -38,12 +38,15 @@ package mxroute
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxroute-go/mxroute/mtasts"
 )
 
 // A Router computes delivery routes. Its zero value is ready to use, and a
@@ -113,6 +116,8 @@ type Router struct {
 	// round-trips, not three), without letting a 100-record RRset fire 200
 	// questions at once; DNSResolver.MaxInFlight bounds the exchanges of
 	// all routes together. Questions a Cache answers start no goroutine.
+	// TLSA questions (DANE) count too: with DANE, 0 is 96, the same 32
+	// hosts per round.
 	MaxLookups int
 	// UseAdditional lets the addresses of mail hosts that the MX response
 	// carries in its additional section stand in for their A/AAAA lookups,
@@ -141,6 +146,32 @@ type Router struct {
 	// nil: no tracing, at no cost (no Event is built). SlogTrace adapts a
 	// *slog.Logger.
 	Trace func(ctx context.Context, e Event)
+	// MTASTS, when set, applies the recipient domain's MTA-STS policy
+	// (RFC 8461) to the route: its TXT question goes out in parallel with
+	// the MX question (a cached policy costs no round-trip), and in mode
+	// enforce a host matching none of the policy's mx patterns is
+	// unusable (temporary: ErrMTASTS); in mode testing it is only reported
+	// (StepMTASTSHost). A failed lookup with nothing cached is no policy,
+	// never a bounce. A Client whose TXT is nil asks through Resolver.
+	// The hosts wait for the policy: when it must be fetched (a new id,
+	// nothing valid cached, a refresh due) the route takes the HTTPS
+	// fetch's time too, at most the Fetcher's Timeout or until ctx ends
+	// (then it defers). Every Host gets a TLSPolicy. nil: no MTA-STS.
+	MTASTS *mtasts.Client
+	// DANE asks for the TLSA records of each mail host (RFC 7672) whose
+	// MX RRset is authentic, in the same round as its addresses (no
+	// round-trip added), and applies them when its address records are
+	// authentic too: secure TLSA records make the host require DANE
+	// (Host.TLS), an authenticated denial leaves it opportunistic, and a
+	// failed TLSA lookup makes it unusable (temporary). It needs a
+	// Resolver that reports DNSSEC status (DNSResolver.DNSSEC). Every Host
+	// gets a TLSPolicy. UseAdditional is not used for an authentic MX
+	// RRset (additional records are not authenticated). false: no TLSA
+	// questions.
+	DANE bool
+	// RootCAs are the roots an MTA-STS host's certificate must chain to
+	// (TLSPolicy.TLSConfig). nil: the system's roots.
+	RootCAs *x509.CertPool
 }
 
 // defaultResolver serves Routers whose Resolver is nil.
@@ -180,6 +211,15 @@ type Host struct {
 	// host's TLSA records. false when any lookup failed or was not
 	// authenticated, and for an address literal.
 	Authentic bool
+	// Canonical is Name after the CNAMEs of its address lookups (lower
+	// case, no trailing dot): the name DANE looks up first (RFC 7672,
+	// Section 2.2.2). Equal to Name when there were none.
+	Canonical string
+	// TLS is what STARTTLS to this host must verify (DANE, MTA-STS or
+	// opportunistic), with the tls.Config for it. nil when the Router has
+	// neither MTASTS nor DANE, and for an address literal (opportunistic;
+	// its methods work on nil).
+	TLS *TLSPolicy
 }
 
 // A Target is one address to try, with the host it belongs to.
@@ -187,6 +227,12 @@ type Target struct {
 	Host       string
 	Preference uint16
 	Addr       netip.Addr
+	// TLS is the host's TLS policy (Host.TLS): nil without Router.MTASTS
+	// and Router.DANE.
+	TLS *TLSPolicy
+	// Authentic is the route's Route.Authentic: the MX RRset was
+	// DNSSEC-authenticated.
+	Authentic bool
 }
 
 // Targets returns every usable address of the route, in the order to try:
@@ -202,7 +248,7 @@ func (rt *Route) Targets() []Target {
 	out := make([]Target, 0, n)
 	for _, h := range rt.Hosts {
 		for _, a := range h.Addrs {
-			out = append(out, Target{Host: h.Name, Preference: h.Preference, Addr: a})
+			out = append(out, Target{Host: h.Name, Preference: h.Preference, Addr: a, TLS: h.TLS, Authentic: rt.Authentic})
 		}
 	}
 	return out
@@ -227,6 +273,7 @@ func (r *Router) Route(ctx context.Context, domain string) (out *Route, outErr e
 	if err != nil {
 		return nil, err
 	}
+	defer ro.stopMTASTS()
 	ro.startLookups(ctx, ro.hosts)
 	return ro.finish(ctx)
 }
@@ -248,6 +295,7 @@ type routing struct {
 
 	first lookups    // the A/AAAA questions of the first round of lookups
 	more  []*lookups // those of further rounds (see routing.lookFurther)
+	tls   *routeTLS  // MTA-STS (Router.MTASTS), or nil
 }
 
 // begin runs the stages of a route before the address lookups: it parses
@@ -261,12 +309,17 @@ func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
 	ro := &routing{r: r, domain: domain}
 	if dest.literal.IsValid() {
 		ro.literal(dest.literal)
-	} else if err := ro.mx(ctx, dest.name); err != nil {
-		return nil, err
+	} else {
+		ro.startMTASTS(ctx, dest.name) // in parallel with the MX question
+		if err := ro.mx(ctx, dest.name); err != nil {
+			ro.stopMTASTS()
+			return nil, err
+		}
 	}
 	hosts, dropped, self := r.loopGuard(ro.hosts)
 	r.traceLoopGuard(ctx, domain, dropped, nil)
 	if ro.self = self; self && len(hosts) == 0 {
+		ro.stopMTASTS()
 		return nil, ro.loopError()
 	}
 	n := r.lookupCount(hosts, r.MaxHosts)
@@ -310,7 +363,7 @@ func (ro *routing) mx(ctx context.Context, name string) *Error {
 	}
 	sortHosts(ro.hosts, r.Rand)
 	r.traceOrder(ctx, ro.domain, ro.hosts)
-	if extra != nil {
+	if extra != nil && !(r.DANE && mx.authentic) { // DANE needs authenticated addresses
 		useAdditional(ro.hosts, extra.msg, mx.name, r.maxAddrsPerHost())
 	}
 	return nil
@@ -425,6 +478,7 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 				}
 			}
 		}
+		ro.settleAll(ctx) // TLS policies: before lookFurther counts usable hosts
 		if ctx.Err() != nil || !ro.lookFurther(ctx) {
 			break // a done ctx: the route defers below, no more rounds
 		}
@@ -540,7 +594,8 @@ func domainError(domain string, lerr *lookupError) *Error {
 func publicHosts(hosts []*mxHost) []Host {
 	out := make([]Host, len(hosts))
 	for i, h := range hosts {
-		out[i] = Host{Name: h.name, Preference: h.pref, Addrs: h.addrs, Authentic: h.authentic()}
+		out[i] = Host{Name: h.name, Preference: h.pref, Addrs: h.addrs, Authentic: h.authentic(),
+			Canonical: h.canonical(), TLS: h.tlsPolicy()}
 		if h.err != nil {
 			out[i].Err = h.err // only when set: a nil *Error in an error is not nil
 		}

@@ -117,6 +117,8 @@ type mxHost struct {
 
 	left  int32         // lookups in flight, changed atomically
 	ready chan struct{} // closed when left drops to 0; nil when nothing was in flight
+
+	tls *hostTLS // TLSA lookups and TLS policy (Router.MTASTS, Router.DANE), or nil
 }
 
 // sortHosts orders mail hosts by ascending preference and randomizes each run
