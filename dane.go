@@ -164,11 +164,16 @@ func (ro *routing) decideTLSA(h *mxHost, base string, ar *addrResult, last bool)
 		t.daneErr = tlsaError(ro.domain, h.name, dane.DNSSECInvalid, "TLSA lookup for "+name+" failed where the zone is signed: "+ar.err.detail, ar.err.cause)
 		t.daneWhy, t.daneRule = "TLSA lookup failed: host unusable ("+ar.err.detail+")", ruleDANEFailure
 	case !ar.ans.authentic:
-		// The address records of the host came with AD, its TLSA answer
-		// did not: the zone is signed, so an unauthenticated answer (or
-		// denial) here is what an attack on the lookup looks like.
-		t.daneErr = tlsaError(ro.domain, h.name, dane.DNSSECInvalid, "TLSA answer for "+name+" not authenticated though the host's address records are", nil)
-		t.daneWhy, t.daneRule = "TLSA answer not authenticated in a signed zone: host unusable", ruleDANEFailure
+		// An answer the validating resolver calls insecure (no AD, yet
+		// no SERVFAIL: an insecure delegation below the host's signed
+		// zone) is no TLSA RRset to trust. RFC 7672, Section 2.2: for
+		// an "insecure" TLSA RRset DANE does not apply, and the client
+		// uses pre-DANE opportunistic TLS, as Postfix does; a bogus
+		// answer is a failed lookup (above), never this.
+		if !last {
+			return true
+		}
+		t.daneWhy, t.daneRule = "TLSA answer at "+name+" insecure (not authenticated): DANE does not apply", ruleDANE
 	case ar.ans.kind != found || len(ar.ans.rrs) == 0:
 		if !last {
 			return true
