@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -422,12 +423,41 @@ func TestDNSResolverInFlightFIFO(t *testing.T) {
 		name := fmt.Sprintf("w%d.test.", i)
 		want = append(want, name)
 		ask(name)
-		require.Eventually(t, func() bool { return r.queued.Load() == int32(i+1) }, 5*time.Second, time.Millisecond)
-		time.Sleep(20 * time.Millisecond) // from the counter into the semaphore's queue
+		// Queued, not merely counted: the next one starts only then.
+		require.Eventually(t, func() bool { return semaphoreWaiters(t.Name()) == i+1 }, 5*time.Second, time.Millisecond)
 	}
+	assert.Equal(t, int32(5), r.queued.Load())
 	close(g.release)
 	wg.Wait()
 	assert.Equal(t, want, g.arrived(), "FIFO: slots go to the waiters in the order they came")
+}
+
+// semaphoreWaiters counts the goroutines of test (its name) parked in
+// x/sync's Weighted.Acquire. Acquire puts its caller on the semaphore's
+// queue, then parks in its only blocking select: a goroutine parked there
+// is in the queue. The semaphore does not say how many wait; its stack
+// does, without a sleep that a loaded machine could outrun.
+func semaphoreWaiters(test string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	// Closures of test show as "mxroute.TestName.func1..." frames.
+	fn := "mxroute." + strings.ReplaceAll(test, "/", ".") + "."
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(header, " [select") && strings.Contains(g, "semaphore.(*Weighted).Acquire(") &&
+			strings.Contains(g, "(*DNSResolver).acquire(") && strings.Contains(g, fn) {
+			count++
+		}
+	}
+	return count
 }
 
 // TestDNSResolverQueuedCancel: a question whose context ends while it waits
