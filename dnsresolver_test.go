@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -327,43 +328,19 @@ func TestDNSResolverRoute(t *testing.T) {
 	assert.Equal(t, []Target{{Host: "mx.d.test", Preference: 10, Addr: mustAddrs("192.0.2.25")[0]}}, rt.Targets())
 }
 
-// gateServer answers every question (UDP and TCP) with one A record once
-// release is closed, and tracks the exchanges in its handler at once. Over
-// UDP it truncates when truncate is set, so that every question is asked
-// again over TCP.
+// gateServer answers every question with one A record once release is
+// closed, and records the order in which the questions came.
 type gateServer struct {
-	release  chan struct{}
-	truncate bool
-	mu       sync.Mutex
-	now      int
-	peak     int
-	order    []string // question names, in order of arrival
-	tcp      atomic.Int32
+	release chan struct{}
+	mu      sync.Mutex
+	order   []string // question names, in order of arrival
 }
 
 func (g *gateServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	g.mu.Lock()
-	g.now++
-	g.peak = max(g.peak, g.now)
 	g.order = append(g.order, req.Question[0].Name)
 	g.mu.Unlock()
 	<-g.release
-	// Out of flight before the reply is written: the client can only
-	// start its next exchange after it reads the reply.
-	g.mu.Lock()
-	g.now--
-	g.mu.Unlock()
-	_, udp := w.RemoteAddr().(*net.UDPAddr)
-	if udp && g.truncate {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Truncated = true
-		_ = w.WriteMsg(m)
-		return
-	}
-	if !udp {
-		g.tcp.Add(1)
-	}
 	writeReply(w, req, 0, req.Question[0].Name+" 60 IN A 192.0.2.1")
 }
 
@@ -376,13 +353,38 @@ func (g *gateServer) arrived() []string {
 // TestDNSResolverMaxInFlight: no more exchanges in flight than MaxInFlight,
 // UDP and TCP retries together; every question is answered in the end (a
 // TCP retry keeps its slot, so the retries cannot starve behind UDP
-// questions holding every slot).
+// questions holding every slot). The server holds the questions (with
+// truncation, the TCP retries) until MaxInFlight are there and every other
+// one waits in the resolver's queue: nothing more can start, so the count
+// at the server is the bound itself, not a peak a fast server never shows.
 func TestDNSResolverMaxInFlight(t *testing.T) {
 	for _, truncate := range []bool{false, true} {
 		t.Run(fmt.Sprintf("truncate=%v", truncate), func(t *testing.T) {
-			g := &gateServer{release: make(chan struct{}), truncate: truncate}
-			close(g.release)
-			addr := serveDNS(t, g.serve)
+			release := make(chan struct{})
+			var mu sync.Mutex
+			var udp, tcp, now int
+			addr := serveDNS(t, func(w dns.ResponseWriter, req *dns.Msg) {
+				_, isUDP := w.RemoteAddr().(*net.UDPAddr)
+				mu.Lock()
+				if isUDP {
+					udp++
+				} else {
+					tcp++
+				}
+				mu.Unlock()
+				if isUDP && truncate { // at once, with TC: the TCP retry is held
+					m := new(dns.Msg)
+					m.SetReply(req)
+					m.Truncated = true
+					_ = w.WriteMsg(m)
+					return
+				}
+				mu.Lock()
+				now++
+				mu.Unlock()
+				<-release
+				writeReply(w, req, 0, req.Question[0].Name+" 60 IN A 192.0.2.1")
+			})
 			r := &DNSResolver{Servers: []string{addr}, Timeout: 5 * time.Second, Attempts: 1, MaxInFlight: 3}
 			var wg sync.WaitGroup
 			errs := make([]error, 40)
@@ -391,16 +393,26 @@ func TestDNSResolverMaxInFlight(t *testing.T) {
 					_, errs[i] = r.Resolve(t.Context(), fmt.Sprintf("q%d.test.", i), dns.TypeA)
 				})
 			}
+			held := func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return now == 3 && semaphoreWaiters(t.Name()) == 37
+			}
+			ok := assert.Eventually(t, held, 5*time.Second, time.Millisecond, "3 exchanges at the server, 37 questions queued")
+			mu.Lock()
+			assert.Equal(t, 3, udp, "MaxInFlight bounds the exchanges in flight")
+			if truncate {
+				assert.Equal(t, 3, tcp, "a TCP retry keeps its question's slot")
+			}
+			mu.Unlock()
+			close(release)
 			wg.Wait()
+			require.True(t, ok)
 			for _, err := range errs {
 				require.NoError(t, err)
 			}
-			g.mu.Lock()
-			peak := g.peak
-			g.mu.Unlock()
-			assert.LessOrEqual(t, peak, 3, "MaxInFlight bounds the exchanges in flight")
 			if truncate {
-				assert.Equal(t, int32(40), g.tcp.Load(), "every question was retried over TCP")
+				assert.Equal(t, 40, tcp, "every question was retried over TCP")
 			}
 		})
 	}
@@ -422,12 +434,43 @@ func TestDNSResolverInFlightFIFO(t *testing.T) {
 		name := fmt.Sprintf("w%d.test.", i)
 		want = append(want, name)
 		ask(name)
-		require.Eventually(t, func() bool { return r.queued.Load() == int32(i+1) }, 5*time.Second, time.Millisecond)
-		time.Sleep(20 * time.Millisecond) // from the counter into the semaphore's queue
+		// Queued, not merely counted: the next one starts only then.
+		require.Eventually(t, func() bool { return semaphoreWaiters(t.Name()) == i+1 }, 5*time.Second, time.Millisecond)
 	}
+	assert.Equal(t, int32(5), r.queued.Load())
 	close(g.release)
 	wg.Wait()
 	assert.Equal(t, want, g.arrived(), "FIFO: slots go to the waiters in the order they came")
+}
+
+// semaphoreWaiters counts the goroutines of test (its name) parked in
+// x/sync's Weighted.Acquire. Acquire puts its caller on the semaphore's
+// queue, then parks in its only blocking select: a goroutine parked there
+// is in the queue. The semaphore does not say how many wait; its stack
+// does, without a sleep that a loaded machine could outrun.
+func semaphoreWaiters(test string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	// Closures of test show as "mxroute.TestName.func1..." frames, those
+	// of its subtests too.
+	top, _, _ := strings.Cut(test, "/")
+	fn := "mxroute." + top + "."
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(header, " [select") && strings.Contains(g, "semaphore.(*Weighted).Acquire(") &&
+			strings.Contains(g, "(*DNSResolver).acquire(") && strings.Contains(g, fn) {
+			count++
+		}
+	}
+	return count
 }
 
 // TestDNSResolverQueuedCancel: a question whose context ends while it waits
