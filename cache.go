@@ -22,7 +22,9 @@ const (
 	// the name, and a cached one delays mail that could go now.
 	maxFailureTTL = 5 * time.Second
 	// maxCacheShards bounds the shards of a Cache; a shard holds at least
-	// minShardEntries answers, so a small Cache is one exact LRU.
+	// minShardEntries answers, so a small Cache is one shard (its order is
+	// still the approximate LRU of the Cache's doc: a hit among the most
+	// recent quarter does not move).
 	maxCacheShards  = 16
 	minShardEntries = 128
 )

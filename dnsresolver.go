@@ -210,11 +210,18 @@ func (r *DNSResolver) Resolve(ctx context.Context, name string, qtype uint16) (*
 	}
 	var last *dns.Msg
 	var lastErr error
+rounds:
 	for round := range cfg.attempts {
 		if round > 0 {
 			// Every server failed this question: wait a random while
-			// before asking them again (see backoff).
-			if err := sleepCtx(ctx, backoff(round, cfg.timeout)); err != nil {
+			// before asking them again (see backoff). A wait that would
+			// outlast ctx's deadline is not begun: the failures at hand
+			// say more than "deadline exceeded" would.
+			wait := backoff(round, cfg.timeout)
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
+				break rounds
+			}
+			if err := sleepCtx(ctx, wait); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", name, typeName(qtype), err)
 			}
 		}

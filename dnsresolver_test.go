@@ -532,15 +532,27 @@ func TestBackoff(t *testing.T) {
 }
 
 // TestDNSResolverBackoffCancel: the context ending during the wait between
-// rounds ends Resolve with its error, and no second round is asked.
+// rounds ends Resolve with its error, and no second round is asked; a
+// deadline that would end the wait is not waited for, and the failure at
+// hand is returned.
 func TestDNSResolverBackoffCancel(t *testing.T) {
 	var hits atomic.Int32
 	servfail := rcodeServer(t, dns.RcodeServerFailure, &hits)
 	r := &DNSResolver{Servers: []string{servfail}, Timeout: 8 * time.Second, Attempts: 2} // waits 1 to 2 s before round 2
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(200*time.Millisecond, cancel)
 	_, err := r.Resolve(ctx, "h.test.", dns.TypeA)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, int32(1), hits.Load(), "the second round never started")
+
+	// A deadline before the wait's end: no wait at all, and the failure
+	// at hand is the answer, not "deadline exceeded".
+	hits.Store(0)
+	dctx, dcancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer dcancel()
+	m, err := r.Resolve(dctx, "h.test.", dns.TypeA)
+	require.NoError(t, err)
+	assert.Equal(t, dns.RcodeServerFailure, m.Rcode, "the SERVFAIL of the first round")
 	assert.Equal(t, int32(1), hits.Load(), "the second round never started")
 }
 
