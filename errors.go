@@ -1,9 +1,12 @@
 package mxroute
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/miekg/dns"
 )
 
 // The sentinels an [*Error] unwraps to. Route never returns one of them bare:
@@ -125,4 +128,59 @@ func IsTemporary(err error) bool {
 func newTemporary(domain, host, detail string, cause error) *Error {
 	return &Error{Domain: domain, Host: host, Status: statusTempDNS, Temporary: true,
 		Err: ErrTemporary, Detail: detail, Cause: cause}
+}
+
+// implicitError says why the implicit MX of a domain without MX records is
+// unusable. RFC 5321, Section 5.1: "If an empty list of MXs is returned, the
+// address is treated as if it was associated with an implicit MX RR, with a
+// preference of 0, pointing to that host. If MX records are present, but none
+// of them are usable, or the implicit MX is unusable, this situation MUST be
+// reported as an error."
+//
+// A temporary failure of its A or AAAA lookup stays temporary: the domain may
+// have addresses that DNS could not give now. When the Family asked for one
+// address family only, the other is looked up before the domain is declared
+// to have no mail host at all, so that an IPv6Only sender is told "no usable
+// address", not "no such mail host", for an IPv4-only domain.
+func (r *Router) implicitError(ctx context.Context, res Resolver, domain string, h *mxHost) *Error {
+	switch {
+	case h.err.Temporary && errors.Is(h.err, ErrCNAME):
+		return &Error{Domain: domain, Status: statusTempDNS, Temporary: true, Err: ErrCNAME, Detail: h.err.Detail}
+	case h.err.Temporary:
+		return newTemporary(domain, "", h.err.Detail, h.err.Cause)
+	}
+	if _, b := r.firstSpecial(h); b != nil {
+		// Addresses, but none a remote mail server can have: not "no
+		// mail host", which would claim the domain publishes none.
+		return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress, Detail: h.err.Detail}
+	}
+	useV6, useV4 := r.Family.wants()
+	if useV6 && useV4 {
+		return noMailHost(domain, h)
+	}
+	// The family the policy excludes: asked already when LocalAddrs needed
+	// it for the loop guard, else asked now.
+	other, qtype := &h.v4, dns.TypeA
+	if !useV6 {
+		other, qtype = &h.v6, dns.TypeAAAA
+	}
+	ans, lerr := other.ans, other.err
+	if !other.looked {
+		ans, lerr = lookup(ctx, res, h.name+".", qtype, r.maxRRs(qtype))
+	}
+	switch {
+	case lerr != nil: // unknown: the domain may have addresses, just none usable here
+		return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress, Detail: h.err.Detail}
+	case ans.kind == found:
+		return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress,
+			Detail: "the domain has no MX records and only " + typeName(qtype) +
+				" records, which the family policy " + r.Family.String() + " excludes"}
+	}
+	return noMailHost(domain, h)
+}
+
+// noMailHost is ErrNoMailHost: no MX records, and no address records either.
+func noMailHost(domain string, h *mxHost) *Error {
+	return &Error{Domain: domain, Status: statusNoDomain, Err: ErrNoMailHost,
+		Detail: "no MX records and no A or AAAA records for " + h.name}
 }

@@ -41,9 +41,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"strings"
-
-	"github.com/miekg/dns"
 )
 
 // A Router computes delivery routes. Its zero value is ready to use, and a
@@ -272,48 +269,6 @@ func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
 	n := r.lookupCount(hosts, r.MaxHosts)
 	ro.hosts, ro.beyond, ro.round = hosts[:n], hosts[n:], n
 	return ro, nil
-}
-
-// mx asks for the domain's MX RRset and turns it into sorted mail hosts.
-func (ro *routing) mx(ctx context.Context, name string) *Error {
-	r := ro.r
-	ro.res = r.resolver()
-	var extra *lastResponse
-	res := ro.res
-	if r.UseAdditional {
-		extra = &lastResponse{next: shared(res)}
-		res = extra
-	}
-	mx, lerr := r.ask(ctx, res, name+".", dns.TypeMX)
-	if lerr != nil {
-		return domainError(ro.domain, lerr)
-	}
-	r.traceMX(ctx, ro.domain, &mx)
-	ro.rt = &Route{Domain: name, Canonical: strings.TrimSuffix(mx.name, "."), Authentic: mx.authentic}
-	switch mx.kind {
-	case noDomain:
-		// RFC 5321, Section 5.1: "If a non-existent domain error is
-		// returned, this situation MUST be reported as an error."
-		return &Error{Domain: ro.domain, Status: statusNoDomain, Err: ErrNoSuchDomain,
-			Detail: "NXDOMAIN for " + mx.name}
-	case noData:
-		// RFC 5321, Section 5.1: "If an empty list of MXs is returned, the
-		// address is treated as if it was associated with an implicit MX
-		// RR, with a preference of 0, pointing to that host."
-		ro.rt.Implicit = true
-		ro.hosts = []*mxHost{{name: ro.rt.Canonical, fqdn: mx.name}}
-		return nil
-	}
-	var err *Error
-	if ro.hosts, err = mxHosts(ro.domain, mx.rrs); err != nil {
-		return err
-	}
-	sortHosts(ro.hosts, r.Rand)
-	r.traceOrder(ctx, ro.domain, ro.hosts)
-	if extra != nil {
-		useAdditional(ro.hosts, extra.msg, mx.name, r.maxAddrsPerHost())
-	}
-	return nil
 }
 
 // literal routes an address literal: one host, that address, no DNS.
