@@ -184,3 +184,125 @@ func noMailHost(domain string, h *mxHost) *Error {
 	return &Error{Domain: domain, Status: statusNoDomain, Err: ErrNoMailHost,
 		Detail: "no MX records and no A or AAAA records for " + h.name}
 }
+
+// noPrimary turns err (ErrNoAddress) into the deferral of a backup mail
+// exchanger: this host is in the MX list and every more preferred host is
+// unusable. The backup accepted the mail on the primary's behalf and must
+// keep it until a primary is reachable again; bouncing would lose it.
+// Postfix defers such mail with 4.4.4 ("unable to find primary relay");
+// RFC 5321, Section 5.1 makes a loop an error only when "there are no
+// records left", which is not the case here.
+func (ro *routing) noPrimary(err *Error) {
+	err.Status, err.Temporary = statusNoPrimary, true
+	detail := "this host is a backup mail exchanger for " + ro.rt.Canonical + " and no more preferred host is usable: keep the mail"
+	if err.Detail != "" {
+		detail += "; " + err.Detail
+	}
+	err.Detail = detail
+}
+
+// loopError is ErrLoop: the loop guard left no host.
+func (ro *routing) loopError() *Error {
+	return &Error{Domain: ro.domain, Status: statusRoutingLoop, Err: ErrLoop,
+		Detail: "this host is a mail exchanger for " + ro.rt.Canonical + " and none is more preferred"}
+}
+
+// ctxError is the temporary error of a route whose context ended before its
+// addresses were known.
+func ctxError(domain string, err error) *Error {
+	return newTemporary(domain, "", "address lookups: "+err.Error(), err)
+}
+
+// noAddressError returns ErrNoAddress when no host is usable.
+//
+// RFC 5321, Section 5.1: "If MX records are present, but none of them are
+// usable, this situation MUST be reported as an error." It is temporary when
+// any host failed temporarily: that host may work on the next try.
+func noAddressError(domain string, hosts []*mxHost) *Error {
+	var first, temp *Error
+	for _, h := range hosts {
+		if h.err == nil {
+			return nil
+		}
+		if first == nil {
+			first = h.err
+		}
+		if temp == nil && h.err.Temporary {
+			temp = h.err
+		}
+	}
+	e := &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress}
+	if temp != nil {
+		e.Status, e.Temporary, e.Cause = statusTempDNS, true, temp.Cause
+		first = temp
+	}
+	if first != nil {
+		e.Detail = fmt.Sprintf("%d mail host(s), none usable; %s: %s", len(hosts), first.Host, first.Detail)
+	}
+	return e
+}
+
+// domainError turns a failed question about the domain itself into an *Error.
+func domainError(domain string, lerr *lookupError) *Error {
+	if lerr.cname {
+		return &Error{Domain: domain, Status: statusTempDNS, Temporary: true, Err: ErrCNAME, Detail: lerr.detail}
+	}
+	return newTemporary(domain, "", lerr.detail, lerr.cause)
+}
+
+// hostError says why a looked-up host has no usable address: a temporary
+// failure of either lookup wins (the host may work later, so the mail must
+// wait for it), then a CNAME fault, then the permanent "no address".
+func (r *Router) hostError(domain string, h *mxHost) *Error {
+	f := r.Family
+	var temp, cname, bad *lookupError
+	nx, looked := 0, 0
+	for _, ar := range []*addrResult{&h.v6, &h.v4} {
+		if !ar.looked {
+			continue
+		}
+		looked++
+		switch {
+		case ar.err == nil:
+			if ar.ans.kind == noDomain {
+				nx++
+			}
+		case ar.err.badName:
+			bad = ar.err
+		case ar.err.cname:
+			cname = ar.err
+		default:
+			temp = ar.err
+		}
+	}
+	switch {
+	case temp != nil:
+		return newTemporary(domain, h.name, temp.detail, temp.cause)
+	case bad != nil:
+		// Like an MX target that is no host name (see mxHosts): the
+		// host's data is malformed, not missing for now.
+		return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress, Detail: bad.detail}
+	case cname != nil:
+		return &Error{Domain: domain, Host: h.name, Status: statusTempDNS, Temporary: true,
+			Err: ErrCNAME, Detail: cname.detail}
+	}
+	if a, b := r.firstSpecial(h); b != nil {
+		// RFC 6890: an address no remote mail server can have.
+		return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress,
+			Detail: "no usable address: " + b.describe(a)}
+	}
+	detail := "no A or AAAA records"
+	switch {
+	case looked > 0 && nx == looked:
+		detail = "host does not exist (NXDOMAIN)"
+	case f == IPv4Only && len(h.v6.addrs) > 0:
+		detail = "only IPv6 addresses, and the family policy is IPv4Only"
+	case f == IPv6Only && len(h.v4.addrs) > 0:
+		detail = "only IPv4 addresses, and the family policy is IPv6Only"
+	case f == IPv4Only:
+		detail = "no A records"
+	case f == IPv6Only:
+		detail = "no AAAA records"
+	}
+	return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress, Detail: detail}
+}

@@ -38,7 +38,6 @@ package mxroute
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 )
@@ -425,71 +424,6 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 	r.traceMaxAddrs(ctx, domain, hosts)
 	rt.Hosts = publicHosts(limitAddrs(hosts, r.MaxAddrs))
 	return rt, nil
-}
-
-// noPrimary turns err (ErrNoAddress) into the deferral of a backup mail
-// exchanger: this host is in the MX list and every more preferred host is
-// unusable. The backup accepted the mail on the primary's behalf and must
-// keep it until a primary is reachable again; bouncing would lose it.
-// Postfix defers such mail with 4.4.4 ("unable to find primary relay");
-// RFC 5321, Section 5.1 makes a loop an error only when "there are no
-// records left", which is not the case here.
-func (ro *routing) noPrimary(err *Error) {
-	err.Status, err.Temporary = statusNoPrimary, true
-	detail := "this host is a backup mail exchanger for " + ro.rt.Canonical + " and no more preferred host is usable: keep the mail"
-	if err.Detail != "" {
-		detail += "; " + err.Detail
-	}
-	err.Detail = detail
-}
-
-// loopError is ErrLoop: the loop guard left no host.
-func (ro *routing) loopError() *Error {
-	return &Error{Domain: ro.domain, Status: statusRoutingLoop, Err: ErrLoop,
-		Detail: "this host is a mail exchanger for " + ro.rt.Canonical + " and none is more preferred"}
-}
-
-// ctxError is the temporary error of a route whose context ended before its
-// addresses were known.
-func ctxError(domain string, err error) *Error {
-	return newTemporary(domain, "", "address lookups: "+err.Error(), err)
-}
-
-// noAddressError returns ErrNoAddress when no host is usable.
-//
-// RFC 5321, Section 5.1: "If MX records are present, but none of them are
-// usable, this situation MUST be reported as an error." It is temporary when
-// any host failed temporarily: that host may work on the next try.
-func noAddressError(domain string, hosts []*mxHost) *Error {
-	var first, temp *Error
-	for _, h := range hosts {
-		if h.err == nil {
-			return nil
-		}
-		if first == nil {
-			first = h.err
-		}
-		if temp == nil && h.err.Temporary {
-			temp = h.err
-		}
-	}
-	e := &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress}
-	if temp != nil {
-		e.Status, e.Temporary, e.Cause = statusTempDNS, true, temp.Cause
-		first = temp
-	}
-	if first != nil {
-		e.Detail = fmt.Sprintf("%d mail host(s), none usable; %s: %s", len(hosts), first.Host, first.Detail)
-	}
-	return e
-}
-
-// domainError turns a failed question about the domain itself into an *Error.
-func domainError(domain string, lerr *lookupError) *Error {
-	if lerr.cname {
-		return &Error{Domain: domain, Status: statusTempDNS, Temporary: true, Err: ErrCNAME, Detail: lerr.detail}
-	}
-	return newTemporary(domain, "", lerr.detail, lerr.cause)
 }
 
 func publicHosts(hosts []*mxHost) []Host {
