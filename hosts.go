@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -164,21 +163,6 @@ func (h *mxHost) wait() {
 // cut reports whether a lookup of h failed because ctx ended (see
 // addrResult.cut): what it says of h is not known.
 func (h *mxHost) cut() bool { return h.v6.cut || h.v4.cut }
-
-// hasTarget reports whether h, looked up, has an address the Router may
-// use: in a family it uses, and no special-purpose address. Such a host
-// takes a place under MaxHosts; one without takes none.
-func (r *Router) hasTarget(h *mxHost) bool {
-	if h.err != nil {
-		return false
-	}
-	for _, addrs := range r.usedAddrs(h) {
-		if slices.ContainsFunc(addrs, func(a netip.Addr) bool { return r.special(a) == nil }) {
-			return true
-		}
-	}
-	return false
-}
 
 // ask is lookup, answered from the Cache in place when it can be.
 // Records past the Router's cap for qtype are ignored (see maxRRs).

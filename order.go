@@ -106,19 +106,6 @@ func orderAddrs(out, v6, v4 []netip.Addr, f Family) []netip.Addr {
 	return out
 }
 
-// mxHost is one mail host on its way to becoming a Host.
-type mxHost struct {
-	name   string       // lower case, no trailing dot
-	fqdn   string       // name with the trailing dot, as asked
-	pref   uint16       //
-	err    *Error       // unusable before any lookup (an IP address as MX target)
-	v6, v4 addrResult   // the AAAA and A lookups
-	addrs  []netip.Addr // final, ordered and de-duplicated
-
-	left  int32         // lookups in flight, changed atomically
-	ready chan struct{} // closed when left drops to 0; nil when nothing was in flight
-}
-
 // sortHosts orders mail hosts by ascending preference and randomizes each run
 // of equal preference.
 //
