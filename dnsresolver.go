@@ -458,16 +458,6 @@ func replyTo(resp, q *dns.Msg) bool {
 	return resp.Id == q.Id && resp.Response && resp.Opcode == dns.OpcodeQuery && sameQuestion(resp, q.Question[0])
 }
 
-// sameQuestion reports whether m's question section is exactly q (the name
-// compared case-insensitively, RFC 4343).
-func sameQuestion(m *dns.Msg, q dns.Question) bool {
-	if len(m.Question) != 1 {
-		return false
-	}
-	a := m.Question[0]
-	return a.Qtype == q.Qtype && a.Qclass == q.Qclass && strings.EqualFold(a.Name, q.Name)
-}
-
 // believesAD reports whether the AD bit of server's replies is believed.
 //
 // RFC 4035, Section 4.9.3: "a security-aware stub resolver MUST NOT place

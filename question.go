@@ -1,5 +1,10 @@
 package mxroute
 
+// One DNS question: asked through a Resolver (lookup), its response checked
+// against the question (sameQuestion, truncation, rcode, referrals and lame
+// replies), its records filtered (owner, type, class, the RRset caps) and the
+// result classified: found, NODATA, NXDOMAIN, or a temporary failure.
+
 import (
 	"cmp"
 	"context"
@@ -168,6 +173,16 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16, limit 
 		// authoritative server stops at the edge of its zones): ask again.
 		qname = a.name
 	}
+}
+
+// sameQuestion reports whether m's question section is exactly q (the name
+// compared case-insensitively, RFC 4343).
+func sameQuestion(m *dns.Msg, q dns.Question) bool {
+	if len(m.Question) != 1 {
+		return false
+	}
+	a := m.Question[0]
+	return a.Qtype == q.Qtype && a.Qclass == q.Qclass && strings.EqualFold(a.Name, q.Name)
 }
 
 // isReferral reports whether msg is a referral (RFC 1034, Section 4.3.1,
