@@ -2,6 +2,7 @@ package mxroute
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
 	"math"
 	"strings"
@@ -509,4 +510,19 @@ func (c *Cache) failureTTL() time.Duration {
 		return defaultFailureTTL
 	}
 	return min(c.FailureTTL, maxFailureTTL)
+}
+
+// cachedOnly is a Resolver that answers only from a Cache, in place (see
+// Cache.cached), and fails with errNotCached otherwise. The Router reads a
+// Cache this way first, on its own goroutine: a warm route starts no
+// goroutine and copies no message.
+type cachedOnly struct{ c *Cache }
+
+var errNotCached = errors.New("mxroute: not cached")
+
+func (c cachedOnly) Resolve(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	if m, ok := c.c.cached(name, qtype); ok {
+		return m, nil
+	}
+	return nil, errNotCached
 }

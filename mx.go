@@ -145,3 +145,12 @@ func isHostName(name string) bool {
 	}
 	return strings.Trim(last, "0123456789") != ""
 }
+
+// fqdnOf returns name (a normalised host name) with its trailing dot,
+// reusing published (the MX data as received) when it is exactly that.
+func fqdnOf(published, name string) string {
+	if len(published) == len(name)+1 && published[len(name)] == '.' && published[:len(name)] == name {
+		return published
+	}
+	return name + "."
+}

@@ -295,3 +295,27 @@ func rcodeName(rcode int) string {
 	}
 	return fmt.Sprintf("RCODE%d", rcode)
 }
+
+// ask is lookup, answered from the Cache in place when it can be.
+// Records past the Router's cap for qtype are ignored (see maxRRs).
+func (r *Router) ask(ctx context.Context, res Resolver, name string, qtype uint16) (answer, *lookupError) {
+	limit := r.maxRRs(qtype)
+	if ans, lerr, ok := fromCache(ctx, res, name, qtype, limit); ok {
+		return ans, lerr
+	}
+	return lookup(ctx, res, name, qtype, limit)
+}
+
+// fromCache is lookup when res is a Cache holding every response the
+// question needs (CNAMEs included), read in place; ok is false otherwise.
+func fromCache(ctx context.Context, res Resolver, name string, qtype uint16, limit int) (_ answer, _ *lookupError, ok bool) {
+	c, isCache := res.(*Cache)
+	if !isCache {
+		return answer{}, nil, false
+	}
+	ans, lerr := lookup(ctx, cachedOnly{c}, name, qtype, limit)
+	if lerr != nil && lerr.cause == errNotCached {
+		return answer{}, nil, false
+	}
+	return ans, lerr, true
+}

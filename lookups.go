@@ -1,8 +1,11 @@
 package mxroute
 
+// The address lookups: the A and AAAA questions of every mail host, asked
+// in parallel (a bounded pool per round), or taken from the MX response's
+// additional section (Router.UseAdditional).
+
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"sync/atomic"
 
@@ -164,45 +167,6 @@ func (h *mxHost) wait() {
 // addrResult.cut): what it says of h is not known.
 func (h *mxHost) cut() bool { return h.v6.cut || h.v4.cut }
 
-// ask is lookup, answered from the Cache in place when it can be.
-// Records past the Router's cap for qtype are ignored (see maxRRs).
-func (r *Router) ask(ctx context.Context, res Resolver, name string, qtype uint16) (answer, *lookupError) {
-	limit := r.maxRRs(qtype)
-	if ans, lerr, ok := fromCache(ctx, res, name, qtype, limit); ok {
-		return ans, lerr
-	}
-	return lookup(ctx, res, name, qtype, limit)
-}
-
-// fromCache is lookup when res is a Cache holding every response the
-// question needs (CNAMEs included), read in place; ok is false otherwise.
-func fromCache(ctx context.Context, res Resolver, name string, qtype uint16, limit int) (_ answer, _ *lookupError, ok bool) {
-	c, isCache := res.(*Cache)
-	if !isCache {
-		return answer{}, nil, false
-	}
-	ans, lerr := lookup(ctx, cachedOnly{c}, name, qtype, limit)
-	if lerr != nil && lerr.cause == errNotCached {
-		return answer{}, nil, false
-	}
-	return ans, lerr, true
-}
-
-// cachedOnly is a Resolver that answers only from a Cache, in place (see
-// Cache.cached), and fails with errNotCached otherwise. The Router reads a
-// Cache this way first, on its own goroutine: a warm route starts no
-// goroutine and copies no message.
-type cachedOnly struct{ c *Cache }
-
-var errNotCached = errors.New("mxroute: not cached")
-
-func (c cachedOnly) Resolve(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	if m, ok := c.c.cached(name, qtype); ok {
-		return m, nil
-	}
-	return nil, errNotCached
-}
-
 // lastResponse is a Resolver that remembers the last response of next.
 type lastResponse struct {
 	next Resolver
@@ -237,15 +201,6 @@ func useAdditional(hosts []*mxHost, msg *dns.Msg, zone string, limit int) {
 			}
 		}
 	}
-}
-
-// fqdnOf returns name (a normalised host name) with its trailing dot,
-// reusing published (the MX data as received) when it is exactly that.
-func fqdnOf(published, name string) string {
-	if len(published) == len(name)+1 && published[len(name)] == '.' && published[:len(name)] == name {
-		return published
-	}
-	return name + "."
 }
 
 // queryFamilies says which address records to ask for: those the Family
