@@ -9,7 +9,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -64,21 +63,6 @@ func (r *Router) maxAddrsPerHost() int {
 		return r.MaxAddrsPerHost
 	}
 	return defaultMaxAddrsPerHost
-}
-
-// appendHostAddrs appends h's addresses to buf in the order to try (see
-// orderAddrs), without special-purpose ones (see special.go), at most
-// MaxAddrsPerHost of them.
-func (r *Router) appendHostAddrs(buf []netip.Addr, h *mxHost) []netip.Addr {
-	start := len(buf)
-	buf = orderAddrs(buf, h.v6.addrs, h.v4.addrs, r.Family)
-	kept := buf[:start]
-	for _, a := range buf[start:] {
-		if r.special(a) == nil {
-			kept = append(kept, a)
-		}
-	}
-	return kept[:start+min(len(kept)-start, r.maxAddrsPerHost())]
 }
 
 // lookupError says why a question got no usable answer. It never leaves the
