@@ -2,7 +2,6 @@ package mxroute
 
 import (
 	"context"
-	"errors"
 	"hash/maphash"
 	"math"
 	"strings"
@@ -229,18 +228,16 @@ func (e *cacheEntry) aged(now time.Time) (_ *dns.Msg, age, life time.Duration, _
 	return e.msg, max(now.Sub(e.stored), 0), min(e.expires.Sub(now), e.expires.Sub(e.stored)), e.err
 }
 
+// sharedView and cachedView make the Cache an inPlaceResolver, the Router's
+// fast path. Each view is one pointer: turning it into a Resolver allocates
+// nothing.
+func (c *Cache) sharedView() Resolver { return sharedCache{c} }
+func (c *Cache) cachedView() Resolver { return cachedOnly{c} }
+
 // sharedCache is a Resolver that reads a Cache without copying its
 // messages (see Cache.resolve): the Router's way to ask a Cache, since it
 // never modifies a message.
 type sharedCache struct{ c *Cache }
-
-// shared returns res, or for a Cache its sharedCache.
-func shared(res Resolver) Resolver {
-	if c, ok := res.(*Cache); ok {
-		return sharedCache{c}
-	}
-	return res
-}
 
 func (s sharedCache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	msg, _, _, err := s.c.resolve(ctx, name, qtype)
@@ -517,8 +514,6 @@ func (c *Cache) failureTTL() time.Duration {
 // Cache this way first, on its own goroutine: a warm route starts no
 // goroutine and copies no message.
 type cachedOnly struct{ c *Cache }
-
-var errNotCached = errors.New("mxroute: not cached")
 
 func (c cachedOnly) Resolve(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	if m, ok := c.c.cached(name, qtype); ok {
