@@ -5,6 +5,7 @@ package mxroute
 
 import (
 	"cmp"
+	"hash/maphash"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -38,9 +39,25 @@ func sortHosts(hosts []*mxHost, rng *rand.Rand) {
 	}
 }
 
-// randMu guards the Router's *rand.Rand, which is not safe for concurrent
-// use, so that one Router may route from many goroutines.
-var randMu sync.Mutex
+// randLocks serialise the shuffles drawn from one *rand.Rand, which is not
+// safe for concurrent use, so that a Router may route from many goroutines.
+// The lock follows the Rand, not the Router value: copies of a Router share
+// its Rand and so must share its lock, and Routers with different Rands do
+// not wait for each other (but for the rare two whose Rands hash to one
+// stripe, held for one shuffle). No field in Router: it stays copyable
+// before use, its zero value ready, and go vet's copylocks quiet.
+var randLocks [64]struct {
+	sync.Mutex
+	_ [56]byte // one lock per cache line
+}
+
+var randLockSeed = maphash.MakeSeed()
+
+// randLock returns the lock of rng's shuffles: one of randLocks, chosen by
+// the Rand's address.
+func randLock(rng *rand.Rand) *sync.Mutex {
+	return &randLocks[maphash.Comparable(randLockSeed, rng)%uint64(len(randLocks))].Mutex
+}
 
 func shuffle(hosts []*mxHost, rng *rand.Rand) {
 	swap := func(i, j int) { hosts[i], hosts[j] = hosts[j], hosts[i] }
@@ -48,7 +65,8 @@ func shuffle(hosts []*mxHost, rng *rand.Rand) {
 		rand.Shuffle(len(hosts), swap) // the global source is safe for concurrent use
 		return
 	}
-	randMu.Lock()
+	mu := randLock(rng)
+	mu.Lock()
 	rng.Shuffle(len(hosts), swap)
-	randMu.Unlock()
+	mu.Unlock()
 }

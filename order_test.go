@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -102,4 +103,25 @@ func BenchmarkOrderMX20(b *testing.B) {
 		}
 		sortHosts(hosts, rng)
 	}
+}
+
+// TestShuffleLockFollowsRand: copies of a Router share its Rand, so its lock
+// must be the Rand's, not the Router value's: copies routing at once are no
+// data race (run with -race), and one seeded Router still gives one order.
+func TestShuffleLockFollowsRand(t *testing.T) {
+	z := testZone(t, "ties.test.", tiesZone)
+	base := Router{Resolver: z, Rand: rand.New(rand.NewPCG(1, 2))}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		r := base // a copy, sharing base.Rand
+		r.MaxHosts = i
+		wg.Go(func() {
+			for range 50 {
+				_, err := r.Route(t.Context(), "ties.test")
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Same(t, randLock(base.Rand), randLock(base.Rand))
 }
