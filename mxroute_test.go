@@ -2,9 +2,7 @@ package mxroute
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -248,20 +246,6 @@ func BenchmarkRouteZone(b *testing.B) {
 		if _, err := r.Route(ctx, "ties.test"); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-func BenchmarkSortHosts20(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	base := make([]*mxHost, 20)
-	for i := range base {
-		base[i] = &mxHost{name: fmt.Sprintf("mx%02d.example", i), pref: uint16(i % 4 * 10)}
-	}
-	hs := slices.Clone(base)
-	b.ReportAllocs()
-	for b.Loop() {
-		copy(hs, base)
-		sortHosts(hs, rng)
 	}
 }
 

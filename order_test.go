@@ -125,3 +125,17 @@ func TestShuffleLockFollowsRand(t *testing.T) {
 	wg.Wait()
 	assert.Same(t, randLock(base.Rand), randLock(base.Rand))
 }
+
+func BenchmarkSortHosts20(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	base := make([]*mxHost, 20)
+	for i := range base {
+		base[i] = &mxHost{name: fmt.Sprintf("mx%02d.example", i), pref: uint16(i % 4 * 10)}
+	}
+	hs := slices.Clone(base)
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(hs, base)
+		sortHosts(hs, rng)
+	}
+}
