@@ -73,7 +73,7 @@ func mxHosts(domain string, rrs []dns.RR) ([]*mxHost, *Error) {
 		if !ok {
 			continue
 		}
-		name := normalizeHost(mx.Mx)
+		name := NormalizeHost(mx.Mx)
 		if name == "" {
 			continue // the null MX target "."
 		}
@@ -117,7 +117,7 @@ func isIPName(name string) bool {
 }
 
 // isHostName reports whether name (lower case, no trailing dot, as
-// normalizeHost gives it) is a host name a sender may look up and connect
+// NormalizeHost gives it) is a host name a sender may look up and connect
 // to. RFC 5321, Section 2.3.5: a domain name used for a host is "a
 // sequence of letters, digits, and hyphens drawn from a character set";
 // RFC 1123, Section 2.1 gives the syntax, labels of at most 63 octets that

@@ -179,7 +179,7 @@ func (r *Router) traceMX(ctx context.Context, domain string, a *answer) {
 		if !ok {
 			continue
 		}
-		pref, target := mx.Preference, normalizeHost(mx.Mx)
+		pref, target := mx.Preference, NormalizeHost(mx.Mx)
 		if target == "" {
 			nulls = append(nulls, pref)
 			continue
