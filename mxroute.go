@@ -47,95 +47,59 @@ import (
 type Router struct {
 	// Resolver asks DNS. nil: a DNSResolver configured from /etc/resolv.conf.
 	Resolver Resolver
-	// LocalNames are this host's names, for the loop guard. Matched
-	// case-insensitively, trailing dot ignored, against each mail host's
-	// name and, once its lookups have ended, every name on its CNAME
-	// chain (an alias of this host is this host); so, as with LocalAddrs,
-	// the hosts tied with the last one MaxHosts looks up are looked up
-	// too, and Targets yields a host only once every host at or below its
-	// preference is known not to be this host. Empty: none.
+	// LocalNames are this host's names, for the loop guard (RFC 5321,
+	// Section 5.1): matched case-insensitively, trailing dot ignored,
+	// against each mail host's name and the CNAME chain its lookups
+	// followed (an alias of this host is this host). Empty: none.
 	LocalNames []string
-	// LocalAddrs are this host's addresses, for the loop guard. When set,
-	// every mail host up to this host's own preference is looked up before
-	// MaxHosts applies, since an address can only be recognised once known.
-	// A host whose own lookup fails cannot be recognised by address, so set
-	// LocalNames too. Empty: none.
+	// LocalAddrs are this host's addresses, for the loop guard; they are
+	// known only once looked up, so every host up to this host's
+	// preference is looked up before MaxHosts applies. A host whose
+	// lookups fail is not recognised: set LocalNames too. Empty: none.
 	LocalAddrs []netip.Addr
-	// Rand shuffles mail hosts of equal preference. nil: a random order per
-	// call. A seeded Rand (math/rand/v2) gives a reproducible order; the
-	// Router serialises its use of Rand, so it may still route from many
-	// goroutines, but Rand must not be used elsewhere at the same time.
+	// Rand shuffles mail hosts of equal preference: a seeded Rand
+	// (math/rand/v2) gives a reproducible order. The Router locks it while
+	// it draws, so it may route from many goroutines, but nothing else may
+	// use the Rand at the same time. nil: a random order per call.
 	Rand *rand.Rand
 	// MaxHosts bounds the usable mail hosts looked up and returned, after
-	// the loop guard and in route order: a host already known to be
-	// unusable (an IP-address target or one that is no host name, NXDOMAIN,
-	// no address, only special-purpose addresses, none in Family, a failed
-	// lookup) takes no place, and the route looks further down the list
-	// (a further round-trip, only when the first lookups left fewer usable
-	// hosts than MaxHosts), so a cost limit never turns a deliverable domain
-	// into a bounce. Unusable hosts met on the way stay in Route.Hosts with
-	// their Err. 0: no limit.
+	// the loop guard and in route order; hosts found unusable take no
+	// place and stay in Route.Hosts with their Err, so a limit never turns
+	// a deliverable domain into a bounce (README, rule 10). 0: no limit.
 	MaxHosts int
 	// MaxAddrs bounds the addresses in Route.Targets; hosts after the one
-	// where the limit is reached are dropped. 0: no limit. RFC 5321, Section
-	// 5.1 asks that at least two be tried.
+	// where it is reached are dropped. RFC 5321, Section 5.1 asks that at
+	// least two be tried. 0: no limit.
 	MaxAddrs int
 	// AllowLoopback lets loopback addresses (127.0.0.0/8, ::1) be targets,
-	// for test harnesses and local relays whose mail server runs on this
-	// host. false (the zero value): a loopback address in an A or AAAA
-	// record or an address literal is dropped like every other
-	// special-purpose address (see special.go), since an MX pointing
-	// there would hand the mail to this host's own listener, which often
-	// trusts localhost as a relay. The other special-purpose blocks
-	// (0.0.0.0/8, ::, link-local, multicast, broadcast, reserved,
-	// IPv4-mapped addresses in AAAA records) are never targets. An address
-	// in LocalAddrs is this host for the loop guard, loopback or not.
+	// for test harnesses and local relays. false: dropped like every other
+	// special-purpose address (special.go), since an MX pointing there
+	// hands the mail to this host's own listener, which may trust it.
 	AllowLoopback bool
 	// Family selects the address families and their order within a host.
 	// The zero value, AnyFamily, uses both, IPv6 first.
 	Family Family
-	// MaxMX bounds the MX records used from one response: the MaxMX most
-	// preferred (lowest preference values) are kept, the rest ignored, so
-	// a hostile 65,535-record RRset costs no more than a normal one and a
-	// cap never drops a better host for a worse one. 0: 100.
+	// MaxMX bounds the MX records used from one response, keeping the most
+	// preferred, so a hostile 65,535-record RRset costs no more than a
+	// normal one. 0: 100.
 	MaxMX int
 	// MaxAddrsPerHost bounds the records used from each A and AAAA
-	// response, and the addresses kept for one host after ordering.
-	// 0: 64.
+	// response, and the addresses kept per host. 0: 64.
 	MaxAddrsPerHost int
 	// MaxLookups bounds the A/AAAA questions of one route in flight at
-	// once, and so the goroutines a route starts. 0: 64, the AAAA and A of
-	// 32 mail hosts in one round-trip (a 20- or 30-host domain costs two
-	// round-trips, not three), without letting a 100-record RRset fire 200
-	// questions at once; DNSResolver.MaxInFlight bounds the exchanges of
-	// all routes together. Questions a Cache answers start no goroutine.
+	// once, and so the goroutines it starts (a Cache hit starts none).
+	// 0: 64, the AAAA and A of 32 hosts in one round-trip.
 	MaxLookups int
-	// UseAdditional lets the addresses of mail hosts that the MX response
-	// carries in its additional section stand in for their A/AAAA lookups,
-	// saving that round-trip. Only records from the very response that
-	// gave the MX RRset are used, only for hosts at or below the domain's
-	// canonical name (in bailiwick), and only for the families present; the
-	// rest is asked as usual. Off by default: additional records are not
-	// answers to any question, RFC 2181, Section 5.4.1 ranks them below
-	// every other kind of data ("Unauthenticated RRs received and cached
-	// from the least trustworthy of those groupings ... should not be
-	// cached in such a way that they would ever be returned as answers"),
-	// and servers differ in what they add; a domain can move its mail hosts'
-	// addresses without the MX response reflecting it at once.
+	// UseAdditional lets addresses in the MX response's additional section
+	// stand in for the A/AAAA lookups of in-bailiwick hosts, saving a
+	// round-trip. false: every address is asked for, since RFC 2181,
+	// Section 5.4.1 ranks additional data below answers (README, The
+	// additional section).
 	UseAdditional bool
-	// Trace, when set, is called with each decision Route makes, in order:
-	// the CNAMEs followed, the MX RRset, null MX, IP-address targets and
-	// targets that are no host names, shuffled ties, hosts dropped by the
-	// loop guard or the limits, each host's addresses, the special-purpose
-	// ones dropped, or why it is unusable, and the result (see Step).
-	// Targets reports the decisions made before the address lookups (up to
-	// the loop guard by name); its targets are the rest of the story.
-	// ctx is the one given to Route, so a value in it can tell one route's
-	// events from another's. Trace may be called from several goroutines
-	// at once (a Router routing concurrently), so it must be safe for
-	// concurrent use; it should return quickly, as Route waits for it.
-	// nil: no tracing, at no cost (no Event is built). SlogTrace adapts a
-	// *slog.Logger.
+	// Trace is called with each decision Route makes, in order, with its
+	// rule (see Step and README, Tracing). It may be called from several
+	// goroutines at once and Route waits for it. nil: no tracing, at no
+	// cost. SlogTrace adapts a *slog.Logger.
 	Trace func(ctx context.Context, e Event)
 }
 
