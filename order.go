@@ -27,16 +27,22 @@ func sortHosts(hosts []*mxHost, rng *rand.Rand) {
 	slices.SortFunc(hosts, func(a, b *mxHost) int {
 		return cmp.Or(cmp.Compare(a.pref, b.pref), cmp.Compare(a.name, b.name))
 	})
-	for i := 0; i < len(hosts); {
-		j := i + 1
-		for j < len(hosts) && hosts[j].pref == hosts[i].pref {
-			j++
-		}
-		if j-i > 1 {
+	for i, j := 0, 0; i < len(hosts); i = j {
+		if j = tieEnd(hosts, i); j-i > 1 {
 			shuffle(hosts[i:j], rng)
 		}
-		i = j
 	}
+}
+
+// tieEnd returns the end of the run of hosts (sorted by preference) that
+// share the preference of hosts[i]: the hosts RFC 5321 has shuffled, the
+// loop guard drops together, and MaxHosts takes together.
+func tieEnd(hosts []*mxHost, i int) int {
+	j := i + 1
+	for j < len(hosts) && hosts[j].pref == hosts[i].pref {
+		j++
+	}
+	return j
 }
 
 // randLocks serialise the shuffles drawn from one *rand.Rand, which is not

@@ -100,9 +100,7 @@ func (r *Router) lookupCount(hosts []*mxHost, want int) int {
 		}
 	}
 	if r.guardsAfterLookup() && n > 0 {
-		for n < len(hosts) && hosts[n].pref == hosts[n-1].pref {
-			n++
-		}
+		n = tieEnd(hosts, n-1)
 	}
 	return n
 }

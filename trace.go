@@ -236,12 +236,8 @@ func (r *Router) traceOrder(ctx context.Context, domain string, hosts []*mxHost)
 	if r.Trace == nil {
 		return
 	}
-	for i := 0; i < len(hosts); {
-		j := i + 1
-		for j < len(hosts) && hosts[j].pref == hosts[i].pref {
-			j++
-		}
-		if j-i > 1 {
+	for i, j := 0, 0; i < len(hosts); i = j {
+		if j = tieEnd(hosts, i); j-i > 1 {
 			order := make([]string, 0, j-i)
 			for _, h := range hosts[i:j] {
 				order = append(order, h.name)
@@ -250,7 +246,6 @@ func (r *Router) traceOrder(ctx context.Context, domain string, hosts []*mxHost)
 			r.emit(ctx, Event{Step: StepShuffle, Domain: domain, Preference: hosts[i].pref, Rule: ruleRFC5321, Count: j - i,
 				Message: fmt.Sprintf("%s share preference %d: shuffled into %s", joinAnd(names), hosts[i].pref, strings.Join(order, ", "))})
 		}
-		i = j
 	}
 }
 
