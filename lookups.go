@@ -38,8 +38,8 @@ type addrResult struct {
 	inline [2]netip.Addr // backs addrs when they fit
 }
 
-// question is one A or AAAA lookup to run on a goroutine.
-type question struct {
+// addrQuestion is one A or AAAA lookup to run on a goroutine.
+type addrQuestion struct {
 	h     *mxHost
 	ar    *addrResult
 	qtype uint16
@@ -50,7 +50,7 @@ type question struct {
 // of goroutines in route order.
 type lookups struct {
 	g       errgroup.Group
-	pending []question
+	pending []addrQuestion
 	next    atomic.Int32 // index of the next pending question to run
 	cancel  context.CancelFunc
 }
@@ -74,7 +74,7 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 	if r.Family == PreferIPv4 {
 		first, second = second, first
 	}
-	var pending []question
+	var pending []addrQuestion
 	for _, h := range hosts {
 		if h.err != nil {
 			continue
@@ -93,7 +93,7 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 				ar.cut = lerr != nil && ctx.Err() != nil
 				continue
 			}
-			pending = append(pending, question{h: h, ar: ar, qtype: qtype})
+			pending = append(pending, addrQuestion{h: h, ar: ar, qtype: qtype})
 		}
 	}
 	if len(pending) == 0 {
