@@ -67,9 +67,11 @@ type Dialer struct {
 	GreetingTimeout time.Duration
 	// Stagger is RFC 8305's Connection Attempt Delay: when the latest
 	// attempt has neither greeted nor failed after Stagger, the next target
-	// starts too, and the first to greet wins. The delay runs to the
-	// greeting, so longer than RFC 8305's 250 ms is reasonable (README,
-	// Connecting). 0: one attempt at a time; below 10 ms counts as 10 ms.
+	// starts too, and the first to greet wins; once a server has begun its
+	// 220 greeting, the next waits for it to fail (Postfix's postscreen).
+	// The delay runs to the greeting, so more than RFC 8305's 250 ms is
+	// reasonable (README, Connecting). 0: one attempt at a time; below
+	// 10 ms counts as 10 ms.
 	Stagger time.Duration
 }
 
@@ -127,8 +129,12 @@ type Conn struct {
 	Domain   string        // the domain dialled, as given to Dial
 	Attempts []Attempt     // the attempts that did not become this Conn, in the order started: those that failed before it and, with Stagger, those cancelled when it greeted first
 	Elapsed  time.Duration // from the call of Dial to the greeting: the route, the attempts before, this one
-	// Issue 13 adds here the TLS policy of Target.Host (none, MTA-STS or
-	// DANE): what STARTTLS on this Conn must verify.
+	// TLS is the TLS policy of Target.Host (Target.TLS): what STARTTLS on
+	// this Conn must verify, and the tls.Config for it
+	// (TLS.TLSConfig()). With TLS.Required() a failed or refused STARTTLS
+	// means another host, or later. nil without Router.MTASTS and
+	// Router.DANE: opportunistic.
+	TLS *TLSPolicy
 }
 
 // An Attempt is one connection attempt of Dial that did not become its Conn.
@@ -222,7 +228,7 @@ var errLostRace = errors.New("another address greeted first")
 // the Conn is closed and every goroutine it started has ended.
 func (d *Dialer) Dial(ctx context.Context, domain string) (*Conn, error) {
 	dl := &dialing{d: d, r: d.router(), ctx: ctx, domain: domain, start: time.Now(),
-		results: make(chan *attempt)}
+		results: make(chan *attempt), begun: make(chan *attempt)}
 	dctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
@@ -261,6 +267,7 @@ type dialing struct {
 	domain  string
 	start   time.Time
 	results chan *attempt // every attempt's goroutine sends its attempt once, at its end
+	begun   chan *attempt // an attempt whose server has begun a 220 greeting, at most once each
 	wg      sync.WaitGroup
 
 	attempts []*attempt // in the order started
@@ -272,6 +279,7 @@ type attempt struct {
 	Attempt
 	n         int // 1 for the first attempt
 	cancel    context.CancelCauseFunc
+	begun     func()    // called when the server has begun a 220 greeting
 	conn      net.Conn  // the socket, once connected; nil when it failed or was closed
 	greeting  smtpReply // a 220 greeting
 	buffered  []byte    // what the server sent beyond it
@@ -323,6 +331,12 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 			}
 		case <-timerC:
 			timerC, next = nil, true
+		case a := <-dl.begun:
+			// The latest attempt's server is greeting: it is no
+			// blackhole, so the next target waits for it to fail.
+			if a == last {
+				timerC = nil
+			}
 		case a := <-dl.results:
 			dl.running--
 			switch {
@@ -370,6 +384,12 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 func (dl *dialing) begin(ctx context.Context, t Target) *attempt {
 	actx, cancel := context.WithCancelCause(ctx)
 	a := &attempt{Attempt: Attempt{Target: t, Start: time.Now()}, n: len(dl.attempts) + 1, cancel: cancel}
+	a.begun = func() {
+		select {
+		case dl.begun <- a: // run receives until every attempt has ended
+		case <-actx.Done():
+		}
+	}
 	dl.attempts = append(dl.attempts, a)
 	dl.running++
 	if r := dl.r; r.Trace != nil {
@@ -419,7 +439,7 @@ func (dl *dialing) ended(a *attempt) {
 
 // conn turns the winning attempt into the Conn.
 func (dl *dialing) conn(w *attempt) *Conn {
-	c := &Conn{Target: w.Target, Greeting: w.greeting.String(), Domain: dl.domain,
+	c := &Conn{Target: w.Target, TLS: w.Target.TLS, Greeting: w.greeting.String(), Domain: dl.domain,
 		Elapsed: w.Start.Add(w.Duration).Sub(dl.start)}
 	for _, a := range dl.attempts {
 		if a != w {
@@ -478,6 +498,9 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 		err = errors.New("DialContext returned neither a connection nor an error")
 	}
 	if err != nil {
+		if conn != nil {
+			_ = conn.Close() // a hook that returned both: the error wins, the socket is not left open
+		}
 		switch {
 		case ctxEnded(ctx) != nil:
 			a.Failure, a.Err = FailCancelled, ctxEndCause(ctx)
@@ -498,7 +521,11 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 	// A connection from a DialContext hook that has no deadlines (it
 	// returns an error) is closed instead, for cancellation and for the
 	// greeting timeout alike.
+	// Either callback may be running when the read ends: it is waited for,
+	// so that Dial never returns before a Close it started has returned.
+	stopped, expiredDone := make(chan struct{}), make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(stopped)
 		if conn.SetDeadline(time.Unix(1, 0)) != nil {
 			_ = conn.Close()
 		}
@@ -506,12 +533,18 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 	gt := d.greetingTimeout()
 	var expired *time.Timer
 	if conn.SetReadDeadline(time.Now().Add(gt)) != nil {
-		expired = time.AfterFunc(gt, func() { _ = conn.Close() })
+		expired = time.AfterFunc(gt, func() { defer close(expiredDone); _ = conn.Close() })
 	}
 	br := bufio.NewReaderSize(conn, maxReplyLine)
-	rep, err := readGreeting(br)
-	timedOut = expired != nil && !expired.Stop()
-	if !stop() || ctxEnded(ctx) != nil {
+	rep, err := readGreeting(br, a.begun)
+	if timedOut = expired != nil && !expired.Stop(); timedOut {
+		<-expiredDone
+	}
+	cancelled := !stop()
+	if cancelled {
+		<-stopped
+	}
+	if cancelled || ctxEnded(ctx) != nil {
 		a.close(false)
 		a.Failure, a.Err, a.Reply = FailCancelled, ctxEndCause(ctx), rep.String()
 		return

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -738,4 +739,91 @@ func TestDialLateGreeterLoses(t *testing.T) {
 	_, _, got := loser.Stats()
 	assert.Equal(t, []string{"QUIT\r\n"}, got, "a greeted loser gets a QUIT")
 	assert.Equal(t, 1, n.stillOpen())
+}
+
+// slowClose is a connection without deadlines whose first Close takes a
+// while to tear down (a tunnel that waits for its peer), as the second and
+// later Close calls do not. closing counts the Close calls still running.
+type slowClose struct {
+	noDeadlines
+	closed  atomic.Bool
+	closing *atomic.Int32
+}
+
+func (c *slowClose) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.Conn.Close()
+	}
+	c.closing.Add(1)
+	defer c.closing.Add(-1)
+	err := c.Conn.Close()              // readers return at once
+	time.Sleep(200 * time.Millisecond) // the tunnel's own teardown
+	return err
+}
+
+// TestDialReturnsAfterCancelClose checks Dial's promise that it returns
+// only when every connection but the Conn is closed and every goroutine it
+// started has ended: a cancelled connection without deadlines is closed
+// from the context's AfterFunc, and Dial must wait for that Close too.
+func TestDialReturnsAfterCancelClose(t *testing.T) {
+	d, n := dialTest(t)
+	var closing atomic.Int32
+	d.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := n.dial(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return &slowClose{noDeadlines: noDeadlines{c}, closing: &closing}, nil
+	}
+	d.GreetingTimeout = time.Minute
+	n.set("192.0.2.1:25", smtptest.Serve(t, smtptest.Silent()).Addr)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err := d.Dial(ctx, "one.test")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Zero(t, closing.Load(), "Dial returned while a connection's Close was still running")
+}
+
+// TestDialStaggerGreetingBegun: a server that has sent the first line of a
+// multi-line 220 greeting is there, as Postfix's postscreen is while it
+// holds back the rest ("220-", then up to 6 s): the next target waits for
+// it to fail instead of racing it after Stagger. A server that says
+// nothing, or begins with anything but 220, is still raced.
+func TestDialStaggerGreetingBegun(t *testing.T) {
+	tests := []struct {
+		reason string
+		first  smtptest.Behaviour
+		winner string
+		dialed int
+	}{
+		{"220- then the rest after 300 ms: MX 10 wins, MX 20 never dialled",
+			smtptest.Write("220-pregreet\r\n"), "mx1.two.test", 1},
+		{"silent for 300 ms: MX 20 starts after Stagger and wins",
+			smtptest.Silent(), "mx2.two.test", 2},
+		{"421- first: no greeting begun, MX 20 starts after Stagger and wins",
+			smtptest.Write("421-busy\r\n"), "mx2.two.test", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			d, n := dialTest(t)
+			d.Stagger = 20 * time.Millisecond
+			rest := "220 ready\r\n"
+			if strings.HasPrefix(tt.reason, "421") {
+				rest = "421 busy\r\n"
+			}
+			slow := func(c *net.TCPConn) bool {
+				if !tt.first(c) {
+					return false
+				}
+				return smtptest.After(300*time.Millisecond, smtptest.Write(rest))(c)
+			}
+			n.set("192.0.2.11:25", smtptest.Serve(t, slow).Addr)
+			n.set("192.0.2.12:25", smtptest.Serve(t, smtptest.Greet("220 fast")).Addr)
+			c, err := d.Dial(t.Context(), "two.test")
+			require.NoError(t, err)
+			defer quit(t, c)
+			assert.Equal(t, tt.winner, c.Target.Host)
+			assert.Len(t, n.dialed(), tt.dialed)
+		})
+	}
 }

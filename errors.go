@@ -31,9 +31,10 @@ var (
 	// relay"): the backup keeps the mail. On a Host, the one host has no
 	// usable address.
 	ErrNoAddress = errors.New("mxroute: no usable address")
-	// ErrCNAME: a CNAME chain loops or is longer than the limit. Temporary,
-	// 4.4.3.
-	ErrCNAME = errors.New("mxroute: CNAME chain loops or is too long")
+	// ErrCNAME: a CNAME chain loops, is longer than the limit, or (the
+	// domain's own chain) reaches a target that is no host name. Temporary,
+	// 4.4.3: the zone may be mended.
+	ErrCNAME = errors.New("mxroute: bad CNAME chain (a loop, too long, or a target that is no host name)")
 	// ErrTemporary: DNS could not answer now (SERVFAIL, REFUSED, timeout,
 	// network failure, cancelled context). Temporary, 4.4.3.
 	ErrTemporary = errors.New("mxroute: temporary DNS failure")
@@ -46,6 +47,12 @@ var (
 	// session failed (a 4xx or 5xx greeting, a malformed or missing one, a
 	// drop). Error.Attempts says what each address did.
 	ErrNoConnection = errors.New("mxroute: no mail host greeted")
+	// ErrMTASTS: on a Host, the domain's MTA-STS policy is in mode enforce
+	// and the host matches none of its mx patterns (RFC 8461, Section
+	// 4.1): not used. Temporary, 4.7.0 (RFC 8461, Section 5.1: never a
+	// permanent failure before the policy was checked again); the Cause
+	// is an *mtasts.Error with RFC 8460's validation-failure.
+	ErrMTASTS = errors.New("mxroute: mail host excluded by the domain's MTA-STS policy")
 )
 
 // RFC 3463 enhanced status codes (and RFC 7505's 5.1.10) used by Error.Status.

@@ -45,8 +45,10 @@ var errMalformed = errors.New("malformed greeting")
 //
 // A read error (timeout, reset, EOF) is returned as it is, with the lines
 // complete so far; a reply that breaks the grammar or the limits is an
-// error wrapping errMalformed.
-func readGreeting(br *bufio.Reader) (smtpReply, error) {
+// error wrapping errMalformed. begun, when not nil, is called once the first
+// line of a multi-line 220 reply has arrived: the server is there and
+// greeting, though the reply is not complete.
+func readGreeting(br *bufio.Reader, begun func()) (smtpReply, error) {
 	var r smtpReply
 	for {
 		line, err := br.ReadSlice('\n')
@@ -72,6 +74,9 @@ func readGreeting(br *bufio.Reader) (smtpReply, error) {
 		r.lines = append(r.lines, text)
 		if !more {
 			return r, nil
+		}
+		if len(r.lines) == 1 && code == 220 && begun != nil {
+			begun()
 		}
 	}
 }

@@ -49,7 +49,7 @@ func TestReadGreeting(t *testing.T) {
 				rest = ""
 			}
 			br := bufio.NewReaderSize(strings.NewReader(tt.in+rest), maxReplyLine)
-			r, err := readGreeting(br)
+			r, err := readGreeting(br, nil)
 			switch {
 			case tt.malformed:
 				require.ErrorIs(t, err, errMalformed)
@@ -79,7 +79,7 @@ func FuzzReadGreeting(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		br := bufio.NewReaderSize(bytes.NewReader(in), maxReplyLine)
-		r, err := readGreeting(br)
+		r, err := readGreeting(br, nil)
 		left, _ := io.ReadAll(br)
 		if err != nil && !errors.Is(err, errMalformed) && !errors.Is(err, io.EOF) {
 			t.Fatalf("unexpected error %v", err)

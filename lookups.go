@@ -23,6 +23,9 @@ func (r *Router) maxLookups() int {
 	if r.MaxLookups > 0 {
 		return r.MaxLookups
 	}
+	if r.DANE {
+		return defaultMaxLookups * 3 / 2 // the same 32 hosts, each with its TLSA question
+	}
 	return defaultMaxLookups
 }
 
@@ -38,8 +41,9 @@ type addrResult struct {
 	inline [2]netip.Addr // backs addrs when they fit
 }
 
-// addrQuestion is one A or AAAA lookup to run on a goroutine.
-type addrQuestion struct {
+// hostQuestion is one question about a mail host (A, AAAA or, with DANE,
+// TLSA) to run on a goroutine.
+type hostQuestion struct {
 	h     *mxHost
 	ar    *addrResult
 	qtype uint16
@@ -50,7 +54,7 @@ type addrQuestion struct {
 // of goroutines in route order.
 type lookups struct {
 	g       errgroup.Group
-	pending []addrQuestion
+	pending []hostQuestion
 	next    atomic.Int32 // index of the next pending question to run
 	cancel  context.CancelFunc
 }
@@ -74,7 +78,7 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 	if r.Family == PreferIPv4 {
 		first, second = second, first
 	}
-	var pending []addrQuestion
+	var pending []hostQuestion
 	for _, h := range hosts {
 		if h.err != nil {
 			continue
@@ -93,7 +97,10 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 				ar.cut = lerr != nil && ctx.Err() != nil
 				continue
 			}
-			pending = append(pending, addrQuestion{h: h, ar: ar, qtype: qtype})
+			pending = append(pending, hostQuestion{h: h, ar: ar, qtype: qtype})
+		}
+		if q, ok := ro.askTLSA(ctx, h); ok { // DANE: in the same round
+			pending = append(pending, q)
 		}
 	}
 	if len(pending) == 0 {
@@ -120,10 +127,11 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 					return nil
 				}
 				q := l.pending[i]
-				ans, lerr := lookup(lctx, ro.res, q.h.fqdn, q.qtype, r.maxRRs(q.qtype))
+				ans, lerr := lookup(lctx, ro.res, q.name(), q.qtype, r.maxRRs(q.qtype))
 				q.ar.set(ans, lerr)
 				q.ar.cut = lerr != nil && lctx.Err() != nil
 				if atomic.AddInt32(&q.h.left, -1) == 0 {
+					ro.settleDANE(lctx, q.h)
 					close(q.h.ready)
 				}
 				// A failed host is recorded, not fatal: others may do.
@@ -165,7 +173,9 @@ func (h *mxHost) wait() {
 
 // cut reports whether a lookup of h failed because ctx ended (see
 // addrResult.cut): what it says of h is not known.
-func (h *mxHost) cut() bool { return h.v6.cut || h.v4.cut }
+func (h *mxHost) cut() bool {
+	return h.v6.cut || h.v4.cut || (h.tls != nil && (h.tls.tlsa.cut || h.tls.expanded.cut))
+}
 
 // lastResponse is a Resolver that remembers the last response of next.
 type lastResponse struct {

@@ -49,7 +49,7 @@ func (ro *routing) mx(ctx context.Context, name string) *Error {
 	}
 	sortHosts(ro.hosts, r.Rand)
 	r.traceOrder(ctx, ro.domain, ro.hosts)
-	if extra != nil {
+	if extra != nil && !(r.DANE && mx.authentic) { // DANE needs authenticated addresses
 		useAdditional(ro.hosts, extra.msg, mx.name, r.maxAddrsPerHost())
 	}
 	return nil

@@ -38,8 +38,11 @@ package mxroute
 
 import (
 	"context"
+	"crypto/x509"
 	"math/rand/v2"
 	"net/netip"
+
+	"github.com/mxroute-go/mxroute/mtasts"
 )
 
 // A Router computes delivery routes. Its zero value is ready to use, and a
@@ -88,7 +91,8 @@ type Router struct {
 	MaxAddrsPerHost int
 	// MaxLookups bounds the A/AAAA questions of one route in flight at
 	// once, and so the goroutines it starts (a Cache hit starts none).
-	// 0: 64, the AAAA and A of 32 hosts in one round-trip.
+	// 0: 64, the AAAA and A of 32 hosts in one round-trip; with DANE, whose
+	// TLSA questions count too, 96.
 	MaxLookups int
 	// UseAdditional lets addresses in the MX response's additional section
 	// stand in for the A/AAAA lookups of in-bailiwick hosts, saving a
@@ -101,6 +105,21 @@ type Router struct {
 	// goroutines at once and Route waits for it. nil: no tracing, at no
 	// cost. SlogTrace adapts a *slog.Logger.
 	Trace func(ctx context.Context, e Event)
+	// MTASTS applies the recipient domain's MTA-STS policy (RFC 8461): its
+	// TXT question goes out with the MX question, and in mode enforce a
+	// host matching no mx pattern is unusable (temporary, ErrMTASTS); a
+	// policy that must be fetched holds the hosts until it is, or until ctx
+	// ends (README, rule 13). nil: no MTA-STS.
+	MTASTS *mtasts.Client
+	// DANE asks for each mail host's TLSA records (RFC 7672) when the MX
+	// RRset is authentic, in the round of its addresses: secure records make
+	// the host require DANE (Host.TLS), a failed lookup makes it unusable,
+	// temporary (README, rule 14). It needs a Resolver that reports DNSSEC
+	// status (DNSResolver.DNSSEC). false: no TLSA questions.
+	DANE bool
+	// RootCAs are the roots an MTA-STS host's certificate must chain to
+	// (TLSPolicy.TLSConfig). nil: the system's roots.
+	RootCAs *x509.CertPool
 }
 
 // defaultResolver serves Routers whose Resolver is nil.
@@ -140,6 +159,15 @@ type Host struct {
 	// host's TLSA records. false when any lookup failed or was not
 	// authenticated, and for an address literal.
 	Authentic bool
+	// Canonical is Name after the CNAMEs of its address lookups (lower
+	// case, no trailing dot): the name DANE looks up first (RFC 7672,
+	// Section 2.2.2). Equal to Name when there were none.
+	Canonical string
+	// TLS is what STARTTLS to this host must verify (DANE, MTA-STS or
+	// opportunistic), with the tls.Config for it. nil when the Router has
+	// neither MTASTS nor DANE, and for an address literal (opportunistic;
+	// its methods work on nil).
+	TLS *TLSPolicy
 }
 
 // A Target is one address to try, with the host it belongs to.
@@ -147,6 +175,12 @@ type Target struct {
 	Host       string
 	Preference uint16
 	Addr       netip.Addr
+	// TLS is the host's TLS policy (Host.TLS): nil without Router.MTASTS
+	// and Router.DANE.
+	TLS *TLSPolicy
+	// Authentic is the route's Route.Authentic: the MX RRset was
+	// DNSSEC-authenticated.
+	Authentic bool
 }
 
 // Targets returns every usable address of the route, in the order to try:
@@ -162,7 +196,7 @@ func (rt *Route) Targets() []Target {
 	out := make([]Target, 0, n)
 	for _, h := range rt.Hosts {
 		for _, a := range h.Addrs {
-			out = append(out, Target{Host: h.Name, Preference: h.Preference, Addr: a})
+			out = append(out, Target{Host: h.Name, Preference: h.Preference, Addr: a, TLS: h.TLS, Authentic: rt.Authentic})
 		}
 	}
 	return out
@@ -187,6 +221,7 @@ func (r *Router) Route(ctx context.Context, domain string) (out *Route, outErr e
 	if err != nil {
 		return nil, err
 	}
+	defer ro.stopMTASTS()
 	ro.startLookups(ctx, ro.hosts)
 	return ro.finish(ctx)
 }

@@ -21,6 +21,8 @@ type mxHost struct {
 
 	left  int32         // lookups in flight, changed atomically
 	ready chan struct{} // closed when left drops to 0; nil when nothing was in flight
+
+	tls *hostTLS // TLSA lookups and TLS policy (Router.MTASTS, Router.DANE), or nil
 }
 
 // routing is one route being computed. Its stages, shared by Route and
@@ -40,6 +42,7 @@ type routing struct {
 
 	first lookups    // the A/AAAA questions of the first round of lookups
 	more  []*lookups // those of further rounds (see routing.lookFurther)
+	tls   *routeTLS  // MTA-STS (Router.MTASTS), or nil
 }
 
 // begin runs the stages of a route before the address lookups: it parses
@@ -53,12 +56,17 @@ func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
 	ro := &routing{r: r, domain: domain}
 	if dest.literal.IsValid() {
 		ro.literal(dest.literal)
-	} else if err := ro.mx(ctx, dest.name); err != nil {
-		return nil, err
+	} else {
+		ro.startMTASTS(ctx, dest.name) // in parallel with the MX question
+		if err := ro.mx(ctx, dest.name); err != nil {
+			ro.stopMTASTS()
+			return nil, err
+		}
 	}
 	hosts, dropped, self := r.loopGuard(ro.hosts)
 	r.traceLoopGuard(ctx, domain, dropped, nil)
 	if ro.self = self; self && len(hosts) == 0 {
+		ro.stopMTASTS()
 		return nil, ro.loopError()
 	}
 	n := r.lookupCount(hosts, r.MaxHosts)
@@ -188,6 +196,7 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 				}
 			}
 		}
+		ro.settleAll(ctx) // TLS policies: before lookFurther counts usable hosts
 		if ctx.Err() != nil || !ro.lookFurther(ctx) {
 			break // a done ctx: the route defers below, no more rounds
 		}
@@ -239,7 +248,8 @@ func (ro *routing) finish(ctx context.Context) (*Route, error) {
 func publicHosts(hosts []*mxHost) []Host {
 	out := make([]Host, len(hosts))
 	for i, h := range hosts {
-		out[i] = Host{Name: h.name, Preference: h.pref, Addrs: h.addrs, Authentic: h.authentic()}
+		out[i] = Host{Name: h.name, Preference: h.pref, Addrs: h.addrs, Authentic: h.authentic(),
+			Canonical: h.canonical(), TLS: h.tlsPolicy()}
 		if h.err != nil {
 			out[i].Err = h.err // only when set: a nil *Error in an error is not nil
 		}

@@ -55,6 +55,8 @@ var specialBlocks = []specialBlock{
 		reason: "this host"},
 	{prefix: netip.MustParsePrefix("::ffff:0:0/96"), name: "IPv4-mapped", source: "RFC 4291, Section 2.5.5.2",
 		reason: "an IPv4 destination in disguise, never an IPv6 target"},
+	{prefix: netip.MustParsePrefix("::/96"), name: "IPv4-compatible", source: "RFC 4291, Section 2.5.5.1",
+		reason: "deprecated (\"The 'IPv4-Compatible IPv6 address' is now deprecated\"), an IPv4 address in disguise"},
 	{prefix: netip.MustParsePrefix("100::/64"), name: "discard-only", source: "RFC 6666",
 		reason: "traffic to it is discarded"},
 	{prefix: netip.MustParsePrefix("2001:10::/28"), name: "ORCHID", source: "RFC 4843",
@@ -67,15 +69,38 @@ var specialBlocks = []specialBlock{
 		reason: "a group, not a host: no TCP connection"},
 }
 
+// The IPv6 prefixes that embed an IPv4 address: an address there is special
+// when the IPv4 address it embeds is, though the prefix itself is ordinary.
+var embeddingBlocks = []struct {
+	specialBlock
+	at int // the byte where the IPv4 address starts
+}{
+	{specialBlock{prefix: netip.MustParsePrefix("64:ff9b::/96"), name: "NAT64 well-known prefix, special-purpose IPv4",
+		source: "RFC 6052, Section 3.1",
+		reason: "the prefix \"MUST NOT be used to represent non-global IPv4 addresses\"; this one embeds one"}, 12},
+	{specialBlock{prefix: netip.MustParsePrefix("2002::/16"), name: "6to4, special-purpose IPv4",
+		source: "RFC 3056, Section 2",
+		reason: "a 6to4 address embeds its site's global IPv4 address; this one embeds a special-purpose one"}, 2},
+}
+
 // specialBlockOf returns the block a is in, or nil. An IPv4-mapped IPv6
 // address is the IPv4-mapped block whatever IPv4 address it maps.
 func specialBlockOf(a netip.Addr) *specialBlock {
 	if !maybeSpecial(a) {
 		return nil
 	}
+	a = a.WithZone("")
 	for i := range specialBlocks {
-		if b := &specialBlocks[i]; b.prefix.Contains(a.WithZone("")) {
+		if b := &specialBlocks[i]; b.prefix.Contains(a) {
 			return b
+		}
+	}
+	for i := range embeddingBlocks {
+		if e := &embeddingBlocks[i]; e.prefix.Contains(a) {
+			b := a.As16()
+			if specialBlockOf(netip.AddrFrom4([4]byte(b[e.at:e.at+4]))) != nil {
+				return &e.specialBlock
+			}
 		}
 	}
 	return nil
@@ -90,7 +115,8 @@ func maybeSpecial(a netip.Addr) bool {
 		return b[0] == 0 || b[0] == 127 || b[0] == 169 || b[0] >= 224 || b[0] == 192 && b[1] == 0 && b[2] == 0
 	}
 	b := a.As16()
-	return b[0] == 0 || b[0] == 1 || b[0] >= 0xfe || b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] >= 0x10 && b[3] < 0x30
+	return b[0] == 0 || b[0] == 1 || b[0] >= 0xfe || b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] >= 0x10 && b[3] < 0x30 ||
+		b[0] == 0x20 && b[1] == 0x02 // 6to4 (see embeddingBlocks)
 }
 
 // special returns the block that keeps a from being a target of this

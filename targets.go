@@ -35,6 +35,7 @@ func (r *Router) Targets(ctx context.Context, domain string) iter.Seq2[Target, e
 			return
 		}
 		ro.startLookups(ctx, ro.hosts)
+		defer ro.stopMTASTS()
 		defer ro.stop()
 		n, end := ro.stream(ctx, yield)
 		switch {
@@ -94,6 +95,9 @@ func (ro *routing) stream(ctx context.Context, yield func(Target, error) bool) (
 		} else if h.wait(); h.cut() {
 			return n, streamCut
 		}
+		if ro.settle(ctx, h) { // its TLS policy, which may make it unusable
+			return n, streamCut
+		}
 		if !r.hasTarget(h) {
 			continue
 		}
@@ -105,7 +109,7 @@ func (ro *routing) stream(ctx context.Context, yield func(Target, error) bool) (
 			if ctx.Err() != nil {
 				return n, streamCut
 			}
-			if !yield(Target{Host: h.name, Preference: h.pref, Addr: a}, nil) {
+			if !yield(Target{Host: h.name, Preference: h.pref, Addr: a, TLS: h.tlsPolicy(), Authentic: ro.rt.Authentic}, nil) {
 				return n, streamStopped
 			}
 			if n++; n == r.MaxAddrs {

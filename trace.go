@@ -93,6 +93,26 @@ const (
 	// StepNoConnection: Dial returns an error: Err; Count is the number of
 	// attempts made (0 when the route itself failed).
 	StepNoConnection
+
+	// The TLS policy steps (Router.MTASTS, Router.DANE), reported when a
+	// host's lookups have ended.
+
+	// StepMTASTS: the domain's MTA-STS policy, once known: Message gives
+	// its id, mode, mx patterns and where it came from (fetched, cached,
+	// kept by RFC 8461, Section 3.3 when the TXT lookup or the fetch
+	// failed), or that none applies; Count is the number of mx patterns,
+	// TTL its max_age, Err what failed on the way (never a bounce).
+	StepMTASTS
+	// StepMTASTSHost: how the policy treats a host (mode enforce or
+	// testing): matched, matching no pattern (Err: the host's *Error in
+	// mode enforce), or DANE taking precedence (RFC 8461, Section 2).
+	StepMTASTSHost
+	// StepTLSA: a host's DANE decision (RFC 7672): TLSA records found
+	// (Count, Target the TLSA base domain, Authentic), an authenticated
+	// denial, address records not authenticated, or a failed lookup that
+	// makes the host unusable (Err). With Host "": the MX RRset is not
+	// authenticated, so no TLSA question is asked.
+	StepTLSA
 )
 
 var stepNames = [...]string{
@@ -102,6 +122,7 @@ var stepNames = [...]string{
 	StepSelf: "self", StepMaxHosts: "max-hosts", StepAddrs: "addrs", StepSpecialAddr: "special-addr", StepFamily: "family", StepUnusable: "unusable",
 	StepDedupe: "dedupe", StepMaxAddrs: "max-addrs", StepDone: "done",
 	StepConnect: "connect", StepConnectFailed: "connect-failed", StepGreeted: "greeted", StepNoConnection: "no-connection",
+	StepMTASTS: "mta-sts", StepMTASTSHost: "mta-sts-host", StepTLSA: "tlsa",
 }
 
 // String returns the step's short name, e.g. "loop-guard".

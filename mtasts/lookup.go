@@ -168,6 +168,17 @@ func (c *Client) txt() TXTFunc {
 // MX question); an HTTPS fetch only when the id is new, nothing valid is
 // cached, or the cached policy is older than RefreshAfter.
 func (c *Client) Lookup(ctx context.Context, domain string) (*Policy, Status, error) {
+	return c.LookupUsing(ctx, domain, nil)
+}
+
+// LookupUsing is Lookup with txt asking the TXT question in place of c.TXT
+// (nil: c.TXT), so that one Client, its Store and its shared fetches serve
+// callers that each ask DNS their own way (the mxroute Router asks through
+// its own Resolver).
+func (c *Client) LookupUsing(ctx context.Context, domain string, txt TXTFunc) (*Policy, Status, error) {
+	if txt == nil {
+		txt = c.txt()
+	}
 	domain = normDomain(domain)
 	if !validDomain(domain) {
 		// Nothing to ask for: a name that is no host name has no policy
@@ -187,7 +198,7 @@ func (c *Client) Lookup(ctx context.Context, domain string) (*Policy, Status, er
 		return nil, StatusFailed, err
 	}
 
-	txts, err := c.txt()(ctx, "_mta-sts."+domain)
+	txts, err := txt(ctx, "_mta-sts."+domain)
 	if err != nil {
 		return keep(&Error{Domain: domain, Detail: "TXT _mta-sts." + domain, Err: fmt.Errorf("%w: %w", ErrDNS, err)})
 	}

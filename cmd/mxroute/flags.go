@@ -478,8 +478,21 @@ func zoneApex(data []byte, origin string) string {
 // file when exceeded.
 const maxLine = 64 * 1024
 
+// stripComment removes a "#" comment from a --from line: one that starts
+// the line or follows a space or tab, as in Postfix's table files and the
+// shell. A "#" inside a word is kept: RFC 5321, Section 4.1.2's atext
+// includes it, so ops#oncall@example.com is an address, not "ops".
+func stripComment(line string) string {
+	for i := 0; i < len(line); i++ {
+		if line[i] == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t') {
+			return line[:i]
+		}
+	}
+	return line
+}
+
 // readDomains reads one domain (or address) a line; blank lines and "#"
-// comments are skipped. A line longer than maxLine is a usage error naming
+// comments are skipped (see stripComment). A line longer than maxLine is a usage error naming
 // the line.
 func readDomains(file string, stdin io.Reader) ([]string, error) {
 	r := stdin
@@ -497,10 +510,7 @@ func readDomains(file string, stdin io.Reader) ([]string, error) {
 	n := 0
 	for sc.Scan() {
 		n++
-		line := sc.Text()
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
+		line := stripComment(sc.Text())
 		if line = strings.TrimSpace(line); line != "" {
 			out = append(out, line)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/mxroute-go/mxroute/internal/dnstest"
 )
@@ -40,6 +41,12 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	// The loopback DNS servers of the tests must all be gone (README: every
+	// test package checks with goleak that no goroutine outlives it).
+	if err := goleak.Find(); code == 0 && err != nil {
+		os.Stderr.WriteString("goleak: " + err.Error() + "\n")
+		code = 1
+	}
 	os.Exit(code)
 }
 

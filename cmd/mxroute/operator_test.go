@@ -491,3 +491,21 @@ func (w cacheWriter) WriteMsg(m *dns.Msg) error {
 	}
 	return w.ResponseWriter.WriteMsg(m)
 }
+
+// A "#" inside an address is part of it (RFC 5321, Section 4.1.2: atext
+// includes "#"), not a comment: a --from line "a#b@vega.ru" routes
+// vega.ru, as the argument does. A comment starts at a "#" that begins
+// the line or follows a space, as in Postfix's table files.
+func TestFromHashInAddress(t *testing.T) {
+	t.Parallel()
+	from := writeFile(t, "addresses", "ops#oncall@vega.ru\nvega.ru#not-a-comment-here\nvega.ru # a comment\n")
+	res := runBinary(t, args(list("route", "--json", "--from", from), vegaZones)...)
+	var got []string
+	for line := range strings.Lines(res.stdout) {
+		var r jsonRoute
+		require.NoError(t, json.Unmarshal([]byte(line), &r))
+		got = append(got, r.Query)
+	}
+	assert.Equal(t, []string{"ops#oncall@vega.ru", "vega.ru#not-a-comment-here", "vega.ru"}, got,
+		"a # inside a word is kept; a # after a space starts a comment")
+}

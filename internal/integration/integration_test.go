@@ -50,7 +50,7 @@ big      IN MX  10 mx.big.int.
 
 // secZone is signed in the test. mx.bogus is changed after signing: its
 // signature no longer matches, as if an attacker had forged it.
-const secZone = `$TTL 60
+var secZone = `$TTL 60
 $ORIGIN sec.
 @         IN SOA ns.sec. hostmaster.sec. ( 1 3600 600 86400 60 )
           IN NS  ns.sec.
@@ -61,7 +61,7 @@ mx        IN A   192.0.2.77
 implicit  IN A   192.0.2.78
 bogus     IN MX  10 mx.bogus.sec.
 mx.bogus  IN A   192.0.2.79
-`
+` + daneZone
 
 // env is the pair of servers every test here shares.
 type env struct {
@@ -82,6 +82,7 @@ func TestRealServers(t *testing.T) {
 	t.Run("truncation and TCP retry", func(t *testing.T) { testTruncationTCPRetry(t, e) })
 	t.Run("DNSSEC", func(t *testing.T) { testDNSSEC(t, e) })
 	t.Run("command with --dnssec", func(t *testing.T) { testCommandDNSSEC(t, e) })
+	t.Run("DANE", func(t *testing.T) { testDANE(t, e) })
 }
 
 // startEnv signs the sec. zone, then starts BIND with every zone and Unbound
@@ -113,6 +114,7 @@ func startEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	require.Contains(t, string(signed), "192.0.2.79")
 	forged := strings.Replace(string(signed), "192.0.2.79", "203.0.113.66", 1)
+	forged = forgeTLSA(t, forged)
 
 	zones := []Zone{{Origin: "int.", Data: intZone()}, {Origin: "sec.", Data: forged}}
 	stubs := []string{"int.", "sec."}

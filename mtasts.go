@@ -1,0 +1,262 @@
+package mxroute
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxroute-go/mxroute/mtasts"
+)
+
+// The rules the MTA-STS decisions cite.
+const (
+	ruleSTS        = "RFC 8461, Section 5"
+	ruleSTSLookup  = "RFC 8461, Section 3.3"
+	ruleSTSMatch   = "RFC 8461, Section 4.1"
+	ruleSTSvsDANE  = "RFC 8461, Section 2"
+	statusSTSNoMX  = "4.7.0" // RFC 3463: other or undefined security status, for now
+	stsFailureNote = "delivery goes on as without MTA-STS"
+)
+
+// routeTLS is the MTA-STS side of one route: the policy lookup started
+// with the MX question, and what it gave.
+type routeTLS struct {
+	done   chan struct{} // closed when the lookup has returned
+	cancel context.CancelFunc
+
+	policy *mtasts.Policy // the policy in force, or nil
+	status mtasts.Status
+	err    error // for the trace and logs: never a reason to bounce
+
+	joined     bool
+	cut        bool // ctx ended before a policy was known: the route is not complete
+	daneTraced bool // the domain-level DANE event (MX RRset not authentic) is out
+}
+
+// startMTASTS starts the MTA-STS lookup of domain (the recipient domain,
+// RFC 8461's Policy Domain) on a goroutine, so that its TXT question goes
+// out in parallel with the MX question: with a cached policy it costs no
+// round-trip of its own. A Client without TXT asks through the Router's
+// Resolver (so a Cache, a ZoneResolver or a DNSResolver serve it as they
+// serve the route). Nothing happens without Router.MTASTS.
+func (ro *routing) startMTASTS(ctx context.Context, domain string) {
+	c := ro.r.MTASTS
+	if c == nil {
+		return
+	}
+	var txt mtasts.TXTFunc
+	if c.TXT == nil {
+		txt = ro.r.resolverTXT(ro.r.resolver())
+	}
+	t := &routeTLS{done: make(chan struct{})}
+	sctx, cancel := context.WithCancel(ctx)
+	t.cancel = cancel
+	ro.tls = t
+	go func() {
+		defer close(t.done)
+		t.policy, t.status, t.err = c.LookupUsing(sctx, domain, txt)
+	}()
+}
+
+// stopMTASTS cancels the MTA-STS lookup if it still runs and waits for its
+// goroutine to end. It may be called any number of times.
+func (ro *routing) stopMTASTS() {
+	if t := ro.tls; t != nil && t.cancel != nil {
+		t.cancel()
+		<-t.done
+	}
+}
+
+// joinMTASTS waits for the MTA-STS lookup (it ends with ctx) and, the first
+// time, reports it. It returns nil without Router.MTASTS.
+func (ro *routing) joinMTASTS(ctx context.Context) *routeTLS {
+	t := ro.tls
+	if t == nil || t.cancel == nil {
+		return t
+	}
+	if t.joined {
+		return t
+	}
+	<-t.done
+	t.joined = true
+	if t.policy == nil && ctx.Err() != nil {
+		t.cut = true // what the domain publishes is not known
+	}
+	ro.r.traceMTASTS(ctx, ro.domain, t)
+	return t
+}
+
+// resolverTXT is an mtasts.TXTFunc asking res, as the route asks it: the
+// answer validated as every other (lookup), CNAMEs followed, a Cache read in
+// place. NXDOMAIN and NODATA are (nil, nil); each TXT record's strings are
+// joined without spaces (RFC 8461, Section 3.1: "the TXT record ... MUST be
+// concatenated ... without spaces").
+func (r *Router) resolverTXT(res Resolver) mtasts.TXTFunc {
+	return func(ctx context.Context, name string) ([]string, error) {
+		ans, lerr := r.ask(ctx, res, dns.Fqdn(strings.ToLower(name)), dns.TypeTXT)
+		if lerr != nil {
+			return nil, newTemporary(name, "", lerr.detail, lerr.cause)
+		}
+		if ans.kind != found {
+			return nil, nil
+		}
+		out := make([]string, 0, len(ans.rrs))
+		for _, rr := range ans.rrs {
+			if t, ok := rr.(*dns.TXT); ok {
+				out = append(out, strings.Join(t.Txt, ""))
+			}
+		}
+		return out, nil
+	}
+}
+
+// settleAll decides the TLS policy of every host of the current rounds
+// (see settle).
+func (ro *routing) settleAll(ctx context.Context) {
+	for _, h := range ro.hosts {
+		ro.settle(ctx, h)
+	}
+}
+
+// settle decides h's TLS policy once its lookups have ended: DANE when its
+// TLSA records say so (or unusable when their lookup failed), else the
+// domain's MTA-STS policy (in mode enforce, a host matching no mx pattern
+// is unusable), else opportunistic. It reports whether what h needs is not
+// known because ctx ended (the route is then not complete). Nothing happens
+// without Router.MTASTS and Router.DANE.
+func (ro *routing) settle(ctx context.Context, h *mxHost) (cut bool) {
+	r := ro.r
+	if (r.MTASTS == nil && !r.DANE) || h.fqdn == "" {
+		return false
+	}
+	t := tlsOf(h)
+	if t.settled {
+		return h.cut()
+	}
+	t.settled = true
+	ro.settleDANE(ctx, h)
+	if r.DANE && !ro.rt.Authentic && ro.tls == nil {
+		ro.tls = &routeTLS{}
+	}
+	st := ro.joinMTASTS(ctx)
+	if r.DANE && !ro.rt.Authentic && !st.daneTraced {
+		st.daneTraced = true
+		if r.Trace != nil {
+			r.emit(ctx, Event{Step: StepTLSA, Domain: ro.domain, Rule: ruleDANEMX,
+				Message: "MX RRset of " + ro.rt.Canonical + " not authenticated: DANE does not apply, no TLSA question asked"})
+		}
+	}
+	var sts *mtasts.Policy
+	if st != nil && st.policy != nil && st.policy.Mode != mtasts.ModeNone {
+		sts = st.policy
+	}
+	p := &TLSPolicy{Host: h.name, Roots: r.RootCAs}
+	switch {
+	case t.daneErr != nil:
+		if r.hasTarget(h) {
+			h.err = t.daneErr
+		}
+	case t.dane != nil:
+		// RFC 8461, Section 2: "senders who implement MTA-STS ... and
+		// DANE ... SHOULD apply DANE" when the host has usable TLSA
+		// records; DANE's ModeEncrypt is a secure RRset too.
+		p.Mode, p.DANE = TLSDANE, t.dane
+		if sts != nil {
+			t.stsWhy = "DANE takes precedence over the MTA-STS policy"
+		}
+	case sts != nil && sts.Match(h.name):
+		p.Mode, p.MTASTS = TLSMTASTS, sts
+		if sts.Mode == mtasts.ModeTesting {
+			p.Mode = TLSMTASTSTesting
+		}
+		t.stsWhy = "matches the policy's mx patterns: " + p.Mode.String()
+	case sts != nil && sts.Mode == mtasts.ModeTesting:
+		// RFC 8461, Section 5: in mode testing, failures are reported and
+		// "MUST NOT" be treated as delivery failures.
+		p.Mode, p.MTASTS = TLSMTASTSTesting, sts
+		t.stsWhy = "matches no mx pattern of the policy (mode testing: reported only)"
+	case sts != nil:
+		// RFC 8461, Section 4.1 and 5: in mode enforce, a host that does
+		// not match the policy is not used; the mail waits (Section 5.1:
+		// never a permanent failure on it before the policy was checked
+		// again).
+		t.stsWhy = "matches no mx pattern of the policy: unusable (mode enforce)"
+		if r.hasTarget(h) {
+			h.err = stsError(ro.domain, h.name, sts)
+		}
+	}
+	t.policy = p
+	if r.Trace != nil {
+		r.traceTLSA(ctx, ro.domain, h)
+		r.traceMTASTSHost(ctx, ro.domain, h, sts)
+	}
+	return h.cut() || (st != nil && st.cut)
+}
+
+// stsError is the temporary error of a host that matches no mx pattern of
+// an enforced policy, with an *mtasts.Error carrying RFC 8460's
+// validation-failure and the policy id.
+func stsError(domain, host string, p *mtasts.Policy) *Error {
+	detail := fmt.Sprintf("MX host matches no mx pattern of the MTA-STS policy (id %s, mode %s, mx %s)", p.ID, p.Mode, patterns(p))
+	return &Error{Domain: domain, Host: host, Status: statusSTSNoMX, Temporary: true, Err: ErrMTASTS, Detail: detail,
+		Cause: &mtasts.Error{Result: mtasts.ValidationFailure, Domain: domain, Host: host, Detail: detail}}
+}
+
+func patterns(p *mtasts.Policy) string {
+	s := make([]string, len(p.MX))
+	for i, m := range p.MX {
+		s[i] = m.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// traceMTASTS reports the domain's MTA-STS policy decision.
+func (r *Router) traceMTASTS(ctx context.Context, domain string, t *routeTLS) {
+	if r.Trace == nil {
+		return
+	}
+	e := Event{Step: StepMTASTS, Domain: domain, Rule: ruleSTS, Err: t.err}
+	p := t.policy
+	switch {
+	case p != nil:
+		e.Count = len(p.MX)
+		e.TTL = uint32(min(p.MaxAge/time.Second, 1<<31-1))
+		e.Message = fmt.Sprintf("MTA-STS policy id %s, mode %s, mx %s, max_age %d (%s)", p.ID, p.Mode, patterns(p), e.TTL, t.status)
+		if t.status == mtasts.StatusKept {
+			e.Rule = ruleSTSLookup
+			e.Message += ": the cached policy stays in force"
+		}
+		if p.Mode == mtasts.ModeNone {
+			e.Message += ": no MTA-STS"
+		}
+	case t.status == mtasts.StatusFailed:
+		e.Rule = ruleSTSLookup
+		e.Message = "no MTA-STS policy applies: " + stsFailureNote
+	default:
+		e.Message = "no MTA-STS policy"
+	}
+	if t.err != nil {
+		e.Message += "; " + t.err.Error()
+	}
+	r.emit(ctx, e)
+}
+
+// traceMTASTSHost reports how the domain's policy treats h.
+func (r *Router) traceMTASTSHost(ctx context.Context, domain string, h *mxHost, p *mtasts.Policy) {
+	if p == nil || h.tls.stsWhy == "" {
+		return
+	}
+	rule := ruleSTSMatch
+	if h.tls.dane != nil {
+		rule = ruleSTSvsDANE
+	}
+	e := Event{Step: StepMTASTSHost, Domain: domain, Host: h.name, Preference: h.pref, Rule: rule,
+		Message: fmt.Sprintf("%s (%d) %s (policy id %s)", h.name, h.pref, h.tls.stsWhy, p.ID)}
+	if h.err != nil && h.err.Err == ErrMTASTS {
+		e.Err = h.err
+	}
+	r.emit(ctx, e)
+}
