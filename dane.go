@@ -198,14 +198,6 @@ func (ro *routing) decideTLSA(h *mxHost, base string, ar *addrResult, last bool)
 	return false
 }
 
-// tlsaError is the temporary error of a host whose TLSA lookup failed: 4.4.3
-// (a directory server failure, RFC 3463), ErrTemporary, with a *dane.Error
-// carrying the RFC 8460 result as its cause.
-func tlsaError(domain, host string, res dane.Result, detail string, cause error) *Error {
-	return &Error{Domain: domain, Host: host, Status: statusTempDNS, Temporary: true, Err: ErrTemporary, Detail: detail,
-		Cause: &dane.Error{Result: res, Host: host, Detail: detail, Err: cause}}
-}
-
 // traceTLSA reports h's DANE decision.
 func (r *Router) traceTLSA(ctx context.Context, domain string, h *mxHost) {
 	t := h.tls

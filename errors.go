@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+	"github.com/mxroute-go/mxroute/dane"
+	"github.com/mxroute-go/mxroute/mtasts"
 )
 
 // The sentinels an [*Error] unwraps to. Route never returns one of them bare:
@@ -312,4 +314,21 @@ func (r *Router) hostError(domain string, h *mxHost) *Error {
 		detail = "no AAAA records"
 	}
 	return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress, Detail: detail}
+}
+
+// stsError is the temporary error of a host that matches no mx pattern of
+// an enforced policy, with an *mtasts.Error carrying RFC 8460's
+// validation-failure and the policy id.
+func stsError(domain, host string, p *mtasts.Policy) *Error {
+	detail := fmt.Sprintf("MX host matches no mx pattern of the MTA-STS policy (id %s, mode %s, mx %s)", p.ID, p.Mode, patterns(p))
+	return &Error{Domain: domain, Host: host, Status: statusSTSNoMX, Temporary: true, Err: ErrMTASTS, Detail: detail,
+		Cause: &mtasts.Error{Result: mtasts.ValidationFailure, Domain: domain, Host: host, Detail: detail}}
+}
+
+// tlsaError is the temporary error of a host whose TLSA lookup failed: 4.4.3
+// (a directory server failure, RFC 3463), ErrTemporary, with a *dane.Error
+// carrying the RFC 8460 result as its cause.
+func tlsaError(domain, host string, res dane.Result, detail string, cause error) *Error {
+	return &Error{Domain: domain, Host: host, Status: statusTempDNS, Temporary: true, Err: ErrTemporary, Detail: detail,
+		Cause: &dane.Error{Result: res, Host: host, Detail: detail, Err: cause}}
 }

@@ -196,15 +196,6 @@ func (ro *routing) settle(ctx context.Context, h *mxHost) (cut bool) {
 	return h.cut() || (st != nil && st.cut)
 }
 
-// stsError is the temporary error of a host that matches no mx pattern of
-// an enforced policy, with an *mtasts.Error carrying RFC 8460's
-// validation-failure and the policy id.
-func stsError(domain, host string, p *mtasts.Policy) *Error {
-	detail := fmt.Sprintf("MX host matches no mx pattern of the MTA-STS policy (id %s, mode %s, mx %s)", p.ID, p.Mode, patterns(p))
-	return &Error{Domain: domain, Host: host, Status: statusSTSNoMX, Temporary: true, Err: ErrMTASTS, Detail: detail,
-		Cause: &mtasts.Error{Result: mtasts.ValidationFailure, Domain: domain, Host: host, Detail: detail}}
-}
-
 func patterns(p *mtasts.Policy) string {
 	s := make([]string, len(p.MX))
 	for i, m := range p.MX {
