@@ -197,20 +197,3 @@ func (ro *routing) decideTLSA(h *mxHost, base string, ar *addrResult, last bool)
 	}
 	return false
 }
-
-// traceTLSA reports h's DANE decision.
-func (r *Router) traceTLSA(ctx context.Context, domain string, h *mxHost) {
-	t := h.tls
-	if r.Trace == nil || t == nil || t.daneWhy == "" {
-		return
-	}
-	e := Event{Step: StepTLSA, Domain: domain, Host: h.name, Preference: h.pref, Rule: t.daneRule, Target: t.daneBase,
-		Message: h.name + ": " + t.daneWhy, Authentic: t.dane != nil}
-	if t.dane != nil {
-		e.Count = len(t.dane.Records)
-	}
-	if t.daneErr != nil {
-		e.Err = t.daneErr
-	}
-	r.emit(ctx, e)
-}
