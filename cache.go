@@ -230,18 +230,16 @@ func (e *cacheEntry) aged(now time.Time) (_ *dns.Msg, age, life time.Duration, _
 	return e.msg, max(now.Sub(e.stored), 0), min(e.expires.Sub(now), e.expires.Sub(e.stored)), e.err
 }
 
+// sharedView and cachedView make the Cache an inPlaceResolver, the Router's
+// fast path. Each view is one pointer: turning it into a Resolver allocates
+// nothing.
+func (c *Cache) sharedView() Resolver { return sharedCache{c} }
+func (c *Cache) cachedView() Resolver { return cachedOnly{c} }
+
 // sharedCache is a Resolver that reads a Cache without copying its
 // messages (see Cache.resolve): the Router's way to ask a Cache, since it
 // never modifies a message.
 type sharedCache struct{ c *Cache }
-
-// shared returns res, or for a Cache its sharedCache.
-func shared(res Resolver) Resolver {
-	if c, ok := res.(*Cache); ok {
-		return sharedCache{c}
-	}
-	return res
-}
 
 func (s sharedCache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	msg, _, _, err := s.c.resolve(ctx, name, qtype)
@@ -511,4 +509,17 @@ func (c *Cache) failureTTL() time.Duration {
 		return defaultFailureTTL
 	}
 	return min(c.FailureTTL, maxFailureTTL)
+}
+
+// cachedOnly is a Resolver that answers only from a Cache, in place (see
+// Cache.cached), and fails with errNotCached otherwise. The Router reads a
+// Cache this way first, on its own goroutine: a warm route starts no
+// goroutine and copies no message.
+type cachedOnly struct{ c *Cache }
+
+func (c cachedOnly) Resolve(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	if m, ok := c.c.cached(name, qtype); ok {
+		return m, nil
+	}
+	return nil, errNotCached
 }

@@ -607,3 +607,42 @@ func TestCacheConcurrent(t *testing.T) {
 	wg.Wait()
 	assert.LessOrEqual(t, c.Len(), 512)
 }
+
+// resolveCounter embeds a *Cache, as a user's wrapper might, and counts the
+// calls to its own Resolve.
+type resolveCounter struct {
+	*Cache
+	calls atomic.Int32
+}
+
+func (w *resolveCounter) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	w.calls.Add(1)
+	return w.Cache.Resolve(ctx, name, qtype)
+}
+
+// TestCacheFastPathInterface: the Router finds a cache's in-place views
+// through the inPlaceResolver interface, not the *Cache type. A Resolver that
+// embeds a warm *Cache (and so its views) routes without one call to its
+// Resolve; one that only forwards Resolve to the same Cache pays a call, and
+// a copy, per question.
+func TestCacheFastPathInterface(t *testing.T) {
+	c := &Cache{Resolver: testZone(t, "ties.test.", tiesZone)}
+	want, err := (&Router{Resolver: c}).Route(t.Context(), "ties.test") // warm the Cache
+	require.NoError(t, err)
+
+	embedded := &resolveCounter{Cache: c}
+	rt, err := (&Router{Resolver: embedded}).Route(t.Context(), "ties.test")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, want.Targets(), rt.Targets())
+	assert.Zero(t, embedded.calls.Load(), "read in place through the views")
+
+	var forwarded atomic.Int32
+	plain := ResolverFunc(func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+		forwarded.Add(1)
+		return c.Resolve(ctx, name, qtype)
+	})
+	rt, err = (&Router{Resolver: plain}).Route(t.Context(), "ties.test")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, want.Targets(), rt.Targets())
+	assert.Equal(t, int32(11), forwarded.Load(), "no views: every question through Resolve")
+}

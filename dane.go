@@ -63,28 +63,28 @@ func tlsaName(fqdn string) string { return "_25._tcp." + fqdn }
 // records prove nothing. It goes out in the same round as h's addresses,
 // so DANE costs no round-trip; whether h's addresses are secure, which DANE
 // needs too, is known only when both have come back (see settleDANE).
-func (ro *routing) askTLSA(ctx context.Context, h *mxHost) (question, bool) {
+func (ro *routing) askTLSA(ctx context.Context, h *mxHost) (hostQuestion, bool) {
 	r := ro.r
 	if !r.DANE || !ro.rt.Authentic || h.fqdn == "" || h.err != nil {
-		return question{}, false
+		return hostQuestion{}, false
 	}
 	t := tlsOf(h)
 	if t.tlsa.looked {
-		return question{}, false
+		return hostQuestion{}, false
 	}
 	t.tlsa.looked = true
 	name := tlsaName(h.fqdn)
 	if ans, lerr, ok := fromCache(ctx, ro.res, name, dns.TypeTLSA, r.maxRRs(dns.TypeTLSA)); ok {
 		t.tlsa.set(ans, lerr)
 		t.tlsa.cut = lerr != nil && ctx.Err() != nil
-		return question{}, false
+		return hostQuestion{}, false
 	}
-	return question{h: h, ar: &t.tlsa, qtype: dns.TypeTLSA}, true
+	return hostQuestion{h: h, ar: &t.tlsa, qtype: dns.TypeTLSA}, true
 }
 
 // name is the name q asks about: the host's, or for TLSA its TLSA owner
 // name (see askTLSA).
-func (q question) name() string {
+func (q hostQuestion) name() string {
 	if q.qtype == dns.TypeTLSA {
 		return tlsaName(q.h.fqdn)
 	}
@@ -196,29 +196,4 @@ func (ro *routing) decideTLSA(h *mxHost, base string, ar *addrResult, last bool)
 		t.daneRule = ruleDANE
 	}
 	return false
-}
-
-// tlsaError is the temporary error of a host whose TLSA lookup failed: 4.4.3
-// (a directory server failure, RFC 3463), ErrTemporary, with a *dane.Error
-// carrying the RFC 8460 result as its cause.
-func tlsaError(domain, host string, res dane.Result, detail string, cause error) *Error {
-	return &Error{Domain: domain, Host: host, Status: statusTempDNS, Temporary: true, Err: ErrTemporary, Detail: detail,
-		Cause: &dane.Error{Result: res, Host: host, Detail: detail, Err: cause}}
-}
-
-// traceTLSA reports h's DANE decision.
-func (r *Router) traceTLSA(ctx context.Context, domain string, h *mxHost) {
-	t := h.tls
-	if r.Trace == nil || t == nil || t.daneWhy == "" {
-		return
-	}
-	e := Event{Step: StepTLSA, Domain: domain, Host: h.name, Preference: h.pref, Rule: t.daneRule, Target: t.daneBase,
-		Message: h.name + ": " + t.daneWhy, Authentic: t.dane != nil}
-	if t.dane != nil {
-		e.Count = len(t.dane.Records)
-	}
-	if t.daneErr != nil {
-		e.Err = t.daneErr
-	}
-	r.emit(ctx, e)
 }

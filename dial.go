@@ -52,14 +52,11 @@ type Dialer struct {
 	Router *Router
 	// Port is the TCP port dialled on every target. 0: 25.
 	Port int
-	// DialContext opens each TCP connection. network is "tcp4" or "tcp6"
-	// by the target's family, address is "192.0.2.1:25" or
-	// "[2001:db8::1]:25", and ctx ends at the ConnectTimeout: a hook that
-	// picks a source address, goes through a SOCKS5 proxy
-	// (golang.org/x/net/proxy) or maps test addresses must honour it. A
-	// connection it returns without working deadlines is closed at the
-	// greeting timeout and on cancellation. nil: a zero net.Dialer's
-	// DialContext.
+	// DialContext opens each TCP connection ("tcp4" or "tcp6", an address
+	// such as "192.0.2.1:25"), e.g. through a SOCKS5 proxy or from a chosen
+	// source address; it must honour ctx, which ends at ConnectTimeout. A
+	// connection without working deadlines is closed at the greeting
+	// timeout and on cancellation. nil: a zero net.Dialer's DialContext.
 	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
 	// ConnectTimeout bounds each address's TCP connect. 0: 30 s, Postfix's
 	// smtp_connect_timeout.
@@ -69,18 +66,12 @@ type Dialer struct {
 	// Message: 5 Minutes".
 	GreetingTimeout time.Duration
 	// Stagger is RFC 8305's Connection Attempt Delay: when the latest
-	// attempt has neither greeted nor failed Stagger after it started, the
-	// next target is tried too, while the earlier attempts go on; the
-	// first to greet wins and every other is cancelled and closed. Targets
-	// start in route order whatever their speed. 0: strictly one attempt
-	// at a time. Below 10 ms counts as 10 ms (RFC 8305, Section 5: no
-	// attempt "within 10 milliseconds of the previous"). RFC 8305
-	// recommends 250 ms. The delay runs to the greeting, not to the TCP
-	// connect, but a server that has sent the first line of a multi-line
-	// 220 greeting is there: Postfix's postscreen sends "220-" and waits
-	// up to 6 s before the rest, and the next target then starts only if
-	// this attempt fails. A server silent before its banner (sendmail's
-	// greet_pause) sees the next host tried after Stagger.
+	// attempt has neither greeted nor failed after Stagger, the next target
+	// starts too, and the first to greet wins; once a server has begun its
+	// 220 greeting, the next waits for it to fail (Postfix's postscreen).
+	// The delay runs to the greeting, so more than RFC 8305's 250 ms is
+	// reasonable (README, Connecting). 0: one attempt at a time; below
+	// 10 ms counts as 10 ms.
 	Stagger time.Duration
 }
 

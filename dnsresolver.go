@@ -72,27 +72,21 @@ type DNSResolver struct {
 	// empty and resolv.conf says "options rotate".
 	Rotate bool
 	// DNSSEC sets the DO bit (RFC 3225) and the AD bit (RFC 6840, Section
-	// 5.7) in every question, so that a validating recursive resolver
-	// says in the AD bit of its reply whether the answer was authenticated.
-	// The library validates nothing itself: that is the recursive
-	// resolver's job. false: neither bit is set, and AuthenticatedData is
+	// 5.7) in every question, so that a validating recursive resolver says
+	// in its reply's AD bit whether the answer was authenticated; nothing is
+	// validated here. false: neither bit is set, and AuthenticatedData is
 	// false in every reply returned.
 	DNSSEC bool
-	// TrustAD believes the AD bit from every server. false: the AD bit is
-	// believed only from servers on a loopback address (127.0.0.0/8, ::1),
-	// and from the nameservers of resolv.conf when Servers is empty and
-	// resolv.conf says "options trust-ad"; from any other server it is
-	// cleared in the reply returned, as glibc does (the path to a resolver
-	// across the network can be forged unless it is otherwise secured).
+	// TrustAD believes the AD bit from every server. false: only from
+	// servers on loopback, and from resolv.conf's nameservers when it says
+	// "options trust-ad" (as glibc); from any other server it is cleared,
+	// since the path to a resolver across the network can be forged.
 	TrustAD bool
-	// MaxInFlight bounds the exchanges with servers in flight at once
-	// through this DNSResolver (from all its callers; a UDP question and
-	// its TCP retry are one exchange), and so its open sockets and read
-	// buffers. Questions beyond it wait their turn in FIFO order; a
-	// question whose context ends while it waits returns at once with the
-	// context's error. 0: 256. A burst of thousands of datagrams overflows
-	// the receive buffer of a stock local resolver and costs a timeout per
-	// datagram dropped; 256 do not.
+	// MaxInFlight bounds the exchanges in flight at once through this
+	// DNSResolver, from all its callers (a UDP question and its TCP retry
+	// are one), and so its sockets and buffers; questions beyond wait in
+	// FIFO order, or until their context ends. 0: 256, a burst a stock
+	// local resolver's receive buffer absorbs (README, Many routes at once).
 	MaxInFlight int
 
 	next      atomic.Uint32 // the next starting server, for Rotate
@@ -463,16 +457,6 @@ func (attemptTimeout) Temporary() bool { return true }
 // QUERY, and the same question (name case-insensitively, type and class).
 func replyTo(resp, q *dns.Msg) bool {
 	return resp.Id == q.Id && resp.Response && resp.Opcode == dns.OpcodeQuery && sameQuestion(resp, q.Question[0])
-}
-
-// sameQuestion reports whether m's question section is exactly q (the name
-// compared case-insensitively, RFC 4343).
-func sameQuestion(m *dns.Msg, q dns.Question) bool {
-	if len(m.Question) != 1 {
-		return false
-	}
-	a := m.Question[0]
-	return a.Qtype == q.Qtype && a.Qclass == q.Qclass && strings.EqualFold(a.Name, q.Name)
 }
 
 // believesAD reports whether the AD bit of server's replies is believed.

@@ -126,9 +126,14 @@ func checkHostname(name string) string {
 	return ""
 }
 
-// normalizeHost brings a host name (LocalNames, an MX target) into the form
-// Host.Name uses: lower case, no trailing dot, A-labels when it converts.
-func normalizeHost(name string) string {
+// NormalizeHost returns a host or domain name in the form Route gives names
+// (Route.Domain, Host.Name) and compares LocalNames in: lower case, one
+// trailing dot removed (any RFC 3490 label separator counts as a dot), and
+// U-labels as A-labels (UTS #46 lookup mapping). It checks no syntax and
+// asks no DNS: a name IDNA rejects comes back lower case, otherwise as
+// given. For a domain Route accepts, it is the name Route asks DNS about,
+// so a caller that got no Route can still name what was looked up.
+func NormalizeHost(name string) string {
 	name = strings.TrimSuffix(mapDots(name), ".")
 	if !isASCII(name) {
 		if a, err := idna.Lookup.ToASCII(name); err == nil {

@@ -70,6 +70,9 @@ func TestParseDomain(t *testing.T) {
 			}
 			require.Nil(t, err, tt.reason)
 			assert.Equal(t, tt.want, got, tt.reason)
+			if !got.literal.IsValid() {
+				assert.Equal(t, got.name, NormalizeHost(tt.in), "NormalizeHost gives the name Route asks DNS about")
+			}
 		})
 	}
 }
@@ -88,10 +91,11 @@ func TestParseDomainLength(t *testing.T) {
 }
 
 func TestNormalizeHost(t *testing.T) {
-	assert.Equal(t, "mx.example.com", normalizeHost("MX.Example.COM."))
-	assert.Equal(t, "xn--bcher-kva.example", normalizeHost("bücher.example"))
-	assert.Equal(t, "mx.example", normalizeHost("mx\u3002example\uff61"), "RFC 3490, Section 3.1 separators in LocalNames")
-	assert.Equal(t, "", normalizeHost("."), "the null MX target")
+	assert.Equal(t, "mx.example.com", NormalizeHost("MX.Example.COM."))
+	assert.Equal(t, "xn--bcher-kva.example", NormalizeHost("bücher.example"))
+	assert.Equal(t, "mx.example", NormalizeHost("mx\u3002example\uff61"), "RFC 3490, Section 3.1 separators in LocalNames")
+	assert.Equal(t, "", NormalizeHost("."), "the null MX target")
+	assert.Equal(t, "a\u200d.example", NormalizeHost("A\u200d.Example"), "IDNA rejects a ZWJ there (RFC 5892, Appendix A.2): lower case, otherwise as given")
 }
 
 func FuzzParseDomain(f *testing.F) {
@@ -108,6 +112,10 @@ func FuzzParseDomain(f *testing.F) {
 		}
 		if d.literal.IsValid() {
 			return
+		}
+		// NormalizeHost gives the name Route asks DNS about.
+		if n := NormalizeHost(in); n != d.name {
+			t.Fatalf("NormalizeHost(%q) = %q, parseDomain gives %q", in, n, d.name)
 		}
 		// A name that passed is lower-case LDH, within the limits, and
 		// parsing it again changes nothing.

@@ -1,9 +1,14 @@
 package mxroute
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/miekg/dns"
+	"github.com/mxroute-go/mxroute/dane"
+	"github.com/mxroute-go/mxroute/mtasts"
 )
 
 // The sentinels an [*Error] unwraps to. Route never returns one of them bare:
@@ -132,4 +137,198 @@ func IsTemporary(err error) bool {
 func newTemporary(domain, host, detail string, cause error) *Error {
 	return &Error{Domain: domain, Host: host, Status: statusTempDNS, Temporary: true,
 		Err: ErrTemporary, Detail: detail, Cause: cause}
+}
+
+// implicitError says why the implicit MX of a domain without MX records is
+// unusable. RFC 5321, Section 5.1: "If an empty list of MXs is returned, the
+// address is treated as if it was associated with an implicit MX RR, with a
+// preference of 0, pointing to that host. If MX records are present, but none
+// of them are usable, or the implicit MX is unusable, this situation MUST be
+// reported as an error."
+//
+// A temporary failure of its A or AAAA lookup stays temporary: the domain may
+// have addresses that DNS could not give now. When the Family asked for one
+// address family only, the other is looked up before the domain is declared
+// to have no mail host at all, so that an IPv6Only sender is told "no usable
+// address", not "no such mail host", for an IPv4-only domain.
+func (r *Router) implicitError(ctx context.Context, res Resolver, domain string, h *mxHost) *Error {
+	switch {
+	case h.err.Temporary && errors.Is(h.err, ErrCNAME):
+		return &Error{Domain: domain, Status: statusTempDNS, Temporary: true, Err: ErrCNAME, Detail: h.err.Detail}
+	case h.err.Temporary:
+		return newTemporary(domain, "", h.err.Detail, h.err.Cause)
+	}
+	if _, b := r.firstSpecial(h); b != nil {
+		// Addresses, but none a remote mail server can have: not "no
+		// mail host", which would claim the domain publishes none.
+		return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress, Detail: h.err.Detail}
+	}
+	useV6, useV4 := r.Family.wants()
+	if useV6 && useV4 {
+		return noMailHost(domain, h)
+	}
+	// The family the policy excludes: asked already when LocalAddrs needed
+	// it for the loop guard, else asked now.
+	other, qtype := &h.v4, dns.TypeA
+	if !useV6 {
+		other, qtype = &h.v6, dns.TypeAAAA
+	}
+	ans, lerr := other.ans, other.err
+	if !other.looked {
+		ans, lerr = lookup(ctx, res, h.name+".", qtype, r.maxRRs(qtype))
+	}
+	switch {
+	case lerr != nil: // unknown: the domain may have addresses, just none usable here
+		return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress, Detail: h.err.Detail}
+	case ans.kind == found:
+		return &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress,
+			Detail: "the domain has no MX records and only " + typeName(qtype) +
+				" records, which the family policy " + r.Family.String() + " excludes"}
+	}
+	return noMailHost(domain, h)
+}
+
+// noMailHost is ErrNoMailHost: no MX records, and no address records either.
+func noMailHost(domain string, h *mxHost) *Error {
+	return &Error{Domain: domain, Status: statusNoDomain, Err: ErrNoMailHost,
+		Detail: "no MX records and no A or AAAA records for " + h.name}
+}
+
+// noPrimary turns err (ErrNoAddress) into the deferral of a backup mail
+// exchanger: this host is in the MX list and every more preferred host is
+// unusable. The backup accepted the mail on the primary's behalf and must
+// keep it until a primary is reachable again; bouncing would lose it.
+// Postfix defers such mail with 4.4.4 ("unable to find primary relay");
+// RFC 5321, Section 5.1 makes a loop an error only when "there are no
+// records left", which is not the case here.
+func (ro *routing) noPrimary(err *Error) {
+	err.Status, err.Temporary = statusNoPrimary, true
+	detail := "this host is a backup mail exchanger for " + ro.rt.Canonical + " and no more preferred host is usable: keep the mail"
+	if err.Detail != "" {
+		detail += "; " + err.Detail
+	}
+	err.Detail = detail
+}
+
+// loopError is ErrLoop: the loop guard left no host.
+func (ro *routing) loopError() *Error {
+	return &Error{Domain: ro.domain, Status: statusRoutingLoop, Err: ErrLoop,
+		Detail: "this host is a mail exchanger for " + ro.rt.Canonical + " and none is more preferred"}
+}
+
+// ctxError is the temporary error of a route whose context ended before its
+// addresses were known.
+func ctxError(domain string, err error) *Error {
+	return newTemporary(domain, "", "address lookups: "+err.Error(), err)
+}
+
+// noAddressError returns ErrNoAddress when no host is usable.
+//
+// RFC 5321, Section 5.1: "If MX records are present, but none of them are
+// usable, this situation MUST be reported as an error." It is temporary when
+// any host failed temporarily: that host may work on the next try.
+func noAddressError(domain string, hosts []*mxHost) *Error {
+	var first, temp *Error
+	for _, h := range hosts {
+		if h.err == nil {
+			return nil
+		}
+		if first == nil {
+			first = h.err
+		}
+		if temp == nil && h.err.Temporary {
+			temp = h.err
+		}
+	}
+	e := &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress}
+	if temp != nil {
+		e.Status, e.Temporary, e.Cause = statusTempDNS, true, temp.Cause
+		first = temp
+	}
+	if first != nil {
+		e.Detail = fmt.Sprintf("%d mail host(s), none usable; %s: %s", len(hosts), first.Host, first.Detail)
+	}
+	return e
+}
+
+// domainError turns a failed question about the domain itself into an *Error.
+func domainError(domain string, lerr *lookupError) *Error {
+	if lerr.cname {
+		return &Error{Domain: domain, Status: statusTempDNS, Temporary: true, Err: ErrCNAME, Detail: lerr.detail}
+	}
+	return newTemporary(domain, "", lerr.detail, lerr.cause)
+}
+
+// hostError says why a looked-up host has no usable address: a temporary
+// failure of either lookup wins (the host may work later, so the mail must
+// wait for it), then a CNAME fault, then the permanent "no address".
+func (r *Router) hostError(domain string, h *mxHost) *Error {
+	f := r.Family
+	var temp, cname, bad *lookupError
+	nx, looked := 0, 0
+	for _, ar := range []*addrResult{&h.v6, &h.v4} {
+		if !ar.looked {
+			continue
+		}
+		looked++
+		switch {
+		case ar.err == nil:
+			if ar.ans.kind == noDomain {
+				nx++
+			}
+		case ar.err.badName:
+			bad = ar.err
+		case ar.err.cname:
+			cname = ar.err
+		default:
+			temp = ar.err
+		}
+	}
+	switch {
+	case temp != nil:
+		return newTemporary(domain, h.name, temp.detail, temp.cause)
+	case bad != nil:
+		// Like an MX target that is no host name (see mxHosts): the
+		// host's data is malformed, not missing for now.
+		return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress, Detail: bad.detail}
+	case cname != nil:
+		return &Error{Domain: domain, Host: h.name, Status: statusTempDNS, Temporary: true,
+			Err: ErrCNAME, Detail: cname.detail}
+	}
+	if a, b := r.firstSpecial(h); b != nil {
+		// RFC 6890: an address no remote mail server can have.
+		return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress,
+			Detail: "no usable address: " + b.describe(a)}
+	}
+	detail := "no A or AAAA records"
+	switch {
+	case looked > 0 && nx == looked:
+		detail = "host does not exist (NXDOMAIN)"
+	case f == IPv4Only && len(h.v6.addrs) > 0:
+		detail = "only IPv6 addresses, and the family policy is IPv4Only"
+	case f == IPv6Only && len(h.v4.addrs) > 0:
+		detail = "only IPv4 addresses, and the family policy is IPv6Only"
+	case f == IPv4Only:
+		detail = "no A records"
+	case f == IPv6Only:
+		detail = "no AAAA records"
+	}
+	return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress, Detail: detail}
+}
+
+// stsError is the temporary error of a host that matches no mx pattern of
+// an enforced policy, with an *mtasts.Error carrying RFC 8460's
+// validation-failure and the policy id.
+func stsError(domain, host string, p *mtasts.Policy) *Error {
+	detail := fmt.Sprintf("MX host matches no mx pattern of the MTA-STS policy (id %s, mode %s, mx %s)", p.ID, p.Mode, patterns(p))
+	return &Error{Domain: domain, Host: host, Status: statusSTSNoMX, Temporary: true, Err: ErrMTASTS, Detail: detail,
+		Cause: &mtasts.Error{Result: mtasts.ValidationFailure, Domain: domain, Host: host, Detail: detail}}
+}
+
+// tlsaError is the temporary error of a host whose TLSA lookup failed: 4.4.3
+// (a directory server failure, RFC 3463), ErrTemporary, with a *dane.Error
+// carrying the RFC 8460 result as its cause.
+func tlsaError(domain, host string, res dane.Result, detail string, cause error) *Error {
+	return &Error{Domain: domain, Host: host, Status: statusTempDNS, Temporary: true, Err: ErrTemporary, Detail: detail,
+		Cause: &dane.Error{Result: res, Host: host, Detail: detail, Err: cause}}
 }

@@ -232,3 +232,16 @@ func ExampleSlogTrace() {
 	// level=DEBUG msg="backup.example (20) has 1 IPv4 address, TTL 3600" step=addrs domain=shop.example host=backup.example preference=20 rule="RFC 5321, Section 5.1" ttl=3600 count=1 addrs=192.0.2.20
 	// level=DEBUG msg="routed: 3 host(s), 3 address(es) to try" step=done domain=shop.example count=3
 }
+
+// NormalizeHost gives a name in the form of Route.Domain and Host.Name: to
+// compare names with a route's, or to say which name a failed route asked
+// DNS about.
+func ExampleNormalizeHost() {
+	fmt.Println(mxroute.NormalizeHost("MX1.Example.COM."))
+	fmt.Println(mxroute.NormalizeHost("Bücher.example"))
+	fmt.Println(mxroute.NormalizeHost("bücher。example。"))
+	// Output:
+	// mx1.example.com
+	// xn--bcher-kva.example
+	// xn--bcher-kva.example
+}

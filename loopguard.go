@@ -63,7 +63,7 @@ func inChain(name string, chain []string) bool {
 // with IPv4-mapped IPv6 addresses taken as IPv4.
 func (r *Router) isSelf(h *mxHost) bool {
 	for _, n := range r.LocalNames {
-		if n = normalizeHost(n); n == h.name || inChain(n, h.v6.ans.chain) || inChain(n, h.v4.ans.chain) {
+		if n = NormalizeHost(n); n == h.name || inChain(n, h.v6.ans.chain) || inChain(n, h.v4.ans.chain) {
 			return true
 		}
 	}

@@ -2,9 +2,7 @@ package mxroute
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -196,67 +194,10 @@ func (ro *routing) settle(ctx context.Context, h *mxHost) (cut bool) {
 	return h.cut() || (st != nil && st.cut)
 }
 
-// stsError is the temporary error of a host that matches no mx pattern of
-// an enforced policy, with an *mtasts.Error carrying RFC 8460's
-// validation-failure and the policy id.
-func stsError(domain, host string, p *mtasts.Policy) *Error {
-	detail := fmt.Sprintf("MX host matches no mx pattern of the MTA-STS policy (id %s, mode %s, mx %s)", p.ID, p.Mode, patterns(p))
-	return &Error{Domain: domain, Host: host, Status: statusSTSNoMX, Temporary: true, Err: ErrMTASTS, Detail: detail,
-		Cause: &mtasts.Error{Result: mtasts.ValidationFailure, Domain: domain, Host: host, Detail: detail}}
-}
-
 func patterns(p *mtasts.Policy) string {
 	s := make([]string, len(p.MX))
 	for i, m := range p.MX {
 		s[i] = m.String()
 	}
 	return strings.Join(s, ", ")
-}
-
-// traceMTASTS reports the domain's MTA-STS policy decision.
-func (r *Router) traceMTASTS(ctx context.Context, domain string, t *routeTLS) {
-	if r.Trace == nil {
-		return
-	}
-	e := Event{Step: StepMTASTS, Domain: domain, Rule: ruleSTS, Err: t.err}
-	p := t.policy
-	switch {
-	case p != nil:
-		e.Count = len(p.MX)
-		e.TTL = uint32(min(p.MaxAge/time.Second, 1<<31-1))
-		e.Message = fmt.Sprintf("MTA-STS policy id %s, mode %s, mx %s, max_age %d (%s)", p.ID, p.Mode, patterns(p), e.TTL, t.status)
-		if t.status == mtasts.StatusKept {
-			e.Rule = ruleSTSLookup
-			e.Message += ": the cached policy stays in force"
-		}
-		if p.Mode == mtasts.ModeNone {
-			e.Message += ": no MTA-STS"
-		}
-	case t.status == mtasts.StatusFailed:
-		e.Rule = ruleSTSLookup
-		e.Message = "no MTA-STS policy applies: " + stsFailureNote
-	default:
-		e.Message = "no MTA-STS policy"
-	}
-	if t.err != nil {
-		e.Message += "; " + t.err.Error()
-	}
-	r.emit(ctx, e)
-}
-
-// traceMTASTSHost reports how the domain's policy treats h.
-func (r *Router) traceMTASTSHost(ctx context.Context, domain string, h *mxHost, p *mtasts.Policy) {
-	if p == nil || h.tls.stsWhy == "" {
-		return
-	}
-	rule := ruleSTSMatch
-	if h.tls.dane != nil {
-		rule = ruleSTSvsDANE
-	}
-	e := Event{Step: StepMTASTSHost, Domain: domain, Host: h.name, Preference: h.pref, Rule: rule,
-		Message: fmt.Sprintf("%s (%d) %s (policy id %s)", h.name, h.pref, h.tls.stsWhy, p.ID)}
-	if h.err != nil && h.err.Err == ErrMTASTS {
-		e.Err = h.err
-	}
-	r.emit(ctx, e)
 }

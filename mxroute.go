@@ -39,12 +39,8 @@ package mxroute
 import (
 	"context"
 	"crypto/x509"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"strings"
-
-	"github.com/miekg/dns"
 
 	"github.com/mxroute-go/mxroute/mtasts"
 )
@@ -54,120 +50,72 @@ import (
 type Router struct {
 	// Resolver asks DNS. nil: a DNSResolver configured from /etc/resolv.conf.
 	Resolver Resolver
-	// LocalNames are this host's names, for the loop guard. Matched
-	// case-insensitively, trailing dot ignored, against each mail host's
-	// name and, once its lookups have ended, every name on its CNAME
-	// chain (an alias of this host is this host); so, as with LocalAddrs,
-	// the hosts tied with the last one MaxHosts looks up are looked up
-	// too, and Targets yields a host only once every host at or below its
-	// preference is known not to be this host. Empty: none.
+	// LocalNames are this host's names, for the loop guard (RFC 5321,
+	// Section 5.1): matched case-insensitively, trailing dot ignored,
+	// against each mail host's name and the CNAME chain its lookups
+	// followed (an alias of this host is this host). Empty: none.
 	LocalNames []string
-	// LocalAddrs are this host's addresses, for the loop guard. When set,
-	// every mail host up to this host's own preference is looked up before
-	// MaxHosts applies, since an address can only be recognised once known.
-	// A host whose own lookup fails cannot be recognised by address, so set
-	// LocalNames too. Empty: none.
+	// LocalAddrs are this host's addresses, for the loop guard; they are
+	// known only once looked up, so every host up to this host's
+	// preference is looked up before MaxHosts applies. A host whose
+	// lookups fail is not recognised: set LocalNames too. Empty: none.
 	LocalAddrs []netip.Addr
-	// Rand shuffles mail hosts of equal preference. nil: a random order per
-	// call. A seeded Rand (math/rand/v2) gives a reproducible order; the
-	// Router serialises its use of Rand, so it may still route from many
-	// goroutines, but Rand must not be used elsewhere at the same time.
+	// Rand shuffles mail hosts of equal preference: a seeded Rand
+	// (math/rand/v2) gives a reproducible order. The Router locks it while
+	// it draws, so it may route from many goroutines, but nothing else may
+	// use the Rand at the same time. nil: a random order per call.
 	Rand *rand.Rand
 	// MaxHosts bounds the usable mail hosts looked up and returned, after
-	// the loop guard and in route order: a host already known to be
-	// unusable (an IP-address target or one that is no host name, NXDOMAIN,
-	// no address, only special-purpose addresses, none in Family, a failed
-	// lookup) takes no place, and the route looks further down the list
-	// (a further round-trip, only when the first lookups left fewer usable
-	// hosts than MaxHosts), so a cost limit never turns a deliverable domain
-	// into a bounce. Unusable hosts met on the way stay in Route.Hosts with
-	// their Err. 0: no limit.
+	// the loop guard and in route order; hosts found unusable take no
+	// place and stay in Route.Hosts with their Err, so a limit never turns
+	// a deliverable domain into a bounce (README, rule 10). 0: no limit.
 	MaxHosts int
 	// MaxAddrs bounds the addresses in Route.Targets; hosts after the one
-	// where the limit is reached are dropped. 0: no limit. RFC 5321, Section
-	// 5.1 asks that at least two be tried.
+	// where it is reached are dropped. RFC 5321, Section 5.1 asks that at
+	// least two be tried. 0: no limit.
 	MaxAddrs int
 	// AllowLoopback lets loopback addresses (127.0.0.0/8, ::1) be targets,
-	// for test harnesses and local relays whose mail server runs on this
-	// host. false (the zero value): a loopback address in an A or AAAA
-	// record or an address literal is dropped like every other
-	// special-purpose address (see special.go), since an MX pointing
-	// there would hand the mail to this host's own listener, which often
-	// trusts localhost as a relay. The other special-purpose blocks
-	// (0.0.0.0/8, ::, link-local, multicast, broadcast, reserved,
-	// IPv4-mapped addresses in AAAA records) are never targets. An address
-	// in LocalAddrs is this host for the loop guard, loopback or not.
+	// for test harnesses and local relays. false: dropped like every other
+	// special-purpose address (special.go), since an MX pointing there
+	// hands the mail to this host's own listener, which may trust it.
 	AllowLoopback bool
 	// Family selects the address families and their order within a host.
 	// The zero value, AnyFamily, uses both, IPv6 first.
 	Family Family
-	// MaxMX bounds the MX records used from one response: the MaxMX most
-	// preferred (lowest preference values) are kept, the rest ignored, so
-	// a hostile 65,535-record RRset costs no more than a normal one and a
-	// cap never drops a better host for a worse one. 0: 100.
+	// MaxMX bounds the MX records used from one response, keeping the most
+	// preferred, so a hostile 65,535-record RRset costs no more than a
+	// normal one. 0: 100.
 	MaxMX int
 	// MaxAddrsPerHost bounds the records used from each A and AAAA
-	// response, and the addresses kept for one host after ordering.
-	// 0: 64.
+	// response, and the addresses kept per host. 0: 64.
 	MaxAddrsPerHost int
 	// MaxLookups bounds the A/AAAA questions of one route in flight at
-	// once, and so the goroutines a route starts. 0: 64, the AAAA and A of
-	// 32 mail hosts in one round-trip (a 20- or 30-host domain costs two
-	// round-trips, not three), without letting a 100-record RRset fire 200
-	// questions at once; DNSResolver.MaxInFlight bounds the exchanges of
-	// all routes together. Questions a Cache answers start no goroutine.
-	// TLSA questions (DANE) count too: with DANE, 0 is 96, the same 32
-	// hosts per round.
+	// once, and so the goroutines it starts (a Cache hit starts none).
+	// 0: 64, the AAAA and A of 32 hosts in one round-trip; with DANE, whose
+	// TLSA questions count too, 96.
 	MaxLookups int
-	// UseAdditional lets the addresses of mail hosts that the MX response
-	// carries in its additional section stand in for their A/AAAA lookups,
-	// saving that round-trip. Only records from the very response that
-	// gave the MX RRset are used, only for hosts at or below the domain's
-	// canonical name (in bailiwick), and only for the families present; the
-	// rest is asked as usual. Off by default: additional records are not
-	// answers to any question, RFC 2181, Section 5.4.1 ranks them below
-	// every other kind of data ("Unauthenticated RRs received and cached
-	// from the least trustworthy of those groupings ... should not be
-	// cached in such a way that they would ever be returned as answers"),
-	// and servers differ in what they add; a domain can move its mail hosts'
-	// addresses without the MX response reflecting it at once.
+	// UseAdditional lets addresses in the MX response's additional section
+	// stand in for the A/AAAA lookups of in-bailiwick hosts, saving a
+	// round-trip. false: every address is asked for, since RFC 2181,
+	// Section 5.4.1 ranks additional data below answers (README, The
+	// additional section).
 	UseAdditional bool
-	// Trace, when set, is called with each decision Route makes, in order:
-	// the CNAMEs followed, the MX RRset, null MX, IP-address targets and
-	// targets that are no host names, shuffled ties, hosts dropped by the
-	// loop guard or the limits, each host's addresses, the special-purpose
-	// ones dropped, or why it is unusable, and the result (see Step).
-	// Targets reports the decisions made before the address lookups (up to
-	// the loop guard by name); its targets are the rest of the story.
-	// ctx is the one given to Route, so a value in it can tell one route's
-	// events from another's. Trace may be called from several goroutines
-	// at once (a Router routing concurrently), so it must be safe for
-	// concurrent use; it should return quickly, as Route waits for it.
-	// nil: no tracing, at no cost (no Event is built). SlogTrace adapts a
-	// *slog.Logger.
+	// Trace is called with each decision Route makes, in order, with its
+	// rule (see Step and README, Tracing). It may be called from several
+	// goroutines at once and Route waits for it. nil: no tracing, at no
+	// cost. SlogTrace adapts a *slog.Logger.
 	Trace func(ctx context.Context, e Event)
-	// MTASTS, when set, applies the recipient domain's MTA-STS policy
-	// (RFC 8461) to the route: its TXT question goes out in parallel with
-	// the MX question (a cached policy costs no round-trip), and in mode
-	// enforce a host matching none of the policy's mx patterns is
-	// unusable (temporary: ErrMTASTS); in mode testing it is only reported
-	// (StepMTASTSHost). A failed lookup with nothing cached is no policy,
-	// never a bounce. A Client whose TXT is nil asks through Resolver.
-	// The hosts wait for the policy: when it must be fetched (a new id,
-	// nothing valid cached, a refresh due) the route takes the HTTPS
-	// fetch's time too, at most the Fetcher's Timeout or until ctx ends
-	// (then it defers). Every Host gets a TLSPolicy. nil: no MTA-STS.
+	// MTASTS applies the recipient domain's MTA-STS policy (RFC 8461): its
+	// TXT question goes out with the MX question, and in mode enforce a
+	// host matching no mx pattern is unusable (temporary, ErrMTASTS); a
+	// policy that must be fetched holds the hosts until it is, or until ctx
+	// ends (README, rule 13). nil: no MTA-STS.
 	MTASTS *mtasts.Client
-	// DANE asks for the TLSA records of each mail host (RFC 7672) whose
-	// MX RRset is authentic, in the same round as its addresses (no
-	// round-trip added), and applies them when its address records are
-	// authentic too: secure TLSA records make the host require DANE
-	// (Host.TLS), an authenticated denial leaves it opportunistic, and a
-	// failed TLSA lookup makes it unusable (temporary). It needs a
-	// Resolver that reports DNSSEC status (DNSResolver.DNSSEC). Every Host
-	// gets a TLSPolicy. UseAdditional is not used for an authentic MX
-	// RRset (additional records are not authenticated). false: no TLSA
-	// questions.
+	// DANE asks for each mail host's TLSA records (RFC 7672) when the MX
+	// RRset is authentic, in the round of its addresses: secure records make
+	// the host require DANE (Host.TLS), a failed lookup makes it unusable,
+	// temporary (README, rule 14). It needs a Resolver that reports DNSSEC
+	// status (DNSResolver.DNSSEC). false: no TLSA questions.
 	DANE bool
 	// RootCAs are the roots an MTA-STS host's certificate must chain to
 	// (TLSPolicy.TLSConfig). nil: the system's roots.
@@ -276,329 +224,4 @@ func (r *Router) Route(ctx context.Context, domain string) (out *Route, outErr e
 	defer ro.stopMTASTS()
 	ro.startLookups(ctx, ro.hosts)
 	return ro.finish(ctx)
-}
-
-// routing is one route being computed. Its stages, shared by Route and
-// Targets: begin (the domain, its MX RRset, sorted hosts, the loop guard by
-// name, the hosts to look up), startLookups (their A/AAAA questions, in
-// parallel), then finish (Route: the loop guard by address, limits, address
-// order, errors) or the streaming loop of Targets.
-type routing struct {
-	r      *Router
-	res    Resolver
-	domain string    // as given to Route
-	rt     *Route    // Hosts not yet set
-	hosts  []*mxHost // sorted, after the loop guard by name: the hosts to look up
-	beyond []*mxHost // after the loop guard by name, past the hosts to look up (MaxHosts)
-	self   bool      // the loop guard found this host among the mail exchangers
-	round  int       // hosts taken by the latest round of lookups (see lookFurther)
-
-	first lookups    // the A/AAAA questions of the first round of lookups
-	more  []*lookups // those of further rounds (see routing.lookFurther)
-	tls   *routeTLS  // MTA-STS (Router.MTASTS), or nil
-}
-
-// begin runs the stages of a route before the address lookups: it parses
-// the domain, asks for its MX RRset, sorts the hosts, applies the loop guard
-// to what is known so far, and chooses the hosts to look up.
-func (r *Router) begin(ctx context.Context, domain string) (*routing, *Error) {
-	dest, perr := parseDomain(domain)
-	if perr != nil {
-		return nil, perr
-	}
-	ro := &routing{r: r, domain: domain}
-	if dest.literal.IsValid() {
-		ro.literal(dest.literal)
-	} else {
-		ro.startMTASTS(ctx, dest.name) // in parallel with the MX question
-		if err := ro.mx(ctx, dest.name); err != nil {
-			ro.stopMTASTS()
-			return nil, err
-		}
-	}
-	hosts, dropped, self := r.loopGuard(ro.hosts)
-	r.traceLoopGuard(ctx, domain, dropped, nil)
-	if ro.self = self; self && len(hosts) == 0 {
-		ro.stopMTASTS()
-		return nil, ro.loopError()
-	}
-	n := r.lookupCount(hosts, r.MaxHosts)
-	ro.hosts, ro.beyond, ro.round = hosts[:n], hosts[n:], n
-	return ro, nil
-}
-
-// mx asks for the domain's MX RRset and turns it into sorted mail hosts.
-func (ro *routing) mx(ctx context.Context, name string) *Error {
-	r := ro.r
-	ro.res = r.resolver()
-	var extra *lastResponse
-	res := ro.res
-	if r.UseAdditional {
-		extra = &lastResponse{next: shared(res)}
-		res = extra
-	}
-	mx, lerr := r.ask(ctx, res, name+".", dns.TypeMX)
-	if lerr != nil {
-		return domainError(ro.domain, lerr)
-	}
-	r.traceMX(ctx, ro.domain, &mx)
-	ro.rt = &Route{Domain: name, Canonical: strings.TrimSuffix(mx.name, "."), Authentic: mx.authentic}
-	switch mx.kind {
-	case noDomain:
-		// RFC 5321, Section 5.1: "If a non-existent domain error is
-		// returned, this situation MUST be reported as an error."
-		return &Error{Domain: ro.domain, Status: statusNoDomain, Err: ErrNoSuchDomain,
-			Detail: "NXDOMAIN for " + mx.name}
-	case noData:
-		// RFC 5321, Section 5.1: "If an empty list of MXs is returned, the
-		// address is treated as if it was associated with an implicit MX
-		// RR, with a preference of 0, pointing to that host."
-		ro.rt.Implicit = true
-		ro.hosts = []*mxHost{{name: ro.rt.Canonical, fqdn: mx.name}}
-		return nil
-	}
-	var err *Error
-	if ro.hosts, err = mxHosts(ro.domain, mx.rrs); err != nil {
-		return err
-	}
-	sortHosts(ro.hosts, r.Rand)
-	r.traceOrder(ctx, ro.domain, ro.hosts)
-	if extra != nil && !(r.DANE && mx.authentic) { // DANE needs authenticated addresses
-		useAdditional(ro.hosts, extra.msg, mx.name, r.maxAddrsPerHost())
-	}
-	return nil
-}
-
-// literal routes an address literal: one host, that address, no DNS.
-// The loop guard and the Family still apply.
-func (ro *routing) literal(addr netip.Addr) {
-	h := &mxHost{name: "[" + addr.String() + "]"}
-	if addr.Is4() {
-		h.v4 = addrResult{looked: true, addrs: []netip.Addr{addr}}
-		h.v6.looked = true
-	} else {
-		h.name = "[IPv6:" + addr.String() + "]"
-		h.v6 = addrResult{looked: true, addrs: []netip.Addr{addr}}
-		h.v4.looked = true
-	}
-	ro.rt = &Route{Domain: h.name, Canonical: h.name}
-	ro.hosts = []*mxHost{h}
-}
-
-// lookupCount returns how many of hosts (sorted, the next ones in route
-// order) to look up to find want usable ones, without MaxHosts all of them:
-// hosts known to be unusable before any lookup (an IP-address target) come
-// along at no cost and take no place. When the loop guard needs lookups
-// (LocalAddrs, or LocalNames and CNAMEs), every further host at the
-// preference of the last one is taken too, since one of those may turn
-// out to be this host and drop its whole preference (see loopGuard).
-func (r *Router) lookupCount(hosts []*mxHost, want int) int {
-	if r.MaxHosts <= 0 {
-		return len(hosts)
-	}
-	n := 0
-	for got := 0; n < len(hosts) && got < want; n++ {
-		if hosts[n].err == nil {
-			got++
-		}
-	}
-	if r.guardsAfterLookup() && n > 0 {
-		for n < len(hosts) && hosts[n].pref == hosts[n-1].pref {
-			n++
-		}
-	}
-	return n
-}
-
-// lookFurther starts a further round of lookups when MaxHosts is set, the hosts
-// looked up so far (all ended) have fewer usable ones than MaxHosts, and
-// hosts are left beyond them. It reports whether it started one.
-//
-// Each further round takes at least twice the hosts of the one before, so a
-// list of many unusable hosts (a hostile RRset of MaxMX bad targets, with
-// MaxHosts 1) costs a few rounds, not one round-trip per host; the hosts
-// looked up past the MaxHosts-th usable one are cut as usual.
-func (ro *routing) lookFurther(ctx context.Context) bool {
-	r := ro.r
-	if r.MaxHosts <= 0 || len(ro.beyond) == 0 {
-		return false
-	}
-	usable := 0
-	for _, h := range ro.hosts {
-		if r.hasTarget(h) {
-			usable++
-		}
-	}
-	if usable >= r.MaxHosts {
-		return false
-	}
-	n := r.lookupCount(ro.beyond, max(r.MaxHosts-usable, 2*ro.round))
-	ro.round = n
-	next := ro.beyond[:n]
-	ro.hosts = append(ro.hosts[:len(ro.hosts):len(ro.hosts)], next...)
-	ro.beyond = ro.beyond[n:]
-	ro.startLookups(ctx, next)
-	return true
-}
-
-// maxHostsCut returns the number of hosts to keep: up to and including the
-// MaxHosts-th usable one (all of them without MaxHosts).
-func (r *Router) maxHostsCut(hosts []*mxHost) int {
-	if r.MaxHosts <= 0 {
-		return len(hosts)
-	}
-	usable := 0
-	for i, h := range hosts {
-		if r.hasTarget(h) {
-			if usable++; usable == r.MaxHosts {
-				return i + 1
-			}
-		}
-	}
-	return len(hosts)
-}
-
-// finish waits for the lookups, applies the loop guard to what they found
-// (addresses, CNAMEs), looks further while MaxHosts is not reached (see
-// lookFurther), cuts at MaxHosts, orders and de-duplicates the addresses, applies
-// MaxAddrs and says why the route is unusable if it is.
-func (ro *routing) finish(ctx context.Context) (*Route, error) {
-	r, domain, rt := ro.r, ro.domain, ro.rt
-	for {
-		ro.wait()
-		if r.guardsAfterLookup() {
-			if kept, dropped, self := r.loopGuard(ro.hosts); self {
-				// The hosts past the lookup set are at or above this
-				// host's preference too (see lookupCount): the loop
-				// guard drops them.
-				r.traceLoopGuard(ctx, domain, dropped, ro.beyond)
-				ro.self, ro.hosts, ro.beyond = true, kept, nil
-				if len(kept) == 0 {
-					return nil, ro.loopError()
-				}
-			}
-		}
-		ro.settleAll(ctx) // TLS policies: before lookFurther counts usable hosts
-		if ctx.Err() != nil || !ro.lookFurther(ctx) {
-			break // a done ctx: the route defers below, no more rounds
-		}
-	}
-	hosts := ro.hosts
-	beyond := ro.beyond // past MaxHosts, never looked up
-	if cut := r.maxHostsCut(hosts); cut < len(hosts) {
-		r.traceMaxHosts(ctx, domain, hosts[cut:])
-		hosts = hosts[:cut]
-	}
-	r.traceMaxHosts(ctx, domain, beyond)
-	if err := ctx.Err(); err != nil {
-		return nil, ctxError(domain, err)
-	}
-	n := 0
-	for _, h := range hosts {
-		n += len(h.v6.addrs) + len(h.v4.addrs)
-	}
-	buf := make([]netip.Addr, 0, n) // one array for every host's addresses
-	for _, h := range hosts {
-		if h.err != nil {
-			continue
-		}
-		start := len(buf)
-		buf = r.appendHostAddrs(buf, h)
-		if h.addrs = buf[start:len(buf):len(buf)]; len(h.addrs) == 0 {
-			h.err = r.hostError(domain, h)
-		}
-	}
-	r.traceHosts(ctx, domain, hosts)
-	if rt.Implicit && hosts[0].err != nil {
-		return nil, r.implicitError(ctx, ro.res, domain, hosts[0])
-	}
-	r.traceDedupe(ctx, domain, hosts)
-	hosts = dedupeAddrs(hosts)
-	if err := noAddressError(domain, hosts); err != nil {
-		if ro.self {
-			ro.noPrimary(err)
-		}
-		rt.Hosts = publicHosts(hosts)
-		return rt, err
-	}
-	r.traceMaxAddrs(ctx, domain, hosts)
-	rt.Hosts = publicHosts(limitAddrs(hosts, r.MaxAddrs))
-	return rt, nil
-}
-
-// noPrimary turns err (ErrNoAddress) into the deferral of a backup mail
-// exchanger: this host is in the MX list and every more preferred host is
-// unusable. The backup accepted the mail on the primary's behalf and must
-// keep it until a primary is reachable again; bouncing would lose it.
-// Postfix defers such mail with 4.4.4 ("unable to find primary relay");
-// RFC 5321, Section 5.1 makes a loop an error only when "there are no
-// records left", which is not the case here.
-func (ro *routing) noPrimary(err *Error) {
-	err.Status, err.Temporary = statusNoPrimary, true
-	detail := "this host is a backup mail exchanger for " + ro.rt.Canonical + " and no more preferred host is usable: keep the mail"
-	if err.Detail != "" {
-		detail += "; " + err.Detail
-	}
-	err.Detail = detail
-}
-
-// loopError is ErrLoop: the loop guard left no host.
-func (ro *routing) loopError() *Error {
-	return &Error{Domain: ro.domain, Status: statusRoutingLoop, Err: ErrLoop,
-		Detail: "this host is a mail exchanger for " + ro.rt.Canonical + " and none is more preferred"}
-}
-
-// ctxError is the temporary error of a route whose context ended before its
-// addresses were known.
-func ctxError(domain string, err error) *Error {
-	return newTemporary(domain, "", "address lookups: "+err.Error(), err)
-}
-
-// noAddressError returns ErrNoAddress when no host is usable.
-//
-// RFC 5321, Section 5.1: "If MX records are present, but none of them are
-// usable, this situation MUST be reported as an error." It is temporary when
-// any host failed temporarily: that host may work on the next try.
-func noAddressError(domain string, hosts []*mxHost) *Error {
-	var first, temp *Error
-	for _, h := range hosts {
-		if h.err == nil {
-			return nil
-		}
-		if first == nil {
-			first = h.err
-		}
-		if temp == nil && h.err.Temporary {
-			temp = h.err
-		}
-	}
-	e := &Error{Domain: domain, Status: statusUnroutable, Err: ErrNoAddress}
-	if temp != nil {
-		e.Status, e.Temporary, e.Cause = statusTempDNS, true, temp.Cause
-		first = temp
-	}
-	if first != nil {
-		e.Detail = fmt.Sprintf("%d mail host(s), none usable; %s: %s", len(hosts), first.Host, first.Detail)
-	}
-	return e
-}
-
-// domainError turns a failed question about the domain itself into an *Error.
-func domainError(domain string, lerr *lookupError) *Error {
-	if lerr.cname {
-		return &Error{Domain: domain, Status: statusTempDNS, Temporary: true, Err: ErrCNAME, Detail: lerr.detail}
-	}
-	return newTemporary(domain, "", lerr.detail, lerr.cause)
-}
-
-func publicHosts(hosts []*mxHost) []Host {
-	out := make([]Host, len(hosts))
-	for i, h := range hosts {
-		out[i] = Host{Name: h.name, Preference: h.pref, Addrs: h.addrs, Authentic: h.authentic(),
-			Canonical: h.canonical(), TLS: h.tlsPolicy()}
-		if h.err != nil {
-			out[i].Err = h.err // only when set: a nil *Error in an error is not nil
-		}
-	}
-	return out
 }

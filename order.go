@@ -1,125 +1,15 @@
 package mxroute
 
+// Host order: MX preference ascending, equal preferences shuffled
+// (RFC 5321, Section 5.1), reproducibly with a seeded Router.Rand.
+
 import (
 	"cmp"
+	"hash/maphash"
 	"math/rand/v2"
-	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
 )
-
-// Family selects the address families of a route and their order within
-// each host. Hosts keep their MX order whatever the Family.
-type Family int
-
-const (
-	// AnyFamily uses both families; per host, IPv6 addresses first, then IPv4
-	// (the RFC 6724, Section 2.1 default policy table prefers IPv6).
-	AnyFamily Family = iota
-	// IPv4Only uses only IPv4 addresses; AAAA records are not asked for.
-	IPv4Only
-	// IPv6Only uses only IPv6 addresses; A records are not asked for.
-	IPv6Only
-	// PreferIPv4 uses both families; per host, IPv4 addresses first.
-	PreferIPv4
-	// Interleave uses both families and alternates them within each host,
-	// IPv6 first (RFC 8305, Section 4), so one broken family costs one
-	// attempt per host instead of all of them.
-	Interleave
-)
-
-// String returns the Family's Go name, e.g. "IPv4Only".
-func (f Family) String() string {
-	switch f {
-	case AnyFamily:
-		return "AnyFamily"
-	case IPv4Only:
-		return "IPv4Only"
-	case IPv6Only:
-		return "IPv6Only"
-	case PreferIPv4:
-		return "PreferIPv4"
-	case Interleave:
-		return "Interleave"
-	}
-	return "Family(" + strconv.Itoa(int(f)) + ")"
-}
-
-// wants reports whether f uses IPv6 and IPv4 addresses.
-func (f Family) wants() (v6, v4 bool) {
-	switch f {
-	case IPv4Only:
-		return false, true
-	case IPv6Only:
-		return true, false
-	}
-	return true, true
-}
-
-// usedAddrs returns h's AAAA and A results, each only when the Family uses
-// its family (nil otherwise).
-func (r *Router) usedAddrs(h *mxHost) [2][]netip.Addr {
-	useV6, useV4 := r.Family.wants()
-	var out [2][]netip.Addr
-	if useV6 {
-		out[0] = h.v6.addrs
-	}
-	if useV4 {
-		out[1] = h.v4.addrs
-	}
-	return out
-}
-
-// orderAddrs puts one host's addresses in the order to try. Within a family
-// the resolver's order is kept: RFC 5321, Section 5.1: "It is the
-// responsibility of the domain name resolver interface to have ordered this
-// list by decreasing preference if necessary, and the SMTP sender MUST try
-// them in the order presented."
-// The addresses are appended to out.
-func orderAddrs(out, v6, v4 []netip.Addr, f Family) []netip.Addr {
-	useV6, useV4 := f.wants()
-	if !useV6 {
-		v6 = nil
-	}
-	if !useV4 {
-		v4 = nil
-	}
-	switch f {
-	case PreferIPv4:
-		out = append(append(out, v4...), v6...)
-	case Interleave:
-		// RFC 8305, Section 4 (in our words, not its own): the sorted
-		// list is reordered so that address families alternate, starting
-		// with the preferred one, IPv6.
-		for i := 0; i < len(v6) || i < len(v4); i++ {
-			if i < len(v6) {
-				out = append(out, v6[i])
-			}
-			if i < len(v4) {
-				out = append(out, v4[i])
-			}
-		}
-	default:
-		out = append(append(out, v6...), v4...)
-	}
-	return out
-}
-
-// mxHost is one mail host on its way to becoming a Host.
-type mxHost struct {
-	name   string       // lower case, no trailing dot
-	fqdn   string       // name with the trailing dot, as asked
-	pref   uint16       //
-	err    *Error       // unusable before any lookup (an IP address as MX target)
-	v6, v4 addrResult   // the AAAA and A lookups
-	addrs  []netip.Addr // final, ordered and de-duplicated
-
-	left  int32         // lookups in flight, changed atomically
-	ready chan struct{} // closed when left drops to 0; nil when nothing was in flight
-
-	tls *hostTLS // TLSA lookups and TLS policy (Router.MTASTS, Router.DANE), or nil
-}
 
 // sortHosts orders mail hosts by ascending preference and randomizes each run
 // of equal preference.
@@ -137,21 +27,43 @@ func sortHosts(hosts []*mxHost, rng *rand.Rand) {
 	slices.SortFunc(hosts, func(a, b *mxHost) int {
 		return cmp.Or(cmp.Compare(a.pref, b.pref), cmp.Compare(a.name, b.name))
 	})
-	for i := 0; i < len(hosts); {
-		j := i + 1
-		for j < len(hosts) && hosts[j].pref == hosts[i].pref {
-			j++
-		}
-		if j-i > 1 {
+	for i, j := 0, 0; i < len(hosts); i = j {
+		if j = tieEnd(hosts, i); j-i > 1 {
 			shuffle(hosts[i:j], rng)
 		}
-		i = j
 	}
 }
 
-// randMu guards the Router's *rand.Rand, which is not safe for concurrent
-// use, so that one Router may route from many goroutines.
-var randMu sync.Mutex
+// tieEnd returns the end of the run of hosts (sorted by preference) that
+// share the preference of hosts[i]: the hosts RFC 5321 has shuffled, the
+// loop guard drops together, and MaxHosts takes together.
+func tieEnd(hosts []*mxHost, i int) int {
+	j := i + 1
+	for j < len(hosts) && hosts[j].pref == hosts[i].pref {
+		j++
+	}
+	return j
+}
+
+// randLocks serialise the shuffles drawn from one *rand.Rand, which is not
+// safe for concurrent use, so that a Router may route from many goroutines.
+// The lock follows the Rand, not the Router value: copies of a Router share
+// its Rand and so must share its lock, and Routers with different Rands do
+// not wait for each other (but for the rare two whose Rands hash to one
+// stripe, held for one shuffle). No field in Router: it stays copyable
+// before use, its zero value ready, and go vet's copylocks quiet.
+var randLocks [64]struct {
+	sync.Mutex
+	_ [56]byte // one lock per cache line
+}
+
+var randLockSeed = maphash.MakeSeed()
+
+// randLock returns the lock of rng's shuffles: one of randLocks, chosen by
+// the Rand's address.
+func randLock(rng *rand.Rand) *sync.Mutex {
+	return &randLocks[maphash.Comparable(randLockSeed, rng)%uint64(len(randLocks))].Mutex
+}
 
 func shuffle(hosts []*mxHost, rng *rand.Rand) {
 	swap := func(i, j int) { hosts[i], hosts[j] = hosts[j], hosts[i] }
@@ -159,93 +71,8 @@ func shuffle(hosts []*mxHost, rng *rand.Rand) {
 		rand.Shuffle(len(hosts), swap) // the global source is safe for concurrent use
 		return
 	}
-	randMu.Lock()
+	mu := randLock(rng)
+	mu.Lock()
 	rng.Shuffle(len(hosts), swap)
-	randMu.Unlock()
-}
-
-// dedupeAddrs removes from each host's addresses those already listed under
-// an earlier host (or earlier in the same host), and drops hosts that had
-// addresses but have none left: mail already tried at an address gains
-// nothing from trying it again under another name. Hosts that carry an
-// error are kept, so that callers can see why they are unusable.
-func dedupeAddrs(hosts []*mxHost) []*mxHost {
-	var seen addrSet
-	kept := hosts[:0]
-	for _, h := range hosts {
-		if h.err != nil {
-			kept = append(kept, h)
-			continue
-		}
-		addrs := h.addrs[:0]
-		for _, a := range h.addrs {
-			if seen.add(a) {
-				addrs = append(addrs, a)
-			}
-		}
-		h.addrs = addrs
-		if len(addrs) > 0 {
-			kept = append(kept, h)
-		}
-	}
-	clear(hosts[len(kept):])
-	return kept
-}
-
-// addrSet is a set of addresses, IPv4-mapped IPv6 addresses taken as IPv4.
-// Its zero value is empty. A route has a handful of addresses: they are
-// scanned in a small array, and a map takes over past it.
-type addrSet struct {
-	small [16]netip.Addr
-	n     int
-	m     map[netip.Addr]struct{}
-}
-
-// add adds a and reports whether it was new.
-func (s *addrSet) add(a netip.Addr) bool {
-	a = a.Unmap()
-	if s.m != nil {
-		if _, dup := s.m[a]; dup {
-			return false
-		}
-		s.m[a] = struct{}{}
-		return true
-	}
-	for _, b := range s.small[:s.n] {
-		if a == b {
-			return false
-		}
-	}
-	if s.n < len(s.small) {
-		s.small[s.n] = a
-		s.n++
-		return true
-	}
-	s.m = make(map[netip.Addr]struct{}, 2*len(s.small))
-	for _, b := range s.small {
-		s.m[b] = struct{}{}
-	}
-	s.m[a] = struct{}{}
-	return true
-}
-
-// limitAddrs keeps the first max addresses in route order (max 0: all) and
-// drops the hosts after the one where the limit was reached.
-//
-// RFC 5321, Section 5.1: "there MAY also be a configurable limit on the number
-// of alternate addresses that can be tried. In any case, the SMTP client
-// SHOULD try at least two addresses."
-func limitAddrs(hosts []*mxHost, max int) []*mxHost {
-	if max <= 0 {
-		return hosts
-	}
-	n := 0
-	for i, h := range hosts {
-		if n+len(h.addrs) >= max {
-			h.addrs = h.addrs[:max-n] // n < max here, so at least one is left
-			return hosts[:i+1]
-		}
-		n += len(h.addrs)
-	}
-	return hosts
+	mu.Unlock()
 }

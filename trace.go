@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
+	"github.com/mxroute-go/mxroute/mtasts"
 )
 
 // A Step is the kind of decision an [Event] reports.
@@ -200,7 +202,7 @@ func (r *Router) traceMX(ctx context.Context, domain string, a *answer) {
 		if !ok {
 			continue
 		}
-		pref, target := mx.Preference, normalizeHost(mx.Mx)
+		pref, target := mx.Preference, NormalizeHost(mx.Mx)
 		if target == "" {
 			nulls = append(nulls, pref)
 			continue
@@ -257,12 +259,8 @@ func (r *Router) traceOrder(ctx context.Context, domain string, hosts []*mxHost)
 	if r.Trace == nil {
 		return
 	}
-	for i := 0; i < len(hosts); {
-		j := i + 1
-		for j < len(hosts) && hosts[j].pref == hosts[i].pref {
-			j++
-		}
-		if j-i > 1 {
+	for i, j := 0, 0; i < len(hosts); i = j {
+		if j = tieEnd(hosts, i); j-i > 1 {
 			order := make([]string, 0, j-i)
 			for _, h := range hosts[i:j] {
 				order = append(order, h.name)
@@ -271,7 +269,6 @@ func (r *Router) traceOrder(ctx context.Context, domain string, hosts []*mxHost)
 			r.emit(ctx, Event{Step: StepShuffle, Domain: domain, Preference: hosts[i].pref, Rule: ruleRFC5321, Count: j - i,
 				Message: fmt.Sprintf("%s share preference %d: shuffled into %s", joinAnd(names), hosts[i].pref, strings.Join(order, ", "))})
 		}
-		i = j
 	}
 }
 
@@ -543,4 +540,69 @@ func joinAnd(names []string) string {
 		return strings.Join(names, "")
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// traceMTASTS reports the domain's MTA-STS policy decision.
+func (r *Router) traceMTASTS(ctx context.Context, domain string, t *routeTLS) {
+	if r.Trace == nil {
+		return
+	}
+	e := Event{Step: StepMTASTS, Domain: domain, Rule: ruleSTS, Err: t.err}
+	p := t.policy
+	switch {
+	case p != nil:
+		e.Count = len(p.MX)
+		e.TTL = uint32(min(p.MaxAge/time.Second, 1<<31-1))
+		e.Message = fmt.Sprintf("MTA-STS policy id %s, mode %s, mx %s, max_age %d (%s)", p.ID, p.Mode, patterns(p), e.TTL, t.status)
+		if t.status == mtasts.StatusKept {
+			e.Rule = ruleSTSLookup
+			e.Message += ": the cached policy stays in force"
+		}
+		if p.Mode == mtasts.ModeNone {
+			e.Message += ": no MTA-STS"
+		}
+	case t.status == mtasts.StatusFailed:
+		e.Rule = ruleSTSLookup
+		e.Message = "no MTA-STS policy applies: " + stsFailureNote
+	default:
+		e.Message = "no MTA-STS policy"
+	}
+	if t.err != nil {
+		e.Message += "; " + t.err.Error()
+	}
+	r.emit(ctx, e)
+}
+
+// traceMTASTSHost reports how the domain's policy treats h.
+func (r *Router) traceMTASTSHost(ctx context.Context, domain string, h *mxHost, p *mtasts.Policy) {
+	if p == nil || h.tls.stsWhy == "" {
+		return
+	}
+	rule := ruleSTSMatch
+	if h.tls.dane != nil {
+		rule = ruleSTSvsDANE
+	}
+	e := Event{Step: StepMTASTSHost, Domain: domain, Host: h.name, Preference: h.pref, Rule: rule,
+		Message: fmt.Sprintf("%s (%d) %s (policy id %s)", h.name, h.pref, h.tls.stsWhy, p.ID)}
+	if h.err != nil && h.err.Err == ErrMTASTS {
+		e.Err = h.err
+	}
+	r.emit(ctx, e)
+}
+
+// traceTLSA reports h's DANE decision.
+func (r *Router) traceTLSA(ctx context.Context, domain string, h *mxHost) {
+	t := h.tls
+	if r.Trace == nil || t == nil || t.daneWhy == "" {
+		return
+	}
+	e := Event{Step: StepTLSA, Domain: domain, Host: h.name, Preference: h.pref, Rule: t.daneRule, Target: t.daneBase,
+		Message: h.name + ": " + t.daneWhy, Authentic: t.dane != nil}
+	if t.dane != nil {
+		e.Count = len(t.dane.Records)
+	}
+	if t.daneErr != nil {
+		e.Err = t.daneErr
+	}
+	r.emit(ctx, e)
 }

@@ -9,10 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/idna"
 
 	"github.com/mxroute-go/mxroute"
 )
@@ -182,7 +180,7 @@ func lintOne(ctx context.Context, cfg *config, query string) lintResult {
 	if errors.Is(err, mxroute.ErrBadDomain) {
 		return res
 	}
-	canonical := strings.TrimSuffix(strings.ToLower(domain), ".")
+	canonical := mxroute.NormalizeHost(domain)
 	if rt != nil {
 		canonical = rt.Canonical
 	}
@@ -294,7 +292,7 @@ func lintOne(ctx context.Context, cfg *config, query string) lintResult {
 		lintAuthentic(rt, add)
 	}
 
-	name := lookupName(domain) // as Route asked DNS for it
+	name := mxroute.NormalizeHost(domain) // as Route asked DNS for it
 	if rt != nil {
 		name = rt.Domain
 	}
@@ -391,30 +389,6 @@ func sameOrganization(domain, host string) bool {
 		parent = domain[off:]
 	}
 	return dns.IsSubDomain(dns.Fqdn(parent), dns.Fqdn(host))
-}
-
-// lookupName is the form in which Route asks DNS for domain: one trailing
-// dot removed, U-labels as A-labels (the UTS #46 lookup mapping, as the
-// library's parseDomain), lower case. It is used when Route returned no
-// Route to read Domain from; a name idna rejects is left as given, lower
-// case (Route rejected it too, and route-failed says so).
-func lookupName(domain string) string {
-	name := strings.TrimSuffix(domain, ".")
-	if !isASCII(name) {
-		if a, err := idna.Lookup.ToASCII(name); err == nil {
-			name = a
-		}
-	}
-	return strings.ToLower(name)
-}
-
-func isASCII(s string) bool {
-	for i := range len(s) {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 func have(hosts []string) string {

@@ -1,10 +1,12 @@
 package mxroute
 
+// The address lookups: the A and AAAA questions of every mail host, asked
+// in parallel (a bounded pool per round), or taken from the MX response's
+// additional section (Router.UseAdditional).
+
 import (
 	"context"
-	"errors"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -39,8 +41,9 @@ type addrResult struct {
 	inline [2]netip.Addr // backs addrs when they fit
 }
 
-// question is one A or AAAA lookup to run on a goroutine.
-type question struct {
+// hostQuestion is one question about a mail host (A, AAAA or, with DANE,
+// TLSA) to run on a goroutine.
+type hostQuestion struct {
 	h     *mxHost
 	ar    *addrResult
 	qtype uint16
@@ -51,7 +54,7 @@ type question struct {
 // of goroutines in route order.
 type lookups struct {
 	g       errgroup.Group
-	pending []question
+	pending []hostQuestion
 	next    atomic.Int32 // index of the next pending question to run
 	cancel  context.CancelFunc
 }
@@ -75,7 +78,7 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 	if r.Family == PreferIPv4 {
 		first, second = second, first
 	}
-	var pending []question
+	var pending []hostQuestion
 	for _, h := range hosts {
 		if h.err != nil {
 			continue
@@ -94,7 +97,7 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 				ar.cut = lerr != nil && ctx.Err() != nil
 				continue
 			}
-			pending = append(pending, question{h: h, ar: ar, qtype: qtype})
+			pending = append(pending, hostQuestion{h: h, ar: ar, qtype: qtype})
 		}
 		if q, ok := ro.askTLSA(ctx, h); ok { // DANE: in the same round
 			pending = append(pending, q)
@@ -174,60 +177,6 @@ func (h *mxHost) cut() bool {
 	return h.v6.cut || h.v4.cut || (h.tls != nil && (h.tls.tlsa.cut || h.tls.expanded.cut))
 }
 
-// hasTarget reports whether h, looked up, has an address the Router may
-// use: in a family it uses, and no special-purpose address. Such a host
-// takes a place under MaxHosts; one without takes none.
-func (r *Router) hasTarget(h *mxHost) bool {
-	if h.err != nil {
-		return false
-	}
-	for _, addrs := range r.usedAddrs(h) {
-		if slices.ContainsFunc(addrs, func(a netip.Addr) bool { return r.special(a) == nil }) {
-			return true
-		}
-	}
-	return false
-}
-
-// ask is lookup, answered from the Cache in place when it can be.
-// Records past the Router's cap for qtype are ignored (see maxRRs).
-func (r *Router) ask(ctx context.Context, res Resolver, name string, qtype uint16) (answer, *lookupError) {
-	limit := r.maxRRs(qtype)
-	if ans, lerr, ok := fromCache(ctx, res, name, qtype, limit); ok {
-		return ans, lerr
-	}
-	return lookup(ctx, res, name, qtype, limit)
-}
-
-// fromCache is lookup when res is a Cache holding every response the
-// question needs (CNAMEs included), read in place; ok is false otherwise.
-func fromCache(ctx context.Context, res Resolver, name string, qtype uint16, limit int) (_ answer, _ *lookupError, ok bool) {
-	c, isCache := res.(*Cache)
-	if !isCache {
-		return answer{}, nil, false
-	}
-	ans, lerr := lookup(ctx, cachedOnly{c}, name, qtype, limit)
-	if lerr != nil && lerr.cause == errNotCached {
-		return answer{}, nil, false
-	}
-	return ans, lerr, true
-}
-
-// cachedOnly is a Resolver that answers only from a Cache, in place (see
-// Cache.cached), and fails with errNotCached otherwise. The Router reads a
-// Cache this way first, on its own goroutine: a warm route starts no
-// goroutine and copies no message.
-type cachedOnly struct{ c *Cache }
-
-var errNotCached = errors.New("mxroute: not cached")
-
-func (c cachedOnly) Resolve(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	if m, ok := c.c.cached(name, qtype); ok {
-		return m, nil
-	}
-	return nil, errNotCached
-}
-
 // lastResponse is a Resolver that remembers the last response of next.
 type lastResponse struct {
 	next Resolver
@@ -262,15 +211,6 @@ func useAdditional(hosts []*mxHost, msg *dns.Msg, zone string, limit int) {
 			}
 		}
 	}
-}
-
-// fqdnOf returns name (a normalised host name) with its trailing dot,
-// reusing published (the MX data as received) when it is exactly that.
-func fqdnOf(published, name string) string {
-	if len(published) == len(name)+1 && published[len(name)] == '.' && published[:len(name)] == name {
-		return published
-	}
-	return name + "."
 }
 
 // queryFamilies says which address records to ask for: those the Family
@@ -313,61 +253,4 @@ func (ar *addrResult) set(ans answer, err *lookupError) {
 	if len(ar.addrs) == 0 {
 		ar.addrs = nil
 	}
-}
-
-// hostError says why a looked-up host has no usable address: a temporary
-// failure of either lookup wins (the host may work later, so the mail must
-// wait for it), then a CNAME fault, then the permanent "no address".
-func (r *Router) hostError(domain string, h *mxHost) *Error {
-	f := r.Family
-	var temp, cname, bad *lookupError
-	nx, looked := 0, 0
-	for _, ar := range []*addrResult{&h.v6, &h.v4} {
-		if !ar.looked {
-			continue
-		}
-		looked++
-		switch {
-		case ar.err == nil:
-			if ar.ans.kind == noDomain {
-				nx++
-			}
-		case ar.err.badName:
-			bad = ar.err
-		case ar.err.cname:
-			cname = ar.err
-		default:
-			temp = ar.err
-		}
-	}
-	switch {
-	case temp != nil:
-		return newTemporary(domain, h.name, temp.detail, temp.cause)
-	case bad != nil:
-		// Like an MX target that is no host name (see mxHosts): the
-		// host's data is malformed, not missing for now.
-		return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress, Detail: bad.detail}
-	case cname != nil:
-		return &Error{Domain: domain, Host: h.name, Status: statusTempDNS, Temporary: true,
-			Err: ErrCNAME, Detail: cname.detail}
-	}
-	if a, b := r.firstSpecial(h); b != nil {
-		// RFC 6890: an address no remote mail server can have.
-		return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress,
-			Detail: "no usable address: " + b.describe(a)}
-	}
-	detail := "no A or AAAA records"
-	switch {
-	case looked > 0 && nx == looked:
-		detail = "host does not exist (NXDOMAIN)"
-	case f == IPv4Only && len(h.v6.addrs) > 0:
-		detail = "only IPv6 addresses, and the family policy is IPv4Only"
-	case f == IPv6Only && len(h.v4.addrs) > 0:
-		detail = "only IPv4 addresses, and the family policy is IPv6Only"
-	case f == IPv4Only:
-		detail = "no A records"
-	case f == IPv6Only:
-		detail = "no AAAA records"
-	}
-	return &Error{Domain: domain, Host: h.name, Status: statusUnroutable, Err: ErrNoAddress, Detail: detail}
 }

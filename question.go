@@ -1,10 +1,15 @@
 package mxroute
 
+// One DNS question: asked through a Resolver (lookup), its response checked
+// against the question (sameQuestion, truncation, rcode, referrals and lame
+// replies), its records filtered (owner, type, class, the RRset caps) and the
+// result classified: found, NODATA, NXDOMAIN, or a temporary failure.
+
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -61,21 +66,6 @@ func (r *Router) maxAddrsPerHost() int {
 	return defaultMaxAddrsPerHost
 }
 
-// appendHostAddrs appends h's addresses to buf in the order to try (see
-// orderAddrs), without special-purpose ones (see special.go), at most
-// MaxAddrsPerHost of them.
-func (r *Router) appendHostAddrs(buf []netip.Addr, h *mxHost) []netip.Addr {
-	start := len(buf)
-	buf = orderAddrs(buf, h.v6.addrs, h.v4.addrs, r.Family)
-	kept := buf[:start]
-	for _, a := range buf[start:] {
-		if r.special(a) == nil {
-			kept = append(kept, a)
-		}
-	}
-	return kept[:start+min(len(kept)-start, r.maxAddrsPerHost())]
-}
-
 // lookupError says why a question got no usable answer. It never leaves the
 // package: the router turns it into an *Error for the domain or the host.
 type lookupError struct {
@@ -86,6 +76,65 @@ type lookupError struct {
 }
 
 func (e *lookupError) Error() string { return e.detail }
+
+// An inPlaceResolver is a Resolver that can hand out the messages it holds
+// without copying them: the Cache. The Router never modifies a message (the
+// Resolver contract), so it reads such a Resolver through these two views,
+// and a warm route copies no message and starts no goroutine.
+//
+// It is unexported on purpose: its contract (shared messages nobody may
+// modify, a view that never blocks nor asks, errNotCached) is a promise
+// between the Router and this package's Cache, and no other cache exists to
+// shape it; exported later, it breaks no one, while an exported one could
+// never change. Any other Resolver still works everywhere, through Resolve.
+// A type that embeds *Cache gets the views with it and keeps the fast path.
+type inPlaceResolver interface {
+	Resolver
+	// sharedView answers as Resolve does, asking on a miss, but returns
+	// the held message itself, which must not be modified.
+	sharedView() Resolver
+	// cachedView answers only from what is held, at once, on the caller's
+	// goroutine and without copying; anything else fails with errNotCached.
+	cachedView() Resolver
+}
+
+// errNotCached is the error of an inPlaceResolver's cachedView for a
+// question whose answer it does not hold.
+var errNotCached = errors.New("mxroute: not cached")
+
+// shared returns res, or for an inPlaceResolver its sharedView: how the
+// Router asks every question.
+func shared(res Resolver) Resolver {
+	if c, ok := res.(inPlaceResolver); ok {
+		return c.sharedView()
+	}
+	return res
+}
+
+// ask is lookup, answered from the Cache in place when it can be.
+// Records past the Router's cap for qtype are ignored (see maxRRs).
+func (r *Router) ask(ctx context.Context, res Resolver, name string, qtype uint16) (answer, *lookupError) {
+	limit := r.maxRRs(qtype)
+	if ans, lerr, ok := fromCache(ctx, res, name, qtype, limit); ok {
+		return ans, lerr
+	}
+	return lookup(ctx, res, name, qtype, limit)
+}
+
+// fromCache is lookup when res is an inPlaceResolver (a Cache) holding every
+// response the question needs (CNAMEs included), read in place; ok is false
+// otherwise.
+func fromCache(ctx context.Context, res Resolver, name string, qtype uint16, limit int) (_ answer, _ *lookupError, ok bool) {
+	c, ok := res.(inPlaceResolver)
+	if !ok {
+		return answer{}, nil, false
+	}
+	ans, lerr := lookup(ctx, c.cachedView(), name, qtype, limit)
+	if lerr != nil && lerr.cause == errNotCached {
+		return answer{}, nil, false
+	}
+	return ans, lerr, true
+}
 
 // lookup asks res for name's records of type qtype and follows CNAMEs
 // (see followCNAMEs), asking again when a chain ends at a name the response
@@ -168,6 +217,16 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16, limit 
 		// authoritative server stops at the edge of its zones): ask again.
 		qname = a.name
 	}
+}
+
+// sameQuestion reports whether m's question section is exactly q (the name
+// compared case-insensitively, RFC 4343).
+func sameQuestion(m *dns.Msg, q dns.Question) bool {
+	if len(m.Question) != 1 {
+		return false
+	}
+	a := m.Question[0]
+	return a.Qtype == q.Qtype && a.Qclass == q.Qclass && strings.EqualFold(a.Name, q.Name)
 }
 
 // isReferral reports whether msg is a referral (RFC 1034, Section 4.3.1,
