@@ -188,7 +188,7 @@ func (c *Client) LookupUsing(ctx context.Context, domain string, txt TXTFunc) (*
 	now := c.now()
 	store := c.getStore()
 	cached, ok, serr := store.Get(ctx, domain)
-	if serr != nil || !ok || !cached.Valid(now) {
+	if !ok || !cached.Valid(now) { // a failed Get may still give what it holds
 		cached, ok = Entry{}, false
 	}
 	keep := func(err error) (*Policy, Status, error) {

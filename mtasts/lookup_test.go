@@ -418,3 +418,25 @@ func TestLookupBadDomain(t *testing.T) {
 		t.Errorf("%d fetches", n)
 	}
 }
+
+// TestLookupUnreadableFileStore: a FileStore whose file cannot be read (here
+// a directory stands at its Path; in life EIO, EACCES, EMFILE) still keeps
+// in memory what it is given, and Lookup still applies it: before, the
+// fetched policy was dropped on the floor, every Lookup fetched again, and
+// an attacker blocking the fetch got no policy at all (RFC 8461, Section
+// 3.3: a valid cached policy MUST be applied).
+func TestLookupUnreadableFileStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.json")
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e := newLookupEnv(t, func(c *clock) Store { return &FileStore{Path: path, Now: c.now} })
+	e.run(t, dom, []step{
+		{reason: "fetched; the file cannot be read, so the error says the store failed", before: both(txt("v=STSv1; id=one"), serveMX("mx.a.example", 86400)),
+			status: StatusFetched, mx: "mx.a.example", fetches: 1, anyError: true},
+		{reason: "same id: the policy kept in memory, no fetch", before: later(time.Hour),
+			status: StatusCached, mx: "mx.a.example", fetches: 1},
+		{reason: "record and policy host blocked: the policy stays in force", before: both(txt(), failHTTP),
+			status: StatusKept, mx: "mx.a.example", fetches: 1, anyError: true},
+	})
+}
