@@ -368,24 +368,31 @@ func TestResolverTXT(t *testing.T) {
 
 // TestMTASTSHangingFetch: a policy host that never answers holds the route
 // only until ctx ends: the route defers, and the fetch and the lookup's
-// goroutine end with it (goleak, TestMain).
+// goroutine end with it (goleak, TestMain). That fetch failed (RFC 8461,
+// Section 3.3: no policy fetched "for any reason"), so the next delivery
+// within RetryAfter goes on as without MTA-STS instead of waiting and
+// deferring again, attempt after attempt, until the queue bounces the mail.
 func TestMTASTSHangingFetch(t *testing.T) {
 	ph := newPolicyHost(t, "hang")
 	s := &validatingServer{rrs: dnstest.RRs(stsZone("1")...), insecure: []string{"test."}}
 	r := stsRouter(t, s, ph)
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	_, err := r.Route(ctx, "a.test")
-	require.Error(t, err)
-	assert.True(t, IsTemporary(err), "the policy is unknown when ctx ends: defer")
-	ctx2, cancel2 := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel2()
 	n := 0
 	var last error
-	for _, err := range r.Targets(ctx2, "a.test") {
+	for _, err := range r.Targets(ctx, "a.test") {
 		n++
 		last = err
 	}
 	assert.Equal(t, 1, n, "no target before the policy is known, then the deferral")
-	assert.True(t, IsTemporary(last))
+	assert.True(t, IsTemporary(last), "the policy is unknown when ctx ends: defer")
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel2()
+	rt, err := r.Route(ctx2, "a.test")
+	require.NoError(t, err, "the failed fetch is remembered: no policy, deliver")
+	require.Len(t, rt.Hosts, 2)
+	for _, h := range rt.Hosts {
+		assert.Equal(t, TLSOpportunistic, h.TLS.Mode, h.Name)
+	}
+	assert.Equal(t, int64(1), ph.requests.Load(), "the policy host is not asked again within RetryAfter")
 }

@@ -440,3 +440,29 @@ func TestLookupUnreadableFileStore(t *testing.T) {
 			status: StatusKept, mx: "mx.a.example", fetches: 1, anyError: true},
 	})
 }
+
+// TestLookupDeadlineIsFailure: a policy host slower than the caller's
+// deadline is a fetch that failed (RFC 8461, Section 3.3: "no policy can be
+// fetched via HTTPS (for any reason)"), remembered for RetryAfter like any
+// other. Before, the abandoned fetch counted for nothing: every later
+// delivery waited for the host again until its deadline and deferred, so
+// mail to the domain waited until the queue gave up and bounced it, where
+// the RFC says to deliver as without MTA-STS. A cancel (a caller that
+// stops) still says nothing of the host (TestLookupCancelled).
+func TestLookupDeadlineIsFailure(t *testing.T) {
+	e := newLookupEnv(t, nil)
+	txt("v=STSv1; id=one")(e)
+	e.ps.serve(dom, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if p, st, err := e.c.Lookup(ctx, dom); p != nil || st != StatusFailed || !errors.Is(err, FetchError) {
+		t.Fatalf("deadline: %v %s %v", p, st, err)
+	}
+	p, st, err := e.c.Lookup(context.Background(), dom)
+	if p != nil || st != StatusFailed || !errors.Is(err, FetchError) {
+		t.Fatalf("next lookup: %v %s %v", p, st, err)
+	}
+	if n := e.ps.requests.Load(); n != 1 {
+		t.Fatalf("%d fetches, want 1: the slow host is not asked again within RetryAfter", n)
+	}
+}
