@@ -6,6 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxroute-go/mxroute/dane"
 	"github.com/mxroute-go/mxroute/mtasts"
 )
 
@@ -157,10 +158,13 @@ func (ro *routing) settle(ctx context.Context, h *mxHost) (cut bool) {
 		if r.hasTarget(h) {
 			h.err = t.daneErr
 		}
-	case t.dane != nil:
+	case t.dane != nil && (t.dane.Mode() == dane.ModeDANE || sts == nil || sts.Mode != mtasts.ModeEnforce):
 		// RFC 8461, Section 2: "senders who implement MTA-STS ... and
 		// DANE ... SHOULD apply DANE" when the host has usable TLSA
-		// records; DANE's ModeEncrypt is a secure RRset too.
+		// records. A secure RRset of only unusable ones (ModeEncrypt:
+		// TLS, no authentication) has no DANE validation to defer to:
+		// under an enforced policy the policy's checks apply below (TLS
+		// required too), or encryption only would replace WebPKI.
 		p.Mode, p.DANE = TLSDANE, t.dane
 		if sts != nil {
 			t.stsWhy = "DANE takes precedence over the MTA-STS policy"

@@ -309,6 +309,43 @@ func TestDANEOverMTASTS(t *testing.T) {
 	assert.Equal(t, "mta-sts: policy id 1 (enforce)", rt.Hosts[0].TLS.String())
 }
 
+// TestDANEEncryptUnderMTASTS: a secure TLSA RRset of only unusable records
+// (DANE's "encrypt", no authentication) does not take precedence over an
+// enforced MTA-STS policy: RFC 8461, Section 2 gives DANE precedence for
+// usable TLSA records, and with none usable there is no DANE validation to
+// defer to. The policy's WebPKI check (which also requires TLS) applies, and
+// a host matching no mx pattern stays unusable; otherwise a domain that
+// publishes, say, PKIX-EE(1) records by mistake would lose MTA-STS's
+// authentication to any certificate an attacker presents.
+func TestDANEEncryptUnderMTASTS(t *testing.T) {
+	unusable := " 300 IN TLSA 1 1 1 " + strings.Repeat("ab", 32)
+	ph := newPolicyHost(t, stsPolicy("enforce", "mx1.a.test"))
+	s := &validatingServer{rrs: dnstest.RRs(append(stsZone("1"),
+		"_25._tcp.mx1.a.test."+unusable, "_25._tcp.mx2.other.test."+unusable)...)}
+	r := stsRouter(t, s, ph)
+	r.DANE = true
+	rt, err := r.Route(t.Context(), "a.test")
+	require.NoError(t, err)
+	require.Len(t, rt.Hosts, 2)
+	require.NoError(t, rt.Hosts[0].Err)
+	assert.Equal(t, TLSMTASTS, rt.Hosts[0].TLS.Mode, "the enforced policy's WebPKI check, not encryption only")
+	assert.NotNil(t, rt.Hosts[0].TLS.TLSConfig().VerifyConnection, "the certificate is verified")
+	require.Error(t, rt.Hosts[1].Err, "matches no mx pattern of the enforced policy, and has no usable TLSA record")
+	assert.ErrorIs(t, rt.Hosts[1].Err, ErrMTASTS)
+
+	// In mode testing nothing is enforced: DANE's "encrypt" (TLS required)
+	// stays, which is stricter than the policy's report-only check.
+	ph.serve(stsPolicy("testing", "mx1.a.test"))
+	s2 := &validatingServer{rrs: dnstest.RRs(append(stsZone("2"),
+		"_25._tcp.mx1.a.test."+unusable)...)}
+	r2 := stsRouter(t, s2, ph)
+	r2.DANE = true
+	rt, err = r2.Route(t.Context(), "a.test")
+	require.NoError(t, err)
+	assert.Equal(t, TLSDANE, rt.Hosts[0].TLS.Mode)
+	assert.True(t, rt.Hosts[0].TLS.Required())
+}
+
 // TestResolverTXT: the adapter joins a record's strings without spaces
 // (RFC 8461, Section 3.1), says nothing for NXDOMAIN and NODATA, and fails
 // for a failed lookup.
@@ -331,24 +368,31 @@ func TestResolverTXT(t *testing.T) {
 
 // TestMTASTSHangingFetch: a policy host that never answers holds the route
 // only until ctx ends: the route defers, and the fetch and the lookup's
-// goroutine end with it (goleak, TestMain).
+// goroutine end with it (goleak, TestMain). That fetch failed (RFC 8461,
+// Section 3.3: no policy fetched "for any reason"), so the next delivery
+// within RetryAfter goes on as without MTA-STS instead of waiting and
+// deferring again, attempt after attempt, until the queue bounces the mail.
 func TestMTASTSHangingFetch(t *testing.T) {
 	ph := newPolicyHost(t, "hang")
 	s := &validatingServer{rrs: dnstest.RRs(stsZone("1")...), insecure: []string{"test."}}
 	r := stsRouter(t, s, ph)
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	_, err := r.Route(ctx, "a.test")
-	require.Error(t, err)
-	assert.True(t, IsTemporary(err), "the policy is unknown when ctx ends: defer")
-	ctx2, cancel2 := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel2()
 	n := 0
 	var last error
-	for _, err := range r.Targets(ctx2, "a.test") {
+	for _, err := range r.Targets(ctx, "a.test") {
 		n++
 		last = err
 	}
 	assert.Equal(t, 1, n, "no target before the policy is known, then the deferral")
-	assert.True(t, IsTemporary(last))
+	assert.True(t, IsTemporary(last), "the policy is unknown when ctx ends: defer")
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel2()
+	rt, err := r.Route(ctx2, "a.test")
+	require.NoError(t, err, "the failed fetch is remembered: no policy, deliver")
+	require.Len(t, rt.Hosts, 2)
+	for _, h := range rt.Hosts {
+		assert.Equal(t, TLSOpportunistic, h.TLS.Mode, h.Name)
+	}
+	assert.Equal(t, int64(1), ph.requests.Load(), "the policy host is not asked again within RetryAfter")
 }

@@ -34,8 +34,9 @@ const (
 	// TLSDANE: the host has a secure TLSA RRset (RFC 7672, Section 2.2):
 	// TLS is required, authenticated by its usable records (or, when all
 	// are unusable, dane.ModeEncrypt: encrypted, not authenticated). A
-	// host that fails it is skipped. DANE takes precedence over MTA-STS
-	// (RFC 8461, Section 2).
+	// host that fails it is skipped. DANE with usable records takes
+	// precedence over MTA-STS (RFC 8461, Section 2); an enforced policy
+	// wins over dane.ModeEncrypt.
 	TLSDANE
 )
 

@@ -579,7 +579,7 @@ func (r *Router) traceMTASTSHost(ctx context.Context, domain string, h *mxHost, 
 		return
 	}
 	rule := ruleSTSMatch
-	if h.tls.dane != nil {
+	if h.tls.policy != nil && h.tls.policy.Mode == TLSDANE {
 		rule = ruleSTSvsDANE
 	}
 	e := Event{Step: StepMTASTSHost, Domain: domain, Host: h.name, Preference: h.pref, Rule: rule,

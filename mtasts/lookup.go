@@ -93,7 +93,8 @@ type Client struct {
 	// (Section 3.3 lets senders rate-limit fetch attempts): meanwhile Lookup
 	// answers as the failed fetch did (a cached policy kept, or none) without
 	// asking the policy host, so a dead host does not cost every delivery a
-	// timeout. 0: 5 minutes.
+	// timeout. A fetch that outlasts the caller's deadline counts as failed
+	// (one abandoned by a cancel does not). 0: 5 minutes.
 	RetryAfter time.Duration
 	// Now gives the time. Nil: time.Now.
 	Now func() time.Time
@@ -188,7 +189,7 @@ func (c *Client) LookupUsing(ctx context.Context, domain string, txt TXTFunc) (*
 	now := c.now()
 	store := c.getStore()
 	cached, ok, serr := store.Get(ctx, domain)
-	if serr != nil || !ok || !cached.Valid(now) {
+	if !ok || !cached.Valid(now) { // a failed Get may still give what it holds
 		cached, ok = Entry{}, false
 	}
 	keep := func(err error) (*Policy, Status, error) {
@@ -259,11 +260,22 @@ func (c *Client) fetch(ctx context.Context, domain, id string) (*Policy, error) 
 			delete(c.flights, domain) // a new caller starts afresh
 		}
 		c.mu.Unlock()
+		err := &Error{Result: FetchError, Domain: domain, Detail: "fetch abandoned", Err: ctx.Err()}
 		if last {
 			f.cancel()
 			<-f.done
+			// A deadline that ends the wait: the policy host did not answer
+			// in the time the sender could give it, a failed fetch (Section
+			// 3.3, "for any reason"), remembered for RetryAfter; else every
+			// later delivery would wait for it again and defer, until the
+			// queue bounces the mail. A cancel says nothing of the host.
+			if f.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				c.mu.Lock()
+				c.noteFailure(domain, id, c.now(), err)
+				c.mu.Unlock()
+			}
 		}
-		return nil, &Error{Result: FetchError, Domain: domain, Detail: "fetch abandoned", Err: ctx.Err()}
+		return nil, err
 	}
 }
 

@@ -418,3 +418,51 @@ func TestLookupBadDomain(t *testing.T) {
 		t.Errorf("%d fetches", n)
 	}
 }
+
+// TestLookupUnreadableFileStore: a FileStore whose file cannot be read (here
+// a directory stands at its Path; in life EIO, EACCES, EMFILE) still keeps
+// in memory what it is given, and Lookup still applies it: before, the
+// fetched policy was dropped on the floor, every Lookup fetched again, and
+// an attacker blocking the fetch got no policy at all (RFC 8461, Section
+// 3.3: a valid cached policy MUST be applied).
+func TestLookupUnreadableFileStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.json")
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e := newLookupEnv(t, func(c *clock) Store { return &FileStore{Path: path, Now: c.now} })
+	e.run(t, dom, []step{
+		{reason: "fetched; the file cannot be read, so the error says the store failed", before: both(txt("v=STSv1; id=one"), serveMX("mx.a.example", 86400)),
+			status: StatusFetched, mx: "mx.a.example", fetches: 1, anyError: true},
+		{reason: "same id: the policy kept in memory, no fetch", before: later(time.Hour),
+			status: StatusCached, mx: "mx.a.example", fetches: 1},
+		{reason: "record and policy host blocked: the policy stays in force", before: both(txt(), failHTTP),
+			status: StatusKept, mx: "mx.a.example", fetches: 1, anyError: true},
+	})
+}
+
+// TestLookupDeadlineIsFailure: a policy host slower than the caller's
+// deadline is a fetch that failed (RFC 8461, Section 3.3: "no policy can be
+// fetched via HTTPS (for any reason)"), remembered for RetryAfter like any
+// other. Before, the abandoned fetch counted for nothing: every later
+// delivery waited for the host again until its deadline and deferred, so
+// mail to the domain waited until the queue gave up and bounced it, where
+// the RFC says to deliver as without MTA-STS. A cancel (a caller that
+// stops) still says nothing of the host (TestLookupCancelled).
+func TestLookupDeadlineIsFailure(t *testing.T) {
+	e := newLookupEnv(t, nil)
+	txt("v=STSv1; id=one")(e)
+	e.ps.serve(dom, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if p, st, err := e.c.Lookup(ctx, dom); p != nil || st != StatusFailed || !errors.Is(err, FetchError) {
+		t.Fatalf("deadline: %v %s %v", p, st, err)
+	}
+	p, st, err := e.c.Lookup(context.Background(), dom)
+	if p != nil || st != StatusFailed || !errors.Is(err, FetchError) {
+		t.Fatalf("next lookup: %v %s %v", p, st, err)
+	}
+	if n := e.ps.requests.Load(); n != 1 {
+		t.Fatalf("%d fetches, want 1: the slow host is not asked again within RetryAfter", n)
+	}
+}

@@ -38,6 +38,8 @@ func (e Entry) Valid(now time.Time) bool {
 
 // Store keeps one Entry per domain (lower case, no trailing dot). It must be
 // safe for concurrent use. Get of an unknown domain is (Entry{}, false, nil).
+// A Get that fails may still give an entry it holds (ok true): Lookup uses
+// it, since a valid cached policy must stay in force (RFC 8461, Section 3.3).
 type Store interface {
 	Get(ctx context.Context, domain string) (Entry, bool, error)
 	Put(ctx context.Context, domain string, e Entry) error
@@ -176,32 +178,39 @@ func (s *FileStore) load() error {
 			continue // an entry this version cannot read: fetch it again
 		}
 		p.ID = fe.ID
+		if have, ok := s.mem.m[normDomain(d)]; ok && !have.Fetched.Before(fe.Fetched) {
+			continue // put while the file could not be read: newer
+		}
 		s.mem.put(normDomain(d), Entry{Policy: p, ID: fe.ID, Fetched: fe.Fetched})
 	}
 	s.loaded = true
 	return nil
 }
 
-// Get returns the entry of domain, reading the file on first use.
+// Get returns the entry of domain, reading the file on first use. While
+// the file cannot be read, it answers from what Put kept in memory, with
+// the error.
 func (s *FileStore) Get(ctx context.Context, domain string) (Entry, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.load(); err != nil {
-		return Entry{}, false, err
-	}
-	return s.mem.Get(ctx, domain)
+	lerr := s.load()
+	e, ok, _ := s.mem.Get(ctx, domain)
+	return e, ok, lerr
 }
 
-// Put stores the entry and rewrites the file.
+// Put stores the entry and rewrites the file. While the file cannot be
+// read, the entry is kept in memory only (and the error returned), so the
+// policy stays in force in this process.
 func (s *FileStore) Put(_ context.Context, domain string, e Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.load(); err != nil {
-		return err
-	}
+	lerr := s.load()
 	s.mem.mu.Lock()
 	defer s.mem.mu.Unlock()
 	s.mem.put(normDomain(domain), e)
+	if lerr != nil {
+		return lerr // rewriting the file now would drop what it holds
+	}
 	now := s.mem.now()
 	f := fileFormat{Version: fileVersion, Entries: make(map[string]fileEntry, len(s.mem.m))}
 	for d, e := range s.mem.m {
