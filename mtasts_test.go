@@ -2,12 +2,8 @@ package mxroute
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
-	"log"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,7 +34,7 @@ func newPolicyHost(t *testing.T, body string) *policyHost {
 	ph := &policyHost{body: body}
 	ca := testpki.NewRoot(t, "mta-sts test CA")
 	cert := ca.Issue(t, testpki.Template{CommonName: "mta-sts.a.test", DNSNames: []string{"mta-sts.a.test"}})
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ph.requests.Add(1)
 		ph.mu.Lock()
 		body := ph.body
@@ -53,21 +49,9 @@ func newPolicyHost(t *testing.T, body string) *policyHost {
 		}
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, body)
-	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS()}}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	addr := srv.Listener.Addr().String()
-	tr := &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: testpki.Pool(ca)},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	ph.fetcher = mtasts.Fetcher{Client: &http.Client{Transport: tr}, Timeout: 5 * time.Second}
+	})
+	client := testpki.ServeHTTPS(t, h, testpki.Pool(ca), cert.TLS())
+	ph.fetcher = mtasts.Fetcher{Client: client, Timeout: 5 * time.Second}
 	return ph
 }
 

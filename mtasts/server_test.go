@@ -4,11 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
-	"log"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +35,6 @@ func (ca *testCA) issue(t testing.TB, nb, na time.Time, names ...string) tls.Cer
 // policyServer is an HTTPS server on loopback answering for every
 // mta-sts.<domain> with what the test sets per domain; it counts requests.
 type policyServer struct {
-	srv      *httptest.Server
 	mu       sync.Mutex
 	handlers map[string]http.HandlerFunc // by Host
 	requests atomic.Int64
@@ -51,7 +46,7 @@ type policyServer struct {
 func newPolicyServer(t *testing.T, ca *testCA, certs ...tls.Certificate) (*policyServer, Fetcher) {
 	t.Helper()
 	ps := &policyServer{handlers: map[string]http.HandlerFunc{}}
-	ps.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ps.requests.Add(1)
 		ps.mu.Lock()
 		h := ps.handlers[r.Host]
@@ -61,26 +56,14 @@ func newPolicyServer(t *testing.T, ca *testCA, certs ...tls.Certificate) (*polic
 			return
 		}
 		h(w, r)
-	}))
+	})
 	names := []string{"mta-sts.example.com", "mta-sts.example.org"}
 	for _, d := range testDomains {
 		names = append(names, "mta-sts."+d)
 	}
 	all := append([]tls.Certificate{ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), names...)}, certs...)
-	ps.srv.TLS = &tls.Config{Certificates: all}
-	ps.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
-	ps.srv.StartTLS()
-	t.Cleanup(ps.srv.Close)
-	addr := ps.srv.Listener.Addr().String()
-	tr := &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.pool},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr) // every name is the loopback server
-		},
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return ps, Fetcher{Client: &http.Client{Transport: tr}, Timeout: 5 * time.Second}
+	client := testpki.ServeHTTPS(t, h, ca.pool, all...)
+	return ps, Fetcher{Client: client, Timeout: 5 * time.Second}
 }
 
 // testDomains have a name in the server's default certificate.
