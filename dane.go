@@ -41,7 +41,6 @@ type hostTLS struct {
 	settled bool       // the policy is decided: policy, or the host's err
 	policy  *TLSPolicy // published as Host.TLS
 	stsWhy  string     // the MTA-STS decision for this host, for the trace ("" when none applies)
-	traced  bool
 }
 
 // tlsOf returns h's hostTLS, making it.
