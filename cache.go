@@ -134,6 +134,11 @@ type cacheKey struct {
 	qtype uint16
 }
 
+// keyOf is the key of the question (name, qtype), name made a lower-case FQDN.
+func keyOf(name string, qtype uint16) cacheKey {
+	return cacheKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
+}
+
 // cacheEntry is one remembered answer, on the recency list.
 type cacheEntry struct {
 	key        cacheKey
@@ -179,7 +184,7 @@ func (c *Cache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 // this way, so that what it reports of an answer (its TTLs) is the same
 // whether the answer was cached before or arrived just now.
 func (c *Cache) resolve(ctx context.Context, name string, qtype uint16) (_ *dns.Msg, age, life time.Duration, _ error) {
-	key := cacheKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
+	key := keyOf(name, qtype)
 	sh := c.shard(key)
 	now := c.now()
 	if e := sh.lookup(key, now); e != nil {
@@ -282,7 +287,7 @@ func (e errorString) Error() string { return string(e) }
 // anyone and without copying it, or nil. The Router uses it to answer from
 // the cache on the goroutine it runs on; the message must not be modified.
 func (c *Cache) cached(name string, qtype uint16) (*dns.Msg, bool) {
-	key := cacheKey{name: strings.ToLower(name), qtype: qtype}
+	key := keyOf(name, qtype)
 	if e := c.shard(key).lookup(key, c.now()); e != nil && e.err == nil {
 		return e.msg, true
 	}

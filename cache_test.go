@@ -161,6 +161,10 @@ func TestCacheCopiesAndAges(t *testing.T) {
 	assert.True(t, got.AuthenticatedData, "the AD bit is kept")
 	require.NotNil(t, got.IsEdns0())
 	assert.True(t, got.IsEdns0().Do(), "the OPT record's flags are not aged like a TTL")
+	for _, name := range []string{"a.test.", "A.Test"} {
+		_, err := c.cachedView().Resolve(t.Context(), name, dns.TypeA)
+		assert.NoError(t, err, "%s: the in-place view keys the question as Resolve does", name)
+	}
 
 	_, err = c.Resolve(t.Context(), "a.test.", dns.TypeAAAA)
 	require.NoError(t, err)

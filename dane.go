@@ -41,7 +41,6 @@ type hostTLS struct {
 	settled bool       // the policy is decided: policy, or the host's err
 	policy  *TLSPolicy // published as Host.TLS
 	stsWhy  string     // the MTA-STS decision for this host, for the trace ("" when none applies)
-	traced  bool
 }
 
 // tlsOf returns h's hostTLS, making it.
@@ -75,8 +74,7 @@ func (ro *routing) askTLSA(ctx context.Context, h *mxHost) (hostQuestion, bool) 
 	t.tlsa.looked = true
 	name := tlsaName(h.fqdn)
 	if ans, lerr, ok := fromCache(ctx, ro.res, name, dns.TypeTLSA, r.maxRRs(dns.TypeTLSA)); ok {
-		t.tlsa.set(ans, lerr)
-		t.tlsa.cut = lerr != nil && ctx.Err() != nil
+		t.tlsa.answered(ctx, ans, lerr)
 		return hostQuestion{}, false
 	}
 	return hostQuestion{h: h, ar: &t.tlsa, qtype: dns.TypeTLSA}, true
@@ -138,8 +136,7 @@ func (ro *routing) settleDANE(ctx context.Context, h *mxHost) {
 		// expanded name has none.
 		t.expanded.looked = true
 		ans, lerr := ro.r.ask(ctx, ro.res, tlsaName(exp+"."), dns.TypeTLSA)
-		t.expanded.set(ans, lerr)
-		t.expanded.cut = lerr != nil && ctx.Err() != nil
+		t.expanded.answered(ctx, ans, lerr)
 		if !ro.decideTLSA(h, exp, &t.expanded, false) {
 			return
 		}

@@ -345,6 +345,37 @@ func TestDANETrace(t *testing.T) {
 	assert.Equal(t, "mx.a.test: 1 TLSA record(s) at _25._tcp.mx.a.test: DANE required (authenticated TLS)", got[0].Message)
 }
 
+// TestDANETraceInsecureMX: an MX RRset that is not authentic makes one
+// domain-level StepTLSA event (Host ""), however many hosts the route has,
+// and no TLSA question; without MTASTS as with it.
+func TestDANETraceInsecureMX(t *testing.T) {
+	for _, withSTS := range []bool{false, true} {
+		s := &validatingServer{insecure: []string{"a.test."}, rrs: dnstest.RRs(
+			"a.test. 300 IN MX 10 mx1.b.test.", "a.test. 300 IN MX 20 mx2.b.test.",
+			"mx1.b.test. 300 IN A 192.0.2.1", "mx2.b.test. 300 IN A 192.0.2.2")}
+		r := daneRouter(t, s)
+		if withSTS {
+			r.MTASTS = &mtasts.Client{TXT: func(context.Context, string) ([]string, error) { return nil, nil }}
+		}
+		var got []Event
+		r.Trace = func(_ context.Context, e Event) {
+			if e.Step == StepTLSA {
+				got = append(got, e)
+			}
+		}
+		rt, err := r.Route(t.Context(), "a.test")
+		require.NoError(t, err)
+		require.Len(t, rt.Hosts, 2)
+		require.Len(t, got, 1, "MTASTS %v: one event for the route, not one per host", withSTS)
+		assert.Equal(t, "", got[0].Host)
+		assert.Equal(t, "RFC 7672, Section 2.2.1", got[0].Rule)
+		assert.Equal(t, "MX RRset of a.test not authenticated: DANE does not apply, no TLSA question asked", got[0].Message)
+		for _, q := range s.questions() {
+			assert.NotContains(t, q, "TLSA", "MTASTS %v: no TLSA question", withSTS)
+		}
+	}
+}
+
 // TestDANEAdditional: with DANE and an authentic MX RRset, the additional
 // section's addresses (never authenticated) are not used: the host's own
 // lookups are, and DANE applies.

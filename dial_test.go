@@ -25,13 +25,12 @@ import (
 // testNet is a DialContext hook that maps the documentation addresses of a
 // test zone to loopback servers and records every connection.
 type testNet struct {
-	mu       sync.Mutex
-	to       map[string]string // "192.0.2.1:25" → "127.0.0.1:port"
-	calls    []string          // "tcp4 192.0.2.1:25", in the order dialled
-	open     int               // connections dialled and not yet closed, failed dials excluded
-	dialing  int               // dials in progress
-	maxBusy  int               // the most attempts (dialing or open) at once
-	released chan struct{}     // closed when open drops back to 0
+	mu      sync.Mutex
+	to      map[string]string // "192.0.2.1:25" → "127.0.0.1:port"
+	calls   []string          // "tcp4 192.0.2.1:25", in the order dialled
+	open    int               // connections dialled and not yet closed, failed dials excluded
+	dialing int               // dials in progress
+	maxBusy int               // the most attempts (dialing or open) at once
 }
 
 func newTestNet() *testNet { return &testNet{to: map[string]string{}} }

@@ -175,7 +175,7 @@ func (r *Router) implicitError(ctx context.Context, res Resolver, domain string,
 	}
 	ans, lerr := other.ans, other.err
 	if !other.looked {
-		ans, lerr = lookup(ctx, res, h.name+".", qtype, r.maxRRs(qtype))
+		ans, lerr = lookup(ctx, res, h.fqdn, qtype, r.maxRRs(qtype))
 	}
 	switch {
 	case lerr != nil: // unknown: the domain may have addresses, just none usable here

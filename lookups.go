@@ -93,8 +93,7 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 			}
 			ar.looked = true
 			if ans, lerr, ok := fromCache(ctx, ro.res, h.fqdn, qtype, r.maxRRs(qtype)); ok {
-				ar.set(ans, lerr)
-				ar.cut = lerr != nil && ctx.Err() != nil
+				ar.answered(ctx, ans, lerr)
 				continue
 			}
 			pending = append(pending, hostQuestion{h: h, ar: ar, qtype: qtype})
@@ -128,8 +127,7 @@ func (ro *routing) startLookups(ctx context.Context, hosts []*mxHost) {
 				}
 				q := l.pending[i]
 				ans, lerr := lookup(lctx, ro.res, q.name(), q.qtype, r.maxRRs(q.qtype))
-				q.ar.set(ans, lerr)
-				q.ar.cut = lerr != nil && lctx.Err() != nil
+				q.ar.answered(lctx, ans, lerr)
 				if atomic.AddInt32(&q.h.left, -1) == 0 {
 					ro.settleDANE(lctx, q.h)
 					close(q.h.ready)
@@ -244,6 +242,13 @@ func addrsOf(dst []netip.Addr, rrs []dns.RR) []netip.Addr {
 		}
 	}
 	return dst
+}
+
+// answered records the result of a lookup asked under ctx (see set), and
+// whether its failure came after ctx had ended (cut).
+func (ar *addrResult) answered(ctx context.Context, ans answer, err *lookupError) {
+	ar.set(ans, err)
+	ar.cut = err != nil && ctx.Err() != nil
 }
 
 // set records the result of a lookup. Up to two addresses are kept in the

@@ -30,9 +30,8 @@ type routeTLS struct {
 	status mtasts.Status
 	err    error // for the trace and logs: never a reason to bounce
 
-	joined     bool
-	cut        bool // ctx ended before a policy was known: the route is not complete
-	daneTraced bool // the domain-level DANE event (MX RRset not authentic) is out
+	joined bool
+	cut    bool // ctx ended before a policy was known: the route is not complete
 }
 
 // startMTASTS starts the MTA-STS lookup of domain (the recipient domain,
@@ -137,12 +136,9 @@ func (ro *routing) settle(ctx context.Context, h *mxHost) (cut bool) {
 	}
 	t.settled = true
 	ro.settleDANE(ctx, h)
-	if r.DANE && !ro.rt.Authentic && ro.tls == nil {
-		ro.tls = &routeTLS{}
-	}
 	st := ro.joinMTASTS(ctx)
-	if r.DANE && !ro.rt.Authentic && !st.daneTraced {
-		st.daneTraced = true
+	if r.DANE && !ro.rt.Authentic && !ro.daneTraced {
+		ro.daneTraced = true
 		if r.Trace != nil {
 			r.emit(ctx, Event{Step: StepTLSA, Domain: ro.domain, Rule: ruleDANEMX,
 				Message: "MX RRset of " + ro.rt.Canonical + " not authenticated: DANE does not apply, no TLSA question asked"})

@@ -43,6 +43,8 @@ type routing struct {
 	first lookups    // the A/AAAA questions of the first round of lookups
 	more  []*lookups // those of further rounds (see routing.lookFurther)
 	tls   *routeTLS  // MTA-STS (Router.MTASTS), or nil
+
+	daneTraced bool // the route's one DANE event of an unauthenticated MX RRset (see settle) is out
 }
 
 // begin runs the stages of a route before the address lookups: it parses

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,15 +129,7 @@ func (p *Policy) ServerName() string {
 func (p *Policy) referenceIDs() []string {
 	ids := make([]string, 0, 2+len(p.Names))
 	for _, n := range append([]string{p.BaseDomain, p.Host}, p.Names...) {
-		n = normName(n)
-		if n == "" {
-			continue
-		}
-		dup := false
-		for _, have := range ids {
-			dup = dup || have == n
-		}
-		if !dup {
+		if n = normName(n); n != "" && !slices.Contains(ids, n) {
 			ids = append(ids, n)
 		}
 	}

@@ -123,15 +123,6 @@ func (r Record) Matches(cert *x509.Certificate) bool {
 	return r.matchesContent(content)
 }
 
-// matchesSPKI is Matches for a bare DER SubjectPublicKeyInfo: only SPKI(1)
-// records can match one.
-func (r Record) matchesSPKI(spki []byte) bool {
-	if ok, _ := r.Usable(); !ok || r.Selector != SelectorSPKI {
-		return false
-	}
-	return r.matchesContent(spki)
-}
-
 func (r Record) matchesContent(content []byte) bool {
 	if len(content) == 0 {
 		return false

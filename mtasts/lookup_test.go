@@ -2,6 +2,7 @@ package mtasts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -267,6 +268,27 @@ func TestFileStore(t *testing.T) {
 	}
 	if _, _, err := (&FileStore{}).Get(ctx, "x"); err == nil {
 		t.Error("a FileStore without Path is an error")
+	}
+}
+
+// TestFileStoreOldFailedKey: a file written when entries carried a "failed"
+// time (failures now live in the Client) still loads: the key is ignored.
+func TestFileStoreOldFailedKey(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cache.json")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	text := policyText(ModeEnforce, 86400, "mx.example.com")
+	b, err := json.Marshal(map[string]any{"version": 1, "entries": map[string]any{"a.example": map[string]any{
+		"id": "old", "fetched": now.Add(-time.Hour), "failed": now.Add(-time.Minute), "policy": text}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, ok, err := (&FileStore{Path: path, Now: func() time.Time { return now }}).Get(ctx, "a.example")
+	if err != nil || !ok || e.ID != "old" || e.Policy == nil || e.Policy.Mode != ModeEnforce {
+		t.Fatalf("old file: %+v %v %v", e, ok, err)
 	}
 }
 

@@ -142,7 +142,6 @@ type fileFormat struct {
 type fileEntry struct {
 	ID      string    `json:"id"`
 	Fetched time.Time `json:"fetched"`
-	Failed  time.Time `json:"failed,omitzero"`
 	Policy  string    `json:"policy"`
 }
 
