@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -113,14 +114,22 @@ func publishedTTL(ctx context.Context, cfg *config, name string, routeTTL uint32
 	return ttlSource{why: fmt.Sprintf("%s, and no authoritative server of %s gave the MX RRset: %s", cacheNote, zone, strings.Join(tried, "; "))}
 }
 
-// mxTTLOf returns the smallest TTL of the MX records owned by name.
+// mxTTLOf returns the smallest TTL of the MX records owned by name. A TTL
+// with the top bit set counts as 0, as senders (and the library's Cache)
+// read it: RFC 2181, Section 8 gives the TTL "a maximum of 2147483647",
+// and "implementations should treat TTL values received with the most
+// significant bit set as if the entire value received was zero".
 func mxTTLOf(msg *dns.Msg, name string) (uint32, bool) {
 	var ttl uint32
 	found := false
 	for _, rr := range msg.Answer {
 		if mx, ok := rr.(*dns.MX); ok && strings.EqualFold(mx.Hdr.Name, name) {
-			if !found || mx.Hdr.Ttl < ttl {
-				ttl = mx.Hdr.Ttl
+			t := mx.Hdr.Ttl
+			if t > math.MaxInt32 {
+				t = 0
+			}
+			if !found || t < ttl {
+				ttl = t
 			}
 			found = true
 		}
