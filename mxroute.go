@@ -34,6 +34,28 @@
 // [SystemResolver] adapts Go's net.Resolver, and [ResolverFunc] adapts a
 // function. A [Cache] in front of any of them remembers answers for their
 // TTL; a route it can answer costs microseconds.
+//
+// # Connecting
+//
+// A [Dialer] walks the targets of [Router.Targets] in route order and returns
+// the first connection whose server greets with 220, as a [Conn] any SMTP
+// client can take over. It passes addresses that refuse, time out, drop or
+// greet with 4xx or 5xx; with Stagger set it starts the next attempt beside a
+// slow one (RFC 8305, Section 5). When no server greets it says defer
+// ([ErrNoConnection], always temporary, each attempt in [Error.Attempts]); the
+// route's own errors come back as Route gives them, and a bounce dials nothing.
+//
+// # TLS policies
+//
+// With [Router.MTASTS] (an [mtasts.Client], RFC 8461) or [Router.DANE] (RFC
+// 7672, which needs a Resolver that reports DNSSEC status, such as a
+// [DNSResolver] with DNSSEC set), every Host, Target and Conn carries a
+// [*TLSPolicy]: its [TLSMode], whether TLS is [TLSPolicy.Required], and the
+// tls.Config for STARTTLS that checks the certificate as the policy asks
+// ([TLSPolicy.TLSConfig]). A policy is never dropped in silence: a host that an
+// enforced MTA-STS policy excludes, or whose TLSA lookup failed, is unusable
+// with a temporary error, and a cached MTA-STS policy outlives a failed fetch.
+// The packages mtasts and dane work on their own for any MTA too.
 package mxroute
 
 import (
