@@ -90,7 +90,7 @@ type Router struct {
 	// MaxHosts bounds the usable mail hosts looked up and returned, after
 	// the loop guard and in route order; hosts found unusable take no
 	// place and stay in Route.Hosts with their Err, so a limit never turns
-	// a deliverable domain into a bounce (README, rule 10). 0: no limit.
+	// a deliverable domain into a bounce (docs/rules.md, rule 10). 0: no limit.
 	MaxHosts int
 	// MaxAddrs bounds the addresses in Route.Targets; hosts after the one
 	// where it is reached are dropped. RFC 5321, Section 5.1 asks that at
@@ -119,11 +119,11 @@ type Router struct {
 	// UseAdditional lets addresses in the MX response's additional section
 	// stand in for the A/AAAA lookups of in-bailiwick hosts, saving a
 	// round-trip. false: every address is asked for, since RFC 2181,
-	// Section 5.4.1 ranks additional data below answers (README, The
+	// Section 5.4.1 ranks additional data below answers (docs/rules.md, The
 	// additional section).
 	UseAdditional bool
 	// Trace is called with each decision Route makes, in order, with its
-	// rule (see Step and README, Tracing). It may be called from several
+	// rule (see Step and docs/rules.md). It may be called from several
 	// goroutines at once and Route waits for it. nil: no tracing, at no
 	// cost. SlogTrace adapts a *slog.Logger.
 	Trace func(ctx context.Context, e Event)
@@ -131,12 +131,12 @@ type Router struct {
 	// TXT question goes out with the MX question, and in mode enforce a
 	// host matching no mx pattern is unusable (temporary, ErrMTASTS); a
 	// policy that must be fetched holds the hosts until it is, or until ctx
-	// ends (README, rule 13). nil: no MTA-STS.
+	// ends (docs/rules.md, rule 13). nil: no MTA-STS.
 	MTASTS *mtasts.Client
 	// DANE asks for each mail host's TLSA records (RFC 7672) when the MX
 	// RRset is authentic, in the round of its addresses: secure records make
 	// the host require DANE (Host.TLS), a failed lookup makes it unusable,
-	// temporary (README, rule 14). It needs a Resolver that reports DNSSEC
+	// temporary (docs/rules.md, rule 14). It needs a Resolver that reports DNSSEC
 	// status (DNSResolver.DNSSEC). false: no TLSA questions.
 	DANE bool
 	// RootCAs are the roots an MTA-STS host's certificate must chain to
