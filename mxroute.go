@@ -34,6 +34,28 @@
 // [SystemResolver] adapts Go's net.Resolver, and [ResolverFunc] adapts a
 // function. A [Cache] in front of any of them remembers answers for their
 // TTL; a route it can answer costs microseconds.
+//
+// # Connecting
+//
+// A [Dialer] walks the targets of [Router.Targets] in route order and returns
+// the first connection whose server greets with 220, as a [Conn] any SMTP
+// client can take over. It passes addresses that refuse, time out, drop or
+// greet with 4xx or 5xx; with Stagger set it starts the next attempt beside a
+// slow one (RFC 8305, Section 5). When no server greets it says defer
+// ([ErrNoConnection], always temporary, each attempt in [Error.Attempts]); the
+// route's own errors come back as Route gives them, and a bounce dials nothing.
+//
+// # TLS policies
+//
+// With [Router.MTASTS] (an [mtasts.Client], RFC 8461) or [Router.DANE] (RFC
+// 7672, which needs a Resolver that reports DNSSEC status, such as a
+// [DNSResolver] with DNSSEC set), every Host, Target and Conn carries a
+// [*TLSPolicy]: its [TLSMode], whether TLS is [TLSPolicy.Required], and the
+// tls.Config for STARTTLS that checks the certificate as the policy asks
+// ([TLSPolicy.TLSConfig]). A policy is never dropped in silence: a host that an
+// enforced MTA-STS policy excludes, or whose TLSA lookup failed, is unusable
+// with a temporary error, and a cached MTA-STS policy outlives a failed fetch.
+// The packages mtasts and dane work on their own for any MTA too.
 package mxroute
 
 import (
@@ -68,7 +90,7 @@ type Router struct {
 	// MaxHosts bounds the usable mail hosts looked up and returned, after
 	// the loop guard and in route order; hosts found unusable take no
 	// place and stay in Route.Hosts with their Err, so a limit never turns
-	// a deliverable domain into a bounce (README, rule 10). 0: no limit.
+	// a deliverable domain into a bounce (docs/rules.md, rule 10). 0: no limit.
 	MaxHosts int
 	// MaxAddrs bounds the addresses in Route.Targets; hosts after the one
 	// where it is reached are dropped. RFC 5321, Section 5.1 asks that at
@@ -97,11 +119,11 @@ type Router struct {
 	// UseAdditional lets addresses in the MX response's additional section
 	// stand in for the A/AAAA lookups of in-bailiwick hosts, saving a
 	// round-trip. false: every address is asked for, since RFC 2181,
-	// Section 5.4.1 ranks additional data below answers (README, The
+	// Section 5.4.1 ranks additional data below answers (docs/rules.md, The
 	// additional section).
 	UseAdditional bool
 	// Trace is called with each decision Route makes, in order, with its
-	// rule (see Step and README, Tracing). It may be called from several
+	// rule (see Step and docs/rules.md). It may be called from several
 	// goroutines at once and Route waits for it. nil: no tracing, at no
 	// cost. SlogTrace adapts a *slog.Logger.
 	Trace func(ctx context.Context, e Event)
@@ -109,12 +131,12 @@ type Router struct {
 	// TXT question goes out with the MX question, and in mode enforce a
 	// host matching no mx pattern is unusable (temporary, ErrMTASTS); a
 	// policy that must be fetched holds the hosts until it is, or until ctx
-	// ends (README, rule 13). nil: no MTA-STS.
+	// ends (docs/rules.md, rule 13). nil: no MTA-STS.
 	MTASTS *mtasts.Client
 	// DANE asks for each mail host's TLSA records (RFC 7672) when the MX
 	// RRset is authentic, in the round of its addresses: secure records make
 	// the host require DANE (Host.TLS), a failed lookup makes it unusable,
-	// temporary (README, rule 14). It needs a Resolver that reports DNSSEC
+	// temporary (docs/rules.md, rule 14). It needs a Resolver that reports DNSSEC
 	// status (DNSResolver.DNSSEC). false: no TLSA questions.
 	DANE bool
 	// RootCAs are the roots an MTA-STS host's certificate must chain to

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,31 +12,54 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// README's examples are real output: every "go run ./cmd/mxroute ..." block
-// followed by an output block gives that output when run from the
-// repository's root.
+// The examples of README.md and docs/*.md are real output: every
+// "go run ./cmd/mxroute ..." block followed by an output block gives that
+// output when run from the repository's root.
 func TestREADME(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../../README.md")
+	docs, err := filepath.Glob("../../docs/*.md")
 	require.NoError(t, err)
+	require.NotEmpty(t, docs, "docs/ holds the command manual")
+	files := append([]string{"../../README.md"}, docs...)
+
 	example := regexp.MustCompile("(?s)```\ngo run ./cmd/mxroute ([^\n]*)\n```\n```\n(.*?)```\n")
-	matches := example.FindAllStringSubmatch(string(readme), -1)
-	require.GreaterOrEqual(t, len(matches), 10, "README documents each subcommand with output")
-	seen := map[string]bool{}
-	for _, m := range matches {
-		args := strings.Fields(m[1])
-		seen[args[0]] = true
-		cmd := exec.Command(binary, args...)
-		cmd.Dir = "../.."
-		out, _ := cmd.Output() // the exit status is checked by the other tests
-		assert.Equal(t, m[2], string(out), "README: go run ./cmd/mxroute %s", m[1])
+	// A command block followed by any block, so that one the example
+	// pattern misses (a language tag, two commands) fails rather than
+	// goes unchecked.
+	anyExample := regexp.MustCompile("```[a-z]*\ngo run ./cmd/mxroute [^`]*```\n```")
+	text := map[string]string{}
+	total := 0
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		name, _ := filepath.Rel("../..", file)
+		text[name] = string(b)
+		matches := example.FindAllStringSubmatch(string(b), -1)
+		assert.Len(t, anyExample.FindAllString(string(b), -1), len(matches),
+			"%s: every command block followed by an output block has the form the test runs", name)
+		total += len(matches)
+		for _, m := range matches {
+			cmd := exec.Command(binary, strings.Fields(m[1])...)
+			cmd.Dir = "../.."
+			out, _ := cmd.Output() // the exit status is checked by the other tests
+			assert.Equal(t, m[2], string(out), "%s: go run ./cmd/mxroute %s", name, m[1])
+		}
 	}
-	assert.Equal(t, map[string]bool{"route": true, "explain": true, "lint": true}, seen)
+	require.GreaterOrEqual(t, total, 10, "the docs show the command with its output")
+	assert.NotEmpty(t, example.FindAllString(text["README.md"], -1), "README's Try it runs the command")
+
+	// The command manual documents each subcommand with its output.
+	manual := text[filepath.Join("docs", "command.md")]
+	seen := map[string]bool{}
+	for _, m := range example.FindAllStringSubmatch(manual, -1) {
+		seen[strings.Fields(m[1])[0]] = true
+	}
+	assert.Equal(t, map[string]bool{"route": true, "explain": true, "lint": true}, seen, "docs/command.md")
 
 	// The --dnssec example needs a server; it is the golden output of
 	// TestDNSSECGolden (its first domain).
 	golden, err := os.ReadFile("testdata/route_dnssec.golden")
 	require.NoError(t, err)
 	first, _, _ := strings.Cut(string(golden), "\n\n")
-	assert.Contains(t, string(readme), "```\n"+first+"\n```\n", "README's --dnssec example is route_dnssec.golden's first domain")
+	assert.Contains(t, manual, "```\n"+first+"\n```\n", "docs/command.md's --dnssec example is route_dnssec.golden's first domain")
 }
