@@ -1,6 +1,7 @@
 package dane
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -237,49 +238,38 @@ var errNoMatch = &Error{Result: CertificateNotTrusted, Detail: "no match"}
 // verifyTA tries one DANE-TA(2) record: errNoMatch when it matches nothing.
 func (p *Policy) verifyTA(r Record, certs []*x509.Certificate) *Error {
 	host := p.ServerName()
-	var anchor *x509.Certificate
+	var anchors []*x509.Certificate
 	for _, c := range certs {
 		if r.Matches(c) {
-			anchor = c
+			anchors = []*x509.Certificate{c}
 			break
 		}
 	}
-	if anchor == nil && r.MatchingType == MatchFull {
+	if anchors == nil && r.MatchingType == MatchFull {
 		switch r.Selector {
 		case SelectorCert:
 			// "2 0 0": the record is the TA certificate itself, which the
 			// client must be able to use when the server does not send it
 			// (RFC 7671, Section 5.2.2).
 			if c, err := x509.ParseCertificate(r.Data); err == nil {
-				anchor = c
+				anchors = []*x509.Certificate{c}
 			}
 		case SelectorSPKI:
 			// "2 1 0": the record is the TA's public key (RFC 7671,
-			// Section 5.2.3). The chain then ends in a certificate that
-			// key signed; crypto/x509 checks that signature.
-			anchor = signedBy(r.Data, certs)
+			// Section 5.2.3), with no certificate to stand for it.
+			anchors = keyAnchors(r.Data, certs)
 		}
 	}
-	if anchor == nil {
+	if anchors == nil {
 		return errNoMatch
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(anchor)
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		if c != anchor {
-			inter.AddCert(c)
+	leaf := certs[0]
+	var err error
+	for _, anchor := range anchors {
+		if _, err = p.verifyChain(leaf, certs[1:], anchor); err == nil {
+			break
 		}
 	}
-	leaf := certs[0]
-	_, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   p.now(),
-		// RFC 7672 asks nothing of extended key usage; a certificate
-		// restricted to other purposes is still the server's.
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
 	if err != nil {
 		res := CertificateNotTrusted
 		var inv x509.CertificateInvalidError
@@ -298,14 +288,42 @@ func (p *Policy) verifyTA(r Record, certs []*x509.Certificate) *Error {
 		Detail: fmt.Sprintf("certificate names %q match none of %q", certNames(leaf), ids)}
 }
 
-// signedBy finds the certificate of the chain whose signature the DER
-// SubjectPublicKeyInfo spki verifies, and returns it to stand as the root.
-func signedBy(spki []byte, certs []*x509.Certificate) *x509.Certificate {
+// verifyChain verifies leaf with crypto/x509 to anchor as the only root,
+// through the other certificates the server sent.
+func (p *Policy) verifyChain(leaf *x509.Certificate, sent []*x509.Certificate, anchor *x509.Certificate) ([][]*x509.Certificate, error) {
+	roots := x509.NewCertPool()
+	roots.AddCert(anchor)
+	inter := x509.NewCertPool()
+	for _, c := range sent {
+		if c != anchor {
+			inter.AddCert(c)
+		}
+	}
+	return leaf.Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   p.now(),
+		// RFC 7672 asks nothing of extended key usage; a certificate
+		// restricted to other purposes is still the server's.
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+}
+
+// keyAnchors stands for a bare TA key (DER SubjectPublicKeyInfo spki): one
+// root per issuer name under which spki signed a certificate of the chain,
+// holding only that key and name, a CA with no path length or validity
+// limit. The certificate the key signed is then verified under it as
+// crypto/x509 verifies any other: as an intermediate, which must be a CA,
+// unless it is the leaf. Taking that certificate as the root instead would
+// let an end-entity certificate the TA issued (a version 1 one, which
+// crypto/x509 lets sign as a root) vouch for any leaf.
+func keyAnchors(spki []byte, certs []*x509.Certificate) []*x509.Certificate {
 	key, err := x509.ParsePKIXPublicKey(spki)
 	if err != nil {
 		return nil
 	}
-	ta := &x509.Certificate{PublicKey: key, Version: 3, BasicConstraintsValid: true, IsCA: true}
+	ta := &x509.Certificate{PublicKey: key, RawSubjectPublicKeyInfo: spki, Version: 3,
+		BasicConstraintsValid: true, IsCA: true, MaxPathLen: -1, NotAfter: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}
 	switch key.(type) {
 	case *ecdsa.PublicKey:
 		ta.PublicKeyAlgorithm = x509.ECDSA
@@ -316,12 +334,18 @@ func signedBy(spki []byte, certs []*x509.Certificate) *x509.Certificate {
 	default:
 		return nil
 	}
-	for i := len(certs) - 1; i >= 0; i-- {
-		if certs[i].CheckSignatureFrom(ta) == nil {
-			return certs[i]
+	var anchors []*x509.Certificate
+	for _, c := range certs {
+		if c.CheckSignatureFrom(ta) != nil || slices.ContainsFunc(anchors, func(a *x509.Certificate) bool {
+			return bytes.Equal(a.RawSubject, c.RawIssuer)
+		}) {
+			continue
 		}
+		a := *ta
+		a.RawSubject, a.Subject, a.SubjectKeyId = c.RawIssuer, c.Issuer, c.AuthorityKeyId
+		anchors = append(anchors, &a)
 	}
-	return nil
+	return anchors
 }
 
 // matchesName: "if the server certificate contains a Subject Alternative

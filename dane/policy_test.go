@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxroute-go/mxroute/internal/testpki"
 )
 
 func TestVerify(t *testing.T) {
@@ -16,6 +18,14 @@ func TestVerify(t *testing.T) {
 	other := newPKI(t) // an unrelated hierarchy
 	const host = "mx.example.com"
 	leafChain := chain(k.leaf, k.inter, k.root)
+	// End-entity certificates the root's key signed, each signing a leaf
+	// for the MX name: a version 1 one (no basic constraints, as `openssl
+	// x509 -req` makes without extensions) and a version 3 one.
+	eeV1 := k.root.IssueV1(t, testpki.Template{CommonName: "ee.example.org"})
+	eeV1Leaf := eeV1.Issue(t, testpki.Template{CommonName: host, DNSNames: []string{host}})
+	eeV3 := k.root.Issue(t, testpki.Template{CommonName: "ee3.example.org", DNSNames: []string{"ee3.example.org"}})
+	eeV3Leaf := eeV3.Issue(t, testpki.Template{CommonName: host, DNSNames: []string{host}})
+	rootLeaf := k.root.Issue(t, testpki.Template{CommonName: host, DNSNames: []string{host}})
 	tests := []struct {
 		name    string
 		reason  string
@@ -55,6 +65,14 @@ func TestVerify(t *testing.T) {
 			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, k.root)}, chain(k.leaf, k.inter), CertificateNotTrusted},
 		{"2 1 0 root key not sent", "a full-key DANE-TA record stands for a TA the server does not send (RFC 7672, Section 3.1.2)", "", "",
 			[]Record{rec(t, UsageDANETA, SelectorSPKI, MatchFull, k.root)}, chain(k.leaf, k.inter), ""},
+		{"2 1 0 root key, leaf signed by it", "a bare TA key that signed the leaf itself: a chain of one under the key", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorSPKI, MatchFull, k.root)}, chain(rootLeaf), ""},
+		{"2 1 0 root key, root sent", "a full-key record matching the TA certificate sent: that certificate is the anchor", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorSPKI, MatchFull, k.root)}, leafChain, ""},
+		{"2 1 0 key signed a v1 end-entity", "the certificate a bare TA key signed is an intermediate, which must be a CA (RFC 5280, Section 4.2.1.9), not a root that may sign anything", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorSPKI, MatchFull, k.root)}, chain(eeV1Leaf, eeV1), CertificateNotTrusted},
+		{"2 1 0 key signed a v3 end-entity", "an end-entity certificate the TA issued signs no leaf", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorSPKI, MatchFull, k.root)}, chain(eeV3Leaf, eeV3), CertificateNotTrusted},
 		{"2 0 0 root not sent", "a full-certificate DANE-TA record stands for a TA the server does not send (RFC 7671, Section 5.2.2)", "", "",
 			[]Record{rec(t, UsageDANETA, SelectorCert, MatchFull, k.root)}, chain(k.leaf, k.inter), ""},
 		{"2 0 0 another root not sent", "a full certificate that signed nothing in the chain", "", "",
