@@ -31,7 +31,9 @@
 //     carry one of the reference identifiers, the TLSA base domain and the
 //     MX host name (RFC 7672, Sections 3.1.2 and 3.2.2): its DNS-IDs when it
 //     has any, else its CN, a wildcard only as the whole leftmost label
-//     (Section 3.2.3).
+//     (Section 3.2.3); a name taken from the CN must lie within the DNS
+//     name constraints of the chain's CAs, which crypto/x509 applies to
+//     SANs only (RFC 5280, Section 4.2.1.10).
 //   - SNI: the client sends the TLSA base domain (RFC 7672, Section 8.1).
 //   - Failures carry the RFC 8460 (TLSRPT) result type ([Result]).
 //

@@ -178,7 +178,8 @@ func (p *Policy) Verify(state tls.ConnectionState) error {
 // the TA certificate or key itself, sent or not: RFC 7671, Sections 5.2.2
 // and 5.2.3), the chain from the leaf verifies to it with crypto/x509
 // (validity periods included), and the leaf carries a reference identifier
-// (RFC 7672, Sections 3.1.2, 3.2.2 and 3.2.3). Any passing record suffices.
+// (RFC 7672, Sections 3.1.2, 3.2.2 and 3.2.3), by CN only within the chain's
+// name constraints (RFC 5280, Section 4.2.1.10). Any passing record suffices.
 func (p *Policy) VerifyCertificates(certs []*x509.Certificate) error {
 	mode := p.Mode()
 	if mode != ModeDANE {
@@ -264,9 +265,10 @@ func (p *Policy) verifyTA(r Record, certs []*x509.Certificate) *Error {
 		return errNoMatch
 	}
 	leaf := certs[0]
+	var chains [][]*x509.Certificate
 	var err error
 	for _, anchor := range anchors {
-		if _, err = p.verifyChain(leaf, certs[1:], anchor); err == nil {
+		if chains, err = p.verifyChain(leaf, certs[1:], anchor); err == nil {
 			break
 		}
 	}
@@ -279,13 +281,69 @@ func (p *Policy) verifyTA(r Record, certs []*x509.Certificate) *Error {
 		return &Error{Result: res, Host: host, Detail: "chain does not verify to the DANE-TA(2) trust anchor " + r.String(), Err: err}
 	}
 	ids := p.referenceIDs()
+	var outside *x509.Certificate // a CA whose name constraints exclude the CN's name
 	for _, id := range ids {
-		if matchesName(leaf, id) {
+		if !matchesName(leaf, id) {
+			continue
+		}
+		if len(leaf.DNSNames) > 0 {
 			return nil
 		}
+		ca := cnOutside(chains, id)
+		if ca == nil {
+			return nil
+		}
+		outside = ca
+	}
+	if outside != nil {
+		return &Error{Result: CertificateNotTrusted, Host: host,
+			Detail: fmt.Sprintf("subject CN %q is outside the name constraints of %q (RFC 5280, Section 4.2.1.10)", leaf.Subject.CommonName, outside.Subject.String())}
 	}
 	return &Error{Result: CertificateHostMismatch, Host: host,
 		Detail: fmt.Sprintf("certificate names %q match none of %q", certNames(leaf), ids)}
+}
+
+// cnOutside applies the DNS name constraints of the chains' CAs to name,
+// which the leaf's subject CN gave: crypto/x509 applies them to
+// subjectAltName entries only, so a CA constrained to other.example could
+// otherwise certify any name by CN. RFC 5280, Section 4.2.1.10 constrains
+// the subject too, and OpenSSL checks a CN used as a host name
+// (NAME_CONSTRAINTS_check_CN). It returns nil when some chain's CAs (the
+// anchor included, as crypto/x509 does) all permit name, else the CA of the
+// last chain that does not.
+func cnOutside(chains [][]*x509.Certificate, name string) *x509.Certificate {
+	var out *x509.Certificate
+	for _, ch := range chains {
+		out = nil
+		for _, ca := range ch[1:] {
+			permitted := len(ca.PermittedDNSDomains) == 0 || slices.ContainsFunc(ca.PermittedDNSDomains, func(c string) bool { return withinDomain(name, c) })
+			excluded := slices.ContainsFunc(ca.ExcludedDNSDomains, func(c string) bool { return withinDomain(name, c) })
+			if !permitted || excluded {
+				out = ca
+				break
+			}
+		}
+		if out == nil {
+			return nil
+		}
+	}
+	return out
+}
+
+// withinDomain reports whether name lies within the dNSName constraint c:
+// c itself or a name below it (RFC 5280, Section 4.2.1.10: "any DNS name
+// that can be constructed by simply adding zero or more labels to the
+// left-hand side"); a constraint with a leading dot only the names below
+// it, as crypto/x509 reads it. An empty constraint holds every name.
+func withinDomain(name, c string) bool {
+	name, c = normName(name), strings.ToLower(c)
+	switch {
+	case c == "":
+		return true
+	case strings.HasPrefix(c, "."):
+		return strings.HasSuffix(name, c)
+	}
+	return name == c || strings.HasSuffix(name, "."+c)
 }
 
 // verifyChain verifies leaf with crypto/x509 to anchor as the only root,
@@ -352,7 +410,7 @@ func keyAnchors(spki []byte, certs []*x509.Certificate) []*x509.Certificate {
 // Name extension ..., with at least one DNS-ID ..., then only the DNS-IDs are
 // matched" (RFC 7672, Section 3.2.3), a wildcard only as the whole leftmost
 // label (crypto/x509's VerifyHostname, RFC 6125, Section 6.4.3); with no
-// DNS-ID, the subject CN.
+// DNS-ID, the subject CN (which cnOutside then holds to the name constraints).
 func matchesName(cert *x509.Certificate, name string) bool {
 	if len(cert.DNSNames) > 0 {
 		return cert.VerifyHostname(name) == nil

@@ -26,6 +26,16 @@ func TestVerify(t *testing.T) {
 	eeV3 := k.root.Issue(t, testpki.Template{CommonName: "ee3.example.org", DNSNames: []string{"ee3.example.org"}})
 	eeV3Leaf := eeV3.Issue(t, testpki.Template{CommonName: host, DNSNames: []string{host}})
 	rootLeaf := k.root.Issue(t, testpki.Template{CommonName: host, DNSNames: []string{host}})
+	// A sub-CA constrained to other.example, one excluding example.com,
+	// and leaves they signed with a CN and no DNS SAN (or a SAN elsewhere).
+	croot := testpki.NewRoot(t, "Constrained Root")
+	csub := croot.Issue(t, testpki.Template{CommonName: "Other Example CA", CA: true, PermittedDNSDomains: []string{"other.example"}})
+	xsub := croot.Issue(t, testpki.Template{CommonName: "Not Example CA", CA: true, ExcludedDNSDomains: []string{"example.com"}})
+	cnOut := csub.Issue(t, testpki.Template{CommonName: host})
+	cnWildOut := csub.Issue(t, testpki.Template{CommonName: "*.example.com"})
+	cnIn := csub.Issue(t, testpki.Template{CommonName: "mx.other.example"})
+	sanElsewhere := csub.Issue(t, testpki.Template{CommonName: host, DNSNames: []string{"mx.other.example"}})
+	cnExcluded := xsub.Issue(t, testpki.Template{CommonName: host})
 	tests := []struct {
 		name    string
 		reason  string
@@ -99,6 +109,18 @@ func TestVerify(t *testing.T) {
 			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, k.inter)}, chain(k.wildLeaf, k.inter), CertificateHostMismatch},
 		{"2 0 1 CN fallback", "no DNS SAN: the subject CN is the name (RFC 6125, Section 6.4.4)", "", "",
 			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, k.inter)}, chain(k.cnLeaf, k.inter), ""},
+		{"2 0 1 CN outside the TA's constraints", "crypto/x509 constrains SANs only: a CN-only leaf must lie within the TA's name constraints too (RFC 5280, Section 4.2.1.10)", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, csub)}, chain(cnOut, csub), CertificateNotTrusted},
+		{"2 0 1 CN outside a sub-CA's constraints", "the constraints of every CA between the leaf and the anchor apply to the CN", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, croot)}, chain(cnOut, csub, croot), CertificateNotTrusted},
+		{"2 0 1 wildcard CN outside constraints", "a wildcard CN certifies a name outside the constraints: refused", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, csub)}, chain(cnWildOut, csub), CertificateNotTrusted},
+		{"2 0 1 CN in excluded subtree", "an excluded subtree holds the CN's name: refused", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, xsub)}, chain(cnExcluded, xsub), CertificateNotTrusted},
+		{"2 0 1 CN within constraints", "a CN-only leaf inside the constraints passes", "mx.other.example", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, csub)}, chain(cnIn, csub), ""},
+		{"2 0 1 SAN elsewhere, CN the host", "with a DNS SAN the CN is not looked at (RFC 7672, Section 3.2.3)", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, csub)}, chain(sanElsewhere, csub), CertificateHostMismatch},
 		{"2 0 1 case and dot", "names compare case-insensitively, trailing dot ignored", "MX.Example.COM.", "",
 			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, k.inter)}, leafChain, ""},
 		{"2 0 1 expired leaf", "DANE-TA checks validity periods", "", "",
@@ -138,6 +160,32 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("%s: %v is not an *Error with a host", tc.reason, err)
 			}
 		})
+	}
+}
+
+// TestWithinDomain: a dNSName constraint holds the name itself and the names
+// below it (RFC 5280, Section 4.2.1.10); with a leading dot only those
+// below, as crypto/x509 reads it.
+func TestWithinDomain(t *testing.T) {
+	tests := []struct {
+		name, constraint string
+		want             bool
+		reason           string
+	}{
+		{"example.com", "example.com", true, "the domain itself"},
+		{"mx.example.com", "example.com", true, "a name below it"},
+		{"a.b.example.com", "example.com", true, "any number of labels added on the left"},
+		{"badexample.com", "example.com", false, "a label boundary, not a suffix of characters"},
+		{"example.com.org", "example.com", false, "a different domain"},
+		{"MX.Example.COM.", "example.com", true, "case and a trailing dot do not matter"},
+		{"mx.example.com", ".example.com", true, "leading dot: a name below"},
+		{"example.com", ".example.com", false, "leading dot: not the domain itself"},
+		{"anything.test", "", true, "an empty constraint holds every name"},
+	}
+	for _, tc := range tests {
+		if got := withinDomain(tc.name, tc.constraint); got != tc.want {
+			t.Errorf("%s: withinDomain(%q, %q) = %v", tc.reason, tc.name, tc.constraint, got)
+		}
 	}
 }
 
