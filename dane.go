@@ -180,6 +180,7 @@ func (ro *routing) decideTLSA(h *mxHost, base string, ar *addrResult, last bool)
 		t.daneWhy, t.daneRule = "no TLSA records at "+name+" (authenticated denial): DANE does not apply", ruleDANE
 	default:
 		p := dane.NewPolicy(h.name, base, ar.ans.rrs)
+		p.Names = ro.nextHopNames()
 		t.dane = p
 		switch p.Mode() {
 		case dane.ModeDANE:
@@ -193,4 +194,20 @@ func (ro *routing) decideTLSA(h *mxHost, base string, ar *addrResult, last bool)
 		t.daneRule = ruleDANE
 	}
 	return false
+}
+
+// nextHopNames are the reference identifiers a DANE-TA(2) certificate may
+// carry besides the TLSA base domain and the MX host: the next-hop domain,
+// as given and after CNAMEs, when the MX RRset (or the implicit MX's NODATA)
+// is secure (RFC 7672, Section 3.2.2; Postfix checks "nexthop, hostname",
+// mox's GatherTLSANames likewise). An insecure MX RRset gives none: nothing
+// then ties the host to the domain.
+func (ro *routing) nextHopNames() []string {
+	if !ro.rt.Authentic {
+		return nil
+	}
+	if ro.rt.Canonical == ro.rt.Domain {
+		return []string{ro.rt.Domain}
+	}
+	return []string{ro.rt.Domain, ro.rt.Canonical}
 }

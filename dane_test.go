@@ -2,6 +2,8 @@ package mxroute
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"strings"
 	"sync"
 	"testing"
@@ -421,4 +423,72 @@ func TestTLSPolicyImplicitAndBounces(t *testing.T) {
 	_, err = r.Route(t.Context(), "nowhere.test")
 	assert.ErrorIs(t, err, ErrNoSuchDomain)
 	assert.False(t, IsTemporary(err), "NXDOMAIN bounces whatever the TLS policies")
+}
+
+// TestDANENextHopNames: with a secure MX RRset, a DANE-TA(2) certificate
+// may name the next-hop domain, as given or after CNAMEs, instead of the MX
+// host or the TLSA base domain (RFC 7672, Section 3.2.2; Postfix's
+// "nexthop, hostname"). The names are checked with the policy the route
+// gives the host.
+func TestDANENextHopNames(t *testing.T) {
+	ca := testpki.NewRoot(t, "next-hop CA")
+	ta, err := dane.NewRecord(dane.UsageDANETA, dane.SelectorCert, dane.MatchSHA256, ca.Cert)
+	require.NoError(t, err)
+	rrs := []string{
+		"a.test. 300 IN MX 10 mx.b.test.", "alias.test. 300 IN CNAME a.test.",
+		"mx.b.test. 300 IN A 192.0.2.1", "_25._tcp.mx.b.test. 300 IN TLSA " + ta.String(),
+		"c.test. 300 IN A 192.0.2.3", "_25._tcp.c.test. 300 IN TLSA " + ta.String(),
+		"calias.test. 300 IN CNAME c.test.",
+	}
+	tests := []struct {
+		domain string
+		names  []string // the leaf's DNS SANs
+		want   dane.Result
+		reason string
+	}{
+		{"a.test", []string{"a.test"}, "", "the next-hop domain is a reference identifier"},
+		{"alias.test", []string{"alias.test"}, "", "the next-hop domain as given, before its CNAME"},
+		{"alias.test", []string{"a.test"}, "", "the next-hop domain after CNAMEs"},
+		{"a.test", []string{"mx.b.test"}, "", "the MX host name, as before"},
+		{"a.test", []string{"alias.test"}, dane.CertificateHostMismatch, "a name that leads to the domain is not the domain routed"},
+		{"a.test", []string{"other.test"}, dane.CertificateHostMismatch, "any other name is refused"},
+		{"a.test", []string{"*.a.test"}, dane.CertificateHostMismatch, "a wildcard for the names below the domain does not name the domain (RFC 6125, Section 6.4.3)"},
+		{"calias.test", []string{"calias.test"}, "", "implicit MX: the domain as given, its CNAME chain and NODATA secure"},
+		{"calias.test", []string{"other.test"}, dane.CertificateHostMismatch, "implicit MX: any other name is refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.domain+"/"+strings.Join(tt.names, ","), func(t *testing.T) {
+			s := &validatingServer{rrs: dnstest.RRs(rrs...)}
+			rt, err := daneRouter(t, s).Route(t.Context(), tt.domain)
+			require.NoError(t, err)
+			p := rt.Hosts[0].TLS
+			require.Equal(t, TLSDANE, p.Mode)
+			leaf := ca.Issue(t, testpki.Template{DNSNames: tt.names})
+			err = p.Verify(tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf.Cert, ca.Cert}})
+			if tt.want == "" {
+				assert.NoError(t, err, tt.reason)
+			} else {
+				assert.ErrorIs(t, err, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+// TestNextHopNames: the next-hop domain is a reference identifier only when
+// the MX RRset is secure; an insecure one proves nothing of the hosts.
+func TestNextHopNames(t *testing.T) {
+	tests := []struct {
+		rt     Route
+		want   []string
+		reason string
+	}{
+		{Route{Domain: "a.test", Canonical: "a.test", Authentic: true}, []string{"a.test"}, "secure: the domain"},
+		{Route{Domain: "alias.test", Canonical: "a.test", Authentic: true}, []string{"alias.test", "a.test"}, "secure: as given and after CNAMEs"},
+		{Route{Domain: "a.test", Canonical: "a.test"}, nil, "insecure MX RRset: none (RFC 7672, Section 3.2.2)"},
+		{Route{Domain: "alias.test", Canonical: "a.test"}, nil, "insecure: none, CNAME or not"},
+	}
+	for _, tt := range tests {
+		ro := &routing{rt: &tt.rt}
+		assert.Equal(t, tt.want, ro.nextHopNames(), tt.reason)
+	}
 }

@@ -28,8 +28,9 @@
 //     signed an intermediate, a CA unless it is the leaf); the chain from
 //     the leaf is verified by crypto/x509 with that trust anchor as the
 //     only root, validity periods included, and the leaf must
-//     carry one of the reference identifiers, the TLSA base domain and the
-//     MX host name (RFC 7672, Sections 3.1.2 and 3.2.2): its DNS-IDs when it
+//     carry one of the reference identifiers, the TLSA base domain, the MX
+//     host name and, with a secure MX RRset, the next-hop domain
+//     ([Policy.Names]) (RFC 7672, Sections 3.1.2 and 3.2.2): its DNS-IDs when it
 //     has any, else its CN, a wildcard only as the whole leftmost label
 //     (Section 3.2.3); a name taken from the CN must lie within the DNS
 //     name constraints of the chain's CAs, which crypto/x509 applies to

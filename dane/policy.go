@@ -57,8 +57,9 @@ type Policy struct {
 	// Section 2.2.2). It is sent as SNI and is a reference identifier.
 	// Empty: Host.
 	BaseDomain string
-	// Names are further reference identifiers for DANE-TA(2), e.g. the
-	// next-hop domain (RFC 7672, Section 3.2.2 allows it). Usually empty.
+	// Names are further reference identifiers for DANE-TA(2): the next-hop
+	// domain, as given and after CNAMEs, when the MX RRset is secure (RFC
+	// 7672, Section 3.2.2), as mxroute's Router sets them. Empty: none.
 	Names []string
 	// Records is the TLSA RRset, usable records and unusable ones.
 	Records []Record

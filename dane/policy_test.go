@@ -163,6 +163,23 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyNames: Names (the next-hop domain) are reference identifiers
+// for DANE-TA(2) beside the base domain and the MX host; DANE-EE(3) looks
+// at no name.
+func TestVerifyNames(t *testing.T) {
+	k := newPKI(t)
+	nextHop := k.inter.Issue(t, testpki.Template{DNSNames: []string{"example.com"}})
+	ta := []Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, k.inter)}
+	p := &Policy{Host: "mx.example.net", BaseDomain: "mx.example.net", Records: ta}
+	if err := p.VerifyCertificates(chain(nextHop, k.inter)); !errors.Is(err, CertificateHostMismatch) {
+		t.Fatalf("without Names the next-hop domain is no reference identifier: %v", err)
+	}
+	p.Names = []string{"Example.COM."}
+	if err := p.VerifyCertificates(chain(nextHop, k.inter)); err != nil {
+		t.Fatalf("with the next-hop domain in Names (any case, trailing dot): %v", err)
+	}
+}
+
 // TestWithinDomain: a dNSName constraint holds the name itself and the names
 // below it (RFC 5280, Section 4.2.1.10); with a leading dot only those
 // below, as crypto/x509 reads it.
