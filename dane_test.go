@@ -492,3 +492,113 @@ func TestNextHopNames(t *testing.T) {
 		assert.Equal(t, tt.want, ro.nextHopNames(), tt.reason)
 	}
 }
+
+// TestDANEUnavailable: Router.DANE through a Resolver that never reports
+// authentic answers says so once in the trace of every route, Route and
+// Targets alike, before the MX question, instead of the event of an
+// unauthenticated MX RRset; a Resolver that may report AD, or that cannot
+// tell, makes no such event.
+func TestDANEUnavailable(t *testing.T) {
+	zone, err := NewZoneResolver(strings.NewReader(`$ORIGIN a.test.
+@ 300 IN SOA ns admin 1 3600 600 86400 300
+@ 300 IN MX 10 mx1
+@ 300 IN MX 20 mx2
+mx1 300 IN A 192.0.2.1
+mx2 300 IN A 192.0.2.2
+`), "a.test")
+	require.NoError(t, err)
+	s := &validatingServer{rrs: dnstest.RRs("a.test. 300 IN MX 10 mx1.a.test.", "a.test. 300 IN MX 20 mx2.a.test.",
+		"mx1.a.test. 300 IN A 192.0.2.1", "mx2.a.test. 300 IN A 192.0.2.2")}
+	addr := dnstest.Serve(t, s)
+	wire := func(dnssec bool) *DNSResolver {
+		return &DNSResolver{Servers: []string{addr}, Timeout: 2 * time.Second, Attempts: 1, DNSSEC: dnssec}
+	}
+	tests := []struct {
+		name   string
+		res    Resolver
+		why    string // in the event's Message; "" = no event
+		reason string
+	}{
+		{"ZoneResolver", zone, "ZoneResolver validates nothing", "a ZoneResolver never sets AD"},
+		{"Cache of ZoneResolver", &Cache{Resolver: zone}, "Cache in front of", "a Cache answers as what it caches"},
+		{"DNSResolver without DNSSEC", wire(false), "without DNSSEC", "AD is cleared in every reply"},
+		{"Cache of DNSResolver without DNSSEC", &Cache{Resolver: wire(false)}, "without DNSSEC", "through a Cache too"},
+		{"DNSResolver with DNSSEC", wire(true), "", "a trusted (loopback) validating server: DANE may apply"},
+		{"ResolverFunc", ResolverFunc(wire(false).Resolve), "", "a ResolverFunc is believed: nothing to say"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var got []Event
+			r := &Router{Resolver: tt.res, DANE: true, Trace: func(_ context.Context, e Event) {
+				mu.Lock()
+				got = append(got, e)
+				mu.Unlock()
+			}}
+			check := func(how string) {
+				t.Helper()
+				var un, domainTLSA []Event
+				for _, e := range got {
+					switch {
+					case e.Step == StepDANEUnavailable:
+						un = append(un, e)
+					case e.Step == StepTLSA && e.Host == "":
+						domainTLSA = append(domainTLSA, e)
+					}
+				}
+				if tt.why == "" {
+					assert.Empty(t, un, "%s: %s", how, tt.reason)
+					return
+				}
+				require.Len(t, un, 1, "%s: one event per route: %s", how, tt.reason)
+				assert.Equal(t, un[0], got[0], "%s: before the MX question", how)
+				assert.Equal(t, "a.test", un[0].Domain)
+				assert.Equal(t, "RFC 7672, Section 2.2; RFC 4035, Section 4.9.3", un[0].Rule)
+				assert.Contains(t, un[0].Message, tt.why)
+				assert.Contains(t, un[0].Message, "DANE can never apply")
+				assert.Equal(t, "dane-unavailable", un[0].Step.String())
+				assert.Empty(t, domainTLSA, "%s: no second event for the unauthenticated MX RRset", how)
+			}
+			rt, err := r.Route(t.Context(), "a.test")
+			require.NoError(t, err)
+			require.Len(t, rt.Hosts, 2)
+			check("Route")
+			got = nil
+			for _, err := range r.Targets(t.Context(), "a.test") {
+				require.NoError(t, err)
+			}
+			check("Targets")
+			got = nil
+			r.DANE = false
+			_, err = r.Route(t.Context(), "a.test")
+			require.NoError(t, err)
+			for _, e := range got {
+				assert.NotEqual(t, StepDANEUnavailable, e.Step, "without DANE nothing is said")
+			}
+		})
+	}
+}
+
+// TestNeverAD: what each Resolver says of the AD bit, without asking DNS.
+func TestNeverAD(t *testing.T) {
+	tests := []struct {
+		res    Resolver
+		never  bool
+		reason string
+	}{
+		{&ZoneResolver{}, true, "a ZoneResolver validates nothing"},
+		{SystemResolver{}, true, "the standard library hides the AD bit"},
+		{&SystemResolver{}, true, "a *SystemResolver too"},
+		{defaultResolver, true, "the default (a nil Router.Resolver): a DNSResolver without DNSSEC"},
+		{&Cache{}, true, "a zero Cache is in front of the default"},
+		{&DNSResolver{DNSSEC: true, Servers: []string{"192.0.2.53:53"}}, true, "AD from a server across the network is not believed"},
+		{&DNSResolver{DNSSEC: true, Servers: []string{"192.0.2.53:53", "[::1]:53"}}, false, "one loopback server is enough"},
+		{&DNSResolver{DNSSEC: true, TrustAD: true, Servers: []string{"192.0.2.53:53"}}, false, "TrustAD believes it"},
+		{&Cache{Resolver: &DNSResolver{DNSSEC: true, Servers: []string{"127.0.0.1:53"}}}, false, "a Cache in front of a trusted one"},
+		{ResolverFunc(nil), false, "a ResolverFunc cannot tell: believed"},
+	}
+	for _, tt := range tests {
+		why := neverAD(tt.res)
+		assert.Equal(t, tt.never, why != "", "%s: %q", tt.reason, why)
+	}
+}
