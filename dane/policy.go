@@ -1,7 +1,6 @@
 package dane
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -240,39 +239,33 @@ var errNoMatch = &Error{Result: CertificateNotTrusted, Detail: "no match"}
 // verifyTA tries one DANE-TA(2) record: errNoMatch when it matches nothing.
 func (p *Policy) verifyTA(r Record, certs []*x509.Certificate) *Error {
 	host := p.ServerName()
-	var anchors []*x509.Certificate
+	var anchor *x509.Certificate
 	for _, c := range certs {
 		if r.Matches(c) {
-			anchors = []*x509.Certificate{c}
+			anchor = c
 			break
 		}
 	}
-	if anchors == nil && r.MatchingType == MatchFull {
+	if anchor == nil && r.MatchingType == MatchFull {
 		switch r.Selector {
 		case SelectorCert:
 			// "2 0 0": the record is the TA certificate itself, which the
 			// client must be able to use when the server does not send it
 			// (RFC 7671, Section 5.2.2).
 			if c, err := x509.ParseCertificate(r.Data); err == nil {
-				anchors = []*x509.Certificate{c}
+				anchor = c
 			}
 		case SelectorSPKI:
 			// "2 1 0": the record is the TA's public key (RFC 7671,
 			// Section 5.2.3), with no certificate to stand for it.
-			anchors = keyAnchors(r.Data, certs)
+			anchor = keyAnchor(r.Data, certs)
 		}
 	}
-	if anchors == nil {
+	if anchor == nil {
 		return errNoMatch
 	}
 	leaf := certs[0]
-	var chains [][]*x509.Certificate
-	var err error
-	for _, anchor := range anchors {
-		if chains, err = p.verifyChain(leaf, certs[1:], anchor); err == nil {
-			break
-		}
-	}
+	chains, err := p.verifyChain(leaf, certs[1:], anchor)
 	if err != nil {
 		res := CertificateNotTrusted
 		var inv x509.CertificateInvalidError
@@ -302,6 +295,61 @@ func (p *Policy) verifyTA(r Record, certs []*x509.Certificate) *Error {
 	}
 	return &Error{Result: CertificateHostMismatch, Host: host,
 		Detail: fmt.Sprintf("certificate names %q match none of %q", certNames(leaf), ids)}
+}
+
+// verifyChain verifies leaf with crypto/x509 to anchor as the only root,
+// through the other certificates the server sent.
+func (p *Policy) verifyChain(leaf *x509.Certificate, sent []*x509.Certificate, anchor *x509.Certificate) ([][]*x509.Certificate, error) {
+	roots := x509.NewCertPool()
+	roots.AddCert(anchor)
+	inter := x509.NewCertPool()
+	for _, c := range sent {
+		if c != anchor {
+			inter.AddCert(c)
+		}
+	}
+	return leaf.Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   p.now(),
+		// RFC 7672 asks nothing of extended key usage; a certificate
+		// restricted to other purposes is still the server's.
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+}
+
+// keyAnchor stands for a bare TA key (DER SubjectPublicKeyInfo spki): a
+// root holding only that key, a CA with no path length or validity limit,
+// named as the issuer of the certificate of the chain spki signed (the one
+// nearest the end, as a server sends its chain). That certificate is then
+// verified under it as crypto/x509 verifies any other: as an intermediate,
+// which must be a CA, unless it is the leaf. Taking it as the root instead
+// would let an end-entity certificate the TA issued (a version 1 one, which
+// crypto/x509 lets sign as a root) vouch for any leaf.
+func keyAnchor(spki []byte, certs []*x509.Certificate) *x509.Certificate {
+	key, err := x509.ParsePKIXPublicKey(spki)
+	if err != nil {
+		return nil
+	}
+	ta := &x509.Certificate{PublicKey: key, RawSubjectPublicKeyInfo: spki, Version: 3,
+		BasicConstraintsValid: true, IsCA: true, MaxPathLen: -1, NotAfter: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}
+	switch key.(type) {
+	case *ecdsa.PublicKey:
+		ta.PublicKeyAlgorithm = x509.ECDSA
+	case *rsa.PublicKey:
+		ta.PublicKeyAlgorithm = x509.RSA
+	case ed25519.PublicKey:
+		ta.PublicKeyAlgorithm = x509.Ed25519
+	default:
+		return nil
+	}
+	for i := len(certs) - 1; i >= 0; i-- {
+		if c := certs[i]; c.CheckSignatureFrom(ta) == nil {
+			ta.RawSubject, ta.Subject, ta.SubjectKeyId = c.RawIssuer, c.Issuer, c.AuthorityKeyId
+			return ta
+		}
+	}
+	return nil
 }
 
 // cnOutside applies the DNS name constraints of the chains' CAs to name,
@@ -345,66 +393,6 @@ func withinDomain(name, c string) bool {
 		return strings.HasSuffix(name, c)
 	}
 	return name == c || strings.HasSuffix(name, "."+c)
-}
-
-// verifyChain verifies leaf with crypto/x509 to anchor as the only root,
-// through the other certificates the server sent.
-func (p *Policy) verifyChain(leaf *x509.Certificate, sent []*x509.Certificate, anchor *x509.Certificate) ([][]*x509.Certificate, error) {
-	roots := x509.NewCertPool()
-	roots.AddCert(anchor)
-	inter := x509.NewCertPool()
-	for _, c := range sent {
-		if c != anchor {
-			inter.AddCert(c)
-		}
-	}
-	return leaf.Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   p.now(),
-		// RFC 7672 asks nothing of extended key usage; a certificate
-		// restricted to other purposes is still the server's.
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
-}
-
-// keyAnchors stands for a bare TA key (DER SubjectPublicKeyInfo spki): one
-// root per issuer name under which spki signed a certificate of the chain,
-// holding only that key and name, a CA with no path length or validity
-// limit. The certificate the key signed is then verified under it as
-// crypto/x509 verifies any other: as an intermediate, which must be a CA,
-// unless it is the leaf. Taking that certificate as the root instead would
-// let an end-entity certificate the TA issued (a version 1 one, which
-// crypto/x509 lets sign as a root) vouch for any leaf.
-func keyAnchors(spki []byte, certs []*x509.Certificate) []*x509.Certificate {
-	key, err := x509.ParsePKIXPublicKey(spki)
-	if err != nil {
-		return nil
-	}
-	ta := &x509.Certificate{PublicKey: key, RawSubjectPublicKeyInfo: spki, Version: 3,
-		BasicConstraintsValid: true, IsCA: true, MaxPathLen: -1, NotAfter: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}
-	switch key.(type) {
-	case *ecdsa.PublicKey:
-		ta.PublicKeyAlgorithm = x509.ECDSA
-	case *rsa.PublicKey:
-		ta.PublicKeyAlgorithm = x509.RSA
-	case ed25519.PublicKey:
-		ta.PublicKeyAlgorithm = x509.Ed25519
-	default:
-		return nil
-	}
-	var anchors []*x509.Certificate
-	for _, c := range certs {
-		if c.CheckSignatureFrom(ta) != nil || slices.ContainsFunc(anchors, func(a *x509.Certificate) bool {
-			return bytes.Equal(a.RawSubject, c.RawIssuer)
-		}) {
-			continue
-		}
-		a := *ta
-		a.RawSubject, a.Subject, a.SubjectKeyId = c.RawIssuer, c.Issuer, c.AuthorityKeyId
-		anchors = append(anchors, &a)
-	}
-	return anchors
 }
 
 // matchesName: "if the server certificate contains a Subject Alternative
