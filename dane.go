@@ -16,6 +16,7 @@ const (
 	ruleDANEMX      = "RFC 7672, Section 2.2.1"
 	ruleDANECNAME   = "RFC 7672, Section 2.2.2"
 	ruleDANEFailure = "RFC 7672, Section 2.1.1"
+	ruleDANENoAD    = "RFC 7672, Section 2.2; RFC 4035, Section 4.9.3"
 )
 
 // hostTLS is the TLS side of one mail host: its TLSA lookups and the policy
@@ -49,6 +50,24 @@ func tlsOf(h *mxHost) *hostTLS {
 		h.tls = &hostTLS{}
 	}
 	return h.tls
+}
+
+// daneUnavailable reports, before a route's first question, that
+// Router.DANE can never apply through ro.res: DANE needs the MX RRset and
+// the TLSA records authenticated (RFC 7672, Section 2.2), which a stub
+// learns only from the AD bit of a trusted validating resolver (RFC 4035,
+// Section 4.9.3), and this Resolver never reports it. The event stands for
+// the route's StepTLSA event of an unauthenticated MX RRset.
+func (ro *routing) daneUnavailable(ctx context.Context) {
+	r := ro.r
+	if !r.DANE || r.Trace == nil {
+		return
+	}
+	if why := neverAD(ro.res); why != "" {
+		ro.daneTraced = true
+		r.emit(ctx, Event{Step: StepDANEUnavailable, Domain: ro.domain, Rule: ruleDANENoAD,
+			Message: "Router.DANE is on, but " + why + ": DANE can never apply, no TLSA question is asked"})
+	}
 }
 
 // tlsaName is the TLSA owner name for an SMTP server on port 25 at host
@@ -180,6 +199,7 @@ func (ro *routing) decideTLSA(h *mxHost, base string, ar *addrResult, last bool)
 		t.daneWhy, t.daneRule = "no TLSA records at "+name+" (authenticated denial): DANE does not apply", ruleDANE
 	default:
 		p := dane.NewPolicy(h.name, base, ar.ans.rrs)
+		p.Names = ro.nextHopNames()
 		t.dane = p
 		switch p.Mode() {
 		case dane.ModeDANE:
@@ -193,4 +213,20 @@ func (ro *routing) decideTLSA(h *mxHost, base string, ar *addrResult, last bool)
 		t.daneRule = ruleDANE
 	}
 	return false
+}
+
+// nextHopNames are the reference identifiers a DANE-TA(2) certificate may
+// carry besides the TLSA base domain and the MX host: the next-hop domain,
+// as given and after CNAMEs, when the MX RRset (or the implicit MX's NODATA)
+// is secure (RFC 7672, Section 3.2.2; Postfix checks "nexthop, hostname",
+// mox's GatherTLSANames likewise). An insecure MX RRset gives none: nothing
+// then ties the host to the domain.
+func (ro *routing) nextHopNames() []string {
+	if !ro.rt.Authentic {
+		return nil
+	}
+	if ro.rt.Canonical == ro.rt.Domain {
+		return []string{ro.rt.Domain}
+	}
+	return []string{ro.rt.Domain, ro.rt.Canonical}
 }

@@ -2,6 +2,8 @@ package mxroute
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"strings"
 	"sync"
 	"testing"
@@ -421,4 +423,182 @@ func TestTLSPolicyImplicitAndBounces(t *testing.T) {
 	_, err = r.Route(t.Context(), "nowhere.test")
 	assert.ErrorIs(t, err, ErrNoSuchDomain)
 	assert.False(t, IsTemporary(err), "NXDOMAIN bounces whatever the TLS policies")
+}
+
+// TestDANENextHopNames: with a secure MX RRset, a DANE-TA(2) certificate
+// may name the next-hop domain, as given or after CNAMEs, instead of the MX
+// host or the TLSA base domain (RFC 7672, Section 3.2.2; Postfix's
+// "nexthop, hostname"). The names are checked with the policy the route
+// gives the host.
+func TestDANENextHopNames(t *testing.T) {
+	ca := testpki.NewRoot(t, "next-hop CA")
+	ta, err := dane.NewRecord(dane.UsageDANETA, dane.SelectorCert, dane.MatchSHA256, ca.Cert)
+	require.NoError(t, err)
+	rrs := []string{
+		"a.test. 300 IN MX 10 mx.b.test.", "alias.test. 300 IN CNAME a.test.",
+		"mx.b.test. 300 IN A 192.0.2.1", "_25._tcp.mx.b.test. 300 IN TLSA " + ta.String(),
+		"c.test. 300 IN A 192.0.2.3", "_25._tcp.c.test. 300 IN TLSA " + ta.String(),
+		"calias.test. 300 IN CNAME c.test.",
+	}
+	tests := []struct {
+		domain string
+		names  []string // the leaf's DNS SANs
+		want   dane.Result
+		reason string
+	}{
+		{"a.test", []string{"a.test"}, "", "the next-hop domain is a reference identifier"},
+		{"alias.test", []string{"alias.test"}, "", "the next-hop domain as given, before its CNAME"},
+		{"alias.test", []string{"a.test"}, "", "the next-hop domain after CNAMEs"},
+		{"a.test", []string{"mx.b.test"}, "", "the MX host name, as before"},
+		{"a.test", []string{"alias.test"}, dane.CertificateHostMismatch, "a name that leads to the domain is not the domain routed"},
+		{"a.test", []string{"other.test"}, dane.CertificateHostMismatch, "any other name is refused"},
+		{"a.test", []string{"*.a.test"}, dane.CertificateHostMismatch, "a wildcard for the names below the domain does not name the domain (RFC 6125, Section 6.4.3)"},
+		{"calias.test", []string{"calias.test"}, "", "implicit MX: the domain as given, its CNAME chain and NODATA secure"},
+		{"calias.test", []string{"other.test"}, dane.CertificateHostMismatch, "implicit MX: any other name is refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.domain+"/"+strings.Join(tt.names, ","), func(t *testing.T) {
+			s := &validatingServer{rrs: dnstest.RRs(rrs...)}
+			rt, err := daneRouter(t, s).Route(t.Context(), tt.domain)
+			require.NoError(t, err)
+			p := rt.Hosts[0].TLS
+			require.Equal(t, TLSDANE, p.Mode)
+			leaf := ca.Issue(t, testpki.Template{DNSNames: tt.names})
+			err = p.Verify(tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf.Cert, ca.Cert}})
+			if tt.want == "" {
+				assert.NoError(t, err, tt.reason)
+			} else {
+				assert.ErrorIs(t, err, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+// TestNextHopNames: the next-hop domain is a reference identifier only when
+// the MX RRset is secure; an insecure one proves nothing of the hosts.
+func TestNextHopNames(t *testing.T) {
+	tests := []struct {
+		rt     Route
+		want   []string
+		reason string
+	}{
+		{Route{Domain: "a.test", Canonical: "a.test", Authentic: true}, []string{"a.test"}, "secure: the domain"},
+		{Route{Domain: "alias.test", Canonical: "a.test", Authentic: true}, []string{"alias.test", "a.test"}, "secure: as given and after CNAMEs"},
+		{Route{Domain: "a.test", Canonical: "a.test"}, nil, "insecure MX RRset: none (RFC 7672, Section 3.2.2)"},
+		{Route{Domain: "alias.test", Canonical: "a.test"}, nil, "insecure: none, CNAME or not"},
+	}
+	for _, tt := range tests {
+		ro := &routing{rt: &tt.rt}
+		assert.Equal(t, tt.want, ro.nextHopNames(), tt.reason)
+	}
+}
+
+// TestDANEUnavailable: Router.DANE through a Resolver that never reports
+// authentic answers says so once in the trace of every route, Route and
+// Targets alike, before the MX question, instead of the event of an
+// unauthenticated MX RRset; a Resolver that may report AD, or that cannot
+// tell, makes no such event.
+func TestDANEUnavailable(t *testing.T) {
+	zone, err := NewZoneResolver(strings.NewReader(`$ORIGIN a.test.
+@ 300 IN SOA ns admin 1 3600 600 86400 300
+@ 300 IN MX 10 mx1
+@ 300 IN MX 20 mx2
+mx1 300 IN A 192.0.2.1
+mx2 300 IN A 192.0.2.2
+`), "a.test")
+	require.NoError(t, err)
+	s := &validatingServer{rrs: dnstest.RRs("a.test. 300 IN MX 10 mx1.a.test.", "a.test. 300 IN MX 20 mx2.a.test.",
+		"mx1.a.test. 300 IN A 192.0.2.1", "mx2.a.test. 300 IN A 192.0.2.2")}
+	addr := dnstest.Serve(t, s)
+	wire := func(dnssec bool) *DNSResolver {
+		return &DNSResolver{Servers: []string{addr}, Timeout: 2 * time.Second, Attempts: 1, DNSSEC: dnssec}
+	}
+	tests := []struct {
+		name   string
+		res    Resolver
+		why    string // in the event's Message; "" = no event
+		reason string
+	}{
+		{"ZoneResolver", zone, "ZoneResolver validates nothing", "a ZoneResolver never sets AD"},
+		{"Cache of ZoneResolver", &Cache{Resolver: zone}, "Cache in front of", "a Cache answers as what it caches"},
+		{"DNSResolver without DNSSEC", wire(false), "without DNSSEC", "AD is cleared in every reply"},
+		{"Cache of DNSResolver without DNSSEC", &Cache{Resolver: wire(false)}, "without DNSSEC", "through a Cache too"},
+		{"DNSResolver with DNSSEC", wire(true), "", "a trusted (loopback) validating server: DANE may apply"},
+		{"ResolverFunc", ResolverFunc(wire(false).Resolve), "", "a ResolverFunc is believed: nothing to say"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var got []Event
+			r := &Router{Resolver: tt.res, DANE: true, Trace: func(_ context.Context, e Event) {
+				mu.Lock()
+				got = append(got, e)
+				mu.Unlock()
+			}}
+			check := func(how string) {
+				t.Helper()
+				var un, domainTLSA []Event
+				for _, e := range got {
+					switch {
+					case e.Step == StepDANEUnavailable:
+						un = append(un, e)
+					case e.Step == StepTLSA && e.Host == "":
+						domainTLSA = append(domainTLSA, e)
+					}
+				}
+				if tt.why == "" {
+					assert.Empty(t, un, "%s: %s", how, tt.reason)
+					return
+				}
+				require.Len(t, un, 1, "%s: one event per route: %s", how, tt.reason)
+				assert.Equal(t, un[0], got[0], "%s: before the MX question", how)
+				assert.Equal(t, "a.test", un[0].Domain)
+				assert.Equal(t, "RFC 7672, Section 2.2; RFC 4035, Section 4.9.3", un[0].Rule)
+				assert.Contains(t, un[0].Message, tt.why)
+				assert.Contains(t, un[0].Message, "DANE can never apply")
+				assert.Equal(t, "dane-unavailable", un[0].Step.String())
+				assert.Empty(t, domainTLSA, "%s: no second event for the unauthenticated MX RRset", how)
+			}
+			rt, err := r.Route(t.Context(), "a.test")
+			require.NoError(t, err)
+			require.Len(t, rt.Hosts, 2)
+			check("Route")
+			got = nil
+			for _, err := range r.Targets(t.Context(), "a.test") {
+				require.NoError(t, err)
+			}
+			check("Targets")
+			got = nil
+			r.DANE = false
+			_, err = r.Route(t.Context(), "a.test")
+			require.NoError(t, err)
+			for _, e := range got {
+				assert.NotEqual(t, StepDANEUnavailable, e.Step, "without DANE nothing is said")
+			}
+		})
+	}
+}
+
+// TestNeverAD: what each Resolver says of the AD bit, without asking DNS.
+func TestNeverAD(t *testing.T) {
+	tests := []struct {
+		res    Resolver
+		never  bool
+		reason string
+	}{
+		{&ZoneResolver{}, true, "a ZoneResolver validates nothing"},
+		{SystemResolver{}, true, "the standard library hides the AD bit"},
+		{&SystemResolver{}, true, "a *SystemResolver too"},
+		{defaultResolver, true, "the default (a nil Router.Resolver): a DNSResolver without DNSSEC"},
+		{&Cache{}, true, "a zero Cache is in front of the default"},
+		{&DNSResolver{DNSSEC: true, Servers: []string{"192.0.2.53:53"}}, true, "AD from a server across the network is not believed"},
+		{&DNSResolver{DNSSEC: true, Servers: []string{"192.0.2.53:53", "[::1]:53"}}, false, "one loopback server is enough"},
+		{&DNSResolver{DNSSEC: true, TrustAD: true, Servers: []string{"192.0.2.53:53"}}, false, "TrustAD believes it"},
+		{&Cache{Resolver: &DNSResolver{DNSSEC: true, Servers: []string{"127.0.0.1:53"}}}, false, "a Cache in front of a trusted one"},
+		{ResolverFunc(nil), false, "a ResolverFunc cannot tell: believed"},
+	}
+	for _, tt := range tests {
+		why := neverAD(tt.res)
+		assert.Equal(t, tt.never, why != "", "%s: %q", tt.reason, why)
+	}
 }

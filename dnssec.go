@@ -1,5 +1,7 @@
 package mxroute
 
+import "strings"
+
 // DNSSEC status. The library validates nothing itself: RFC 4035, Section
 // 4.9.3 lets a stub rely on the validation of "a trusted security-aware
 // recursive name server via a secure channel", reported in the AD bit, and
@@ -28,4 +30,47 @@ func (h *mxHost) authentic() bool {
 		n++
 	}
 	return n > 0
+}
+
+// adReporter is a Resolver that can tell it never reports an authentic
+// answer. Router.DANE with one never applies (see daneUnavailable).
+type adReporter interface {
+	// noAD says why no reply will carry the AD bit; "" when one may.
+	noAD() string
+}
+
+// neverAD says why res never reports an authentic answer; "" when it may,
+// or cannot tell (a ResolverFunc is believed).
+func neverAD(res Resolver) string {
+	if a, ok := res.(adReporter); ok {
+		return a.noAD()
+	}
+	return ""
+}
+
+func (*ZoneResolver) noAD() string { return "a ZoneResolver validates nothing and never sets AD" }
+
+func (SystemResolver) noAD() string { return "a SystemResolver cannot see the AD bit" }
+
+func (c *Cache) noAD() string {
+	if why := neverAD(c.next()); why != "" {
+		return "a Cache in front of what never reports AD: " + why
+	}
+	return ""
+}
+
+// noAD: without DNSSEC the AD bit is cleared in every reply, and it is
+// believed only from a trusted server (believesAD).
+func (r *DNSResolver) noAD() string {
+	if !r.DNSSEC {
+		return "a DNSResolver without DNSSEC clears AD in every reply"
+	}
+	c := r.config()
+	for _, s := range c.addrs {
+		if c.believesAD(s) {
+			return ""
+		}
+	}
+	return "a DNSResolver believes the AD bit of none of its servers (" + strings.Join(c.servers, ", ") +
+		"): only loopback ones, or with TrustAD or resolv.conf's trust-ad"
 }

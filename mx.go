@@ -17,6 +17,7 @@ import (
 func (ro *routing) mx(ctx context.Context, name string) *Error {
 	r := ro.r
 	ro.res = r.resolver()
+	ro.daneUnavailable(ctx)
 	var extra *lastResponse
 	res := ro.res
 	if r.UseAdditional {

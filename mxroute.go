@@ -137,7 +137,11 @@ type Router struct {
 	// RRset is authentic, in the round of its addresses: secure records make
 	// the host require DANE (Host.TLS), a failed lookup makes it unusable,
 	// temporary (docs/rules.md, rule 14). It needs a Resolver that reports DNSSEC
-	// status (DNSResolver.DNSSEC). false: no TLSA questions.
+	// status: a DNSResolver with DNSSEC whose server is a trusted validating
+	// resolver (loopback, TrustAD). Through one that never does (a
+	// ZoneResolver, a SystemResolver, a DNSResolver without DNSSEC, the
+	// default one) DANE never applies, and every route's trace says so
+	// (StepDANEUnavailable). false: no TLSA questions.
 	DANE bool
 	// RootCAs are the roots an MTA-STS host's certificate must chain to
 	// (TLSPolicy.TLSConfig). nil: the system's roots.

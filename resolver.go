@@ -14,9 +14,11 @@ type Resolver interface {
 	// (NOERROR, NXDOMAIN, SERVFAIL ...), CNAMEs included. A non-nil error means no usable
 	// response arrived (timeout, network failure) and is treated as temporary.
 	//
-	// name is fully qualified (it ends in a dot) and lower case; qtype is
-	// dns.TypeMX, dns.TypeA, dns.TypeAAAA or dns.TypeCNAME. The Router does
-	// not modify the returned message.
+	// name is fully qualified (it ends in a dot) and lower case. qtype is
+	// dns.TypeMX, dns.TypeA or dns.TypeAAAA; with Router.MTASTS (its TXT
+	// nil) also dns.TypeTXT, at _mta-sts.<domain>; with Router.DANE also
+	// dns.TypeTLSA, at _25._tcp.<host>. The Router does not modify the
+	// returned message.
 	//
 	// The Router trusts nothing in the message it did not ask for: its
 	// question section must be the question asked (name compared

@@ -115,6 +115,13 @@ const (
 	// makes the host unusable (Err). With Host "": the MX RRset is not
 	// authenticated, so no TLSA question is asked.
 	StepTLSA
+	// StepDANEUnavailable: Router.DANE is on, but the Resolver never reports
+	// authentic answers (a ZoneResolver, a SystemResolver, a DNSResolver
+	// without DNSSEC or without a trusted server, the default one), so DANE
+	// can never apply (RFC 7672, Section 2.2): once per route, before its MX
+	// question, instead of StepTLSA's unauthenticated MX RRset; Message
+	// says why.
+	StepDANEUnavailable
 )
 
 var stepNames = [...]string{
@@ -125,6 +132,7 @@ var stepNames = [...]string{
 	StepDedupe: "dedupe", StepMaxAddrs: "max-addrs", StepDone: "done",
 	StepConnect: "connect", StepConnectFailed: "connect-failed", StepGreeted: "greeted", StepNoConnection: "no-connection",
 	StepMTASTS: "mta-sts", StepMTASTSHost: "mta-sts-host", StepTLSA: "tlsa",
+	StepDANEUnavailable: "dane-unavailable",
 }
 
 // String returns the step's short name, e.g. "loop-guard".

@@ -23,13 +23,18 @@
 //     3.2.1).
 //   - DANE-TA(2): a certificate of the presented chain matches, or the record
 //     is itself the trust anchor's certificate ("2 0 0") or key ("2 1 0"),
-//     which the server need not send (RFC 7671, Sections 5.2.2 and 5.2.3);
-//     the chain from the leaf is verified by crypto/x509 with that trust
-//     anchor as the only root, validity periods included, and the leaf must
-//     carry one of the reference identifiers, the TLSA base domain and the
-//     MX host name (RFC 7672, Sections 3.1.2 and 3.2.2): its DNS-IDs when it
+//     which the server need not send (RFC 7671, Sections 5.2.2 and 5.2.3;
+//     a bare key is a root holding only that key, and the certificate it
+//     signed an intermediate, a CA unless it is the leaf); the chain from
+//     the leaf is verified by crypto/x509 with that trust anchor as the
+//     only root, validity periods included, and the leaf must
+//     carry one of the reference identifiers, the TLSA base domain, the MX
+//     host name and, with a secure MX RRset, the next-hop domain
+//     ([Policy.Names]) (RFC 7672, Sections 3.1.2 and 3.2.2): its DNS-IDs when it
 //     has any, else its CN, a wildcard only as the whole leftmost label
-//     (Section 3.2.3).
+//     (Section 3.2.3); a name taken from the CN must lie within the DNS
+//     name constraints of the chain's CAs, which crypto/x509 applies to
+//     SANs only (RFC 5280, Section 4.2.1.10).
 //   - SNI: the client sends the TLSA base domain (RFC 7672, Section 8.1).
 //   - Failures carry the RFC 8460 (TLSRPT) result type ([Result]).
 //

@@ -56,8 +56,9 @@ type Policy struct {
 	// Section 2.2.2). It is sent as SNI and is a reference identifier.
 	// Empty: Host.
 	BaseDomain string
-	// Names are further reference identifiers for DANE-TA(2), e.g. the
-	// next-hop domain (RFC 7672, Section 3.2.2 allows it). Usually empty.
+	// Names are further reference identifiers for DANE-TA(2): the next-hop
+	// domain, as given and after CNAMEs, when the MX RRset is secure (RFC
+	// 7672, Section 3.2.2), as mxroute's Router sets them. Empty: none.
 	Names []string
 	// Records is the TLSA RRset, usable records and unusable ones.
 	Records []Record
@@ -177,7 +178,8 @@ func (p *Policy) Verify(state tls.ConnectionState) error {
 // the TA certificate or key itself, sent or not: RFC 7671, Sections 5.2.2
 // and 5.2.3), the chain from the leaf verifies to it with crypto/x509
 // (validity periods included), and the leaf carries a reference identifier
-// (RFC 7672, Sections 3.1.2, 3.2.2 and 3.2.3). Any passing record suffices.
+// (RFC 7672, Sections 3.1.2, 3.2.2 and 3.2.3), by CN only within the chain's
+// name constraints (RFC 5280, Section 4.2.1.10). Any passing record suffices.
 func (p *Policy) VerifyCertificates(certs []*x509.Certificate) error {
 	mode := p.Mode()
 	if mode != ModeDANE {
@@ -255,31 +257,15 @@ func (p *Policy) verifyTA(r Record, certs []*x509.Certificate) *Error {
 			}
 		case SelectorSPKI:
 			// "2 1 0": the record is the TA's public key (RFC 7671,
-			// Section 5.2.3). The chain then ends in a certificate that
-			// key signed; crypto/x509 checks that signature.
-			anchor = signedBy(r.Data, certs)
+			// Section 5.2.3), with no certificate to stand for it.
+			anchor = keyAnchor(r.Data, certs)
 		}
 	}
 	if anchor == nil {
 		return errNoMatch
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(anchor)
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		if c != anchor {
-			inter.AddCert(c)
-		}
-	}
 	leaf := certs[0]
-	_, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   p.now(),
-		// RFC 7672 asks nothing of extended key usage; a certificate
-		// restricted to other purposes is still the server's.
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
+	chains, err := p.verifyChain(leaf, certs[1:], anchor)
 	if err != nil {
 		res := CertificateNotTrusted
 		var inv x509.CertificateInvalidError
@@ -289,23 +275,64 @@ func (p *Policy) verifyTA(r Record, certs []*x509.Certificate) *Error {
 		return &Error{Result: res, Host: host, Detail: "chain does not verify to the DANE-TA(2) trust anchor " + r.String(), Err: err}
 	}
 	ids := p.referenceIDs()
+	var outside *x509.Certificate // a CA whose name constraints exclude the CN's name
 	for _, id := range ids {
-		if matchesName(leaf, id) {
+		if !matchesName(leaf, id) {
+			continue
+		}
+		if len(leaf.DNSNames) > 0 {
 			return nil
 		}
+		ca := cnOutside(chains, id)
+		if ca == nil {
+			return nil
+		}
+		outside = ca
+	}
+	if outside != nil {
+		return &Error{Result: CertificateNotTrusted, Host: host,
+			Detail: fmt.Sprintf("subject CN %q is outside the name constraints of %q (RFC 5280, Section 4.2.1.10)", leaf.Subject.CommonName, outside.Subject.String())}
 	}
 	return &Error{Result: CertificateHostMismatch, Host: host,
 		Detail: fmt.Sprintf("certificate names %q match none of %q", certNames(leaf), ids)}
 }
 
-// signedBy finds the certificate of the chain whose signature the DER
-// SubjectPublicKeyInfo spki verifies, and returns it to stand as the root.
-func signedBy(spki []byte, certs []*x509.Certificate) *x509.Certificate {
+// verifyChain verifies leaf with crypto/x509 to anchor as the only root,
+// through the other certificates the server sent.
+func (p *Policy) verifyChain(leaf *x509.Certificate, sent []*x509.Certificate, anchor *x509.Certificate) ([][]*x509.Certificate, error) {
+	roots := x509.NewCertPool()
+	roots.AddCert(anchor)
+	inter := x509.NewCertPool()
+	for _, c := range sent {
+		if c != anchor {
+			inter.AddCert(c)
+		}
+	}
+	return leaf.Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   p.now(),
+		// RFC 7672 asks nothing of extended key usage; a certificate
+		// restricted to other purposes is still the server's.
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+}
+
+// keyAnchor stands for a bare TA key (DER SubjectPublicKeyInfo spki): a
+// root holding only that key, a CA with no path length or validity limit,
+// named as the issuer of the certificate of the chain spki signed (the one
+// nearest the end, as a server sends its chain). That certificate is then
+// verified under it as crypto/x509 verifies any other: as an intermediate,
+// which must be a CA, unless it is the leaf. Taking it as the root instead
+// would let an end-entity certificate the TA issued (a version 1 one, which
+// crypto/x509 lets sign as a root) vouch for any leaf.
+func keyAnchor(spki []byte, certs []*x509.Certificate) *x509.Certificate {
 	key, err := x509.ParsePKIXPublicKey(spki)
 	if err != nil {
 		return nil
 	}
-	ta := &x509.Certificate{PublicKey: key, Version: 3, BasicConstraintsValid: true, IsCA: true}
+	ta := &x509.Certificate{PublicKey: key, RawSubjectPublicKeyInfo: spki, Version: 3,
+		BasicConstraintsValid: true, IsCA: true, MaxPathLen: -1, NotAfter: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}
 	switch key.(type) {
 	case *ecdsa.PublicKey:
 		ta.PublicKeyAlgorithm = x509.ECDSA
@@ -317,18 +344,62 @@ func signedBy(spki []byte, certs []*x509.Certificate) *x509.Certificate {
 		return nil
 	}
 	for i := len(certs) - 1; i >= 0; i-- {
-		if certs[i].CheckSignatureFrom(ta) == nil {
-			return certs[i]
+		if c := certs[i]; c.CheckSignatureFrom(ta) == nil {
+			ta.RawSubject, ta.Subject, ta.SubjectKeyId = c.RawIssuer, c.Issuer, c.AuthorityKeyId
+			return ta
 		}
 	}
 	return nil
+}
+
+// cnOutside applies the DNS name constraints of the chains' CAs to name,
+// which the leaf's subject CN gave: crypto/x509 applies them to
+// subjectAltName entries only, so a CA constrained to other.example could
+// otherwise certify any name by CN. RFC 5280, Section 4.2.1.10 constrains
+// the subject too, and OpenSSL checks a CN used as a host name
+// (NAME_CONSTRAINTS_check_CN). It returns nil when some chain's CAs (the
+// anchor included, as crypto/x509 does) all permit name, else the CA of the
+// last chain that does not.
+func cnOutside(chains [][]*x509.Certificate, name string) *x509.Certificate {
+	var out *x509.Certificate
+	for _, ch := range chains {
+		out = nil
+		for _, ca := range ch[1:] {
+			permitted := len(ca.PermittedDNSDomains) == 0 || slices.ContainsFunc(ca.PermittedDNSDomains, func(c string) bool { return withinDomain(name, c) })
+			excluded := slices.ContainsFunc(ca.ExcludedDNSDomains, func(c string) bool { return withinDomain(name, c) })
+			if !permitted || excluded {
+				out = ca
+				break
+			}
+		}
+		if out == nil {
+			return nil
+		}
+	}
+	return out
+}
+
+// withinDomain reports whether name lies within the dNSName constraint c:
+// c itself or a name below it (RFC 5280, Section 4.2.1.10: "any DNS name
+// that can be constructed by simply adding zero or more labels to the
+// left-hand side"); a constraint with a leading dot only the names below
+// it, as crypto/x509 reads it. An empty constraint holds every name.
+func withinDomain(name, c string) bool {
+	name, c = normName(name), strings.ToLower(c)
+	switch {
+	case c == "":
+		return true
+	case strings.HasPrefix(c, "."):
+		return strings.HasSuffix(name, c)
+	}
+	return name == c || strings.HasSuffix(name, "."+c)
 }
 
 // matchesName: "if the server certificate contains a Subject Alternative
 // Name extension ..., with at least one DNS-ID ..., then only the DNS-IDs are
 // matched" (RFC 7672, Section 3.2.3), a wildcard only as the whole leftmost
 // label (crypto/x509's VerifyHostname, RFC 6125, Section 6.4.3); with no
-// DNS-ID, the subject CN.
+// DNS-ID, the subject CN (which cnOutside then holds to the name constraints).
 func matchesName(cert *x509.Certificate, name string) bool {
 	if len(cert.DNSNames) > 0 {
 		return cert.VerifyHostname(name) == nil

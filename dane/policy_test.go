@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxroute-go/mxroute/internal/testpki"
 )
 
 func TestVerify(t *testing.T) {
@@ -16,6 +18,24 @@ func TestVerify(t *testing.T) {
 	other := newPKI(t) // an unrelated hierarchy
 	const host = "mx.example.com"
 	leafChain := chain(k.leaf, k.inter, k.root)
+	// End-entity certificates the root's key signed, each signing a leaf
+	// for the MX name: a version 1 one (no basic constraints, as `openssl
+	// x509 -req` makes without extensions) and a version 3 one.
+	eeV1 := k.root.IssueV1(t, testpki.Template{CommonName: "ee.example.org"})
+	eeV1Leaf := eeV1.Issue(t, testpki.Template{CommonName: host, DNSNames: []string{host}})
+	eeV3 := k.root.Issue(t, testpki.Template{CommonName: "ee3.example.org", DNSNames: []string{"ee3.example.org"}})
+	eeV3Leaf := eeV3.Issue(t, testpki.Template{CommonName: host, DNSNames: []string{host}})
+	rootLeaf := k.root.Issue(t, testpki.Template{CommonName: host, DNSNames: []string{host}})
+	// A sub-CA constrained to other.example, one excluding example.com,
+	// and leaves they signed with a CN and no DNS SAN (or a SAN elsewhere).
+	croot := testpki.NewRoot(t, "Constrained Root")
+	csub := croot.Issue(t, testpki.Template{CommonName: "Other Example CA", CA: true, PermittedDNSDomains: []string{"other.example"}})
+	xsub := croot.Issue(t, testpki.Template{CommonName: "Not Example CA", CA: true, ExcludedDNSDomains: []string{"example.com"}})
+	cnOut := csub.Issue(t, testpki.Template{CommonName: host})
+	cnWildOut := csub.Issue(t, testpki.Template{CommonName: "*.example.com"})
+	cnIn := csub.Issue(t, testpki.Template{CommonName: "mx.other.example"})
+	sanElsewhere := csub.Issue(t, testpki.Template{CommonName: host, DNSNames: []string{"mx.other.example"}})
+	cnExcluded := xsub.Issue(t, testpki.Template{CommonName: host})
 	tests := []struct {
 		name    string
 		reason  string
@@ -55,6 +75,14 @@ func TestVerify(t *testing.T) {
 			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, k.root)}, chain(k.leaf, k.inter), CertificateNotTrusted},
 		{"2 1 0 root key not sent", "a full-key DANE-TA record stands for a TA the server does not send (RFC 7672, Section 3.1.2)", "", "",
 			[]Record{rec(t, UsageDANETA, SelectorSPKI, MatchFull, k.root)}, chain(k.leaf, k.inter), ""},
+		{"2 1 0 root key, leaf signed by it", "a bare TA key that signed the leaf itself: a chain of one under the key", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorSPKI, MatchFull, k.root)}, chain(rootLeaf), ""},
+		{"2 1 0 root key, root sent", "a full-key record matching the TA certificate sent: that certificate is the anchor", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorSPKI, MatchFull, k.root)}, leafChain, ""},
+		{"2 1 0 key signed a v1 end-entity", "the certificate a bare TA key signed is an intermediate, which must be a CA (RFC 5280, Section 4.2.1.9), not a root that may sign anything", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorSPKI, MatchFull, k.root)}, chain(eeV1Leaf, eeV1), CertificateNotTrusted},
+		{"2 1 0 key signed a v3 end-entity", "an end-entity certificate the TA issued signs no leaf", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorSPKI, MatchFull, k.root)}, chain(eeV3Leaf, eeV3), CertificateNotTrusted},
 		{"2 0 0 root not sent", "a full-certificate DANE-TA record stands for a TA the server does not send (RFC 7671, Section 5.2.2)", "", "",
 			[]Record{rec(t, UsageDANETA, SelectorCert, MatchFull, k.root)}, chain(k.leaf, k.inter), ""},
 		{"2 0 0 another root not sent", "a full certificate that signed nothing in the chain", "", "",
@@ -81,6 +109,18 @@ func TestVerify(t *testing.T) {
 			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, k.inter)}, chain(k.wildLeaf, k.inter), CertificateHostMismatch},
 		{"2 0 1 CN fallback", "no DNS SAN: the subject CN is the name (RFC 6125, Section 6.4.4)", "", "",
 			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, k.inter)}, chain(k.cnLeaf, k.inter), ""},
+		{"2 0 1 CN outside the TA's constraints", "crypto/x509 constrains SANs only: a CN-only leaf must lie within the TA's name constraints too (RFC 5280, Section 4.2.1.10)", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, csub)}, chain(cnOut, csub), CertificateNotTrusted},
+		{"2 0 1 CN outside a sub-CA's constraints", "the constraints of every CA between the leaf and the anchor apply to the CN", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, croot)}, chain(cnOut, csub, croot), CertificateNotTrusted},
+		{"2 0 1 wildcard CN outside constraints", "a wildcard CN certifies a name outside the constraints: refused", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, csub)}, chain(cnWildOut, csub), CertificateNotTrusted},
+		{"2 0 1 CN in excluded subtree", "an excluded subtree holds the CN's name: refused", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, xsub)}, chain(cnExcluded, xsub), CertificateNotTrusted},
+		{"2 0 1 CN within constraints", "a CN-only leaf inside the constraints passes", "mx.other.example", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, csub)}, chain(cnIn, csub), ""},
+		{"2 0 1 SAN elsewhere, CN the host", "with a DNS SAN the CN is not looked at (RFC 7672, Section 3.2.3)", "", "",
+			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, csub)}, chain(sanElsewhere, csub), CertificateHostMismatch},
 		{"2 0 1 case and dot", "names compare case-insensitively, trailing dot ignored", "MX.Example.COM.", "",
 			[]Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, k.inter)}, leafChain, ""},
 		{"2 0 1 expired leaf", "DANE-TA checks validity periods", "", "",
@@ -120,6 +160,49 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("%s: %v is not an *Error with a host", tc.reason, err)
 			}
 		})
+	}
+}
+
+// TestVerifyNames: Names (the next-hop domain) are reference identifiers
+// for DANE-TA(2) beside the base domain and the MX host; DANE-EE(3) looks
+// at no name.
+func TestVerifyNames(t *testing.T) {
+	k := newPKI(t)
+	nextHop := k.inter.Issue(t, testpki.Template{DNSNames: []string{"example.com"}})
+	ta := []Record{rec(t, UsageDANETA, SelectorCert, MatchSHA256, k.inter)}
+	p := &Policy{Host: "mx.example.net", BaseDomain: "mx.example.net", Records: ta}
+	if err := p.VerifyCertificates(chain(nextHop, k.inter)); !errors.Is(err, CertificateHostMismatch) {
+		t.Fatalf("without Names the next-hop domain is no reference identifier: %v", err)
+	}
+	p.Names = []string{"Example.COM."}
+	if err := p.VerifyCertificates(chain(nextHop, k.inter)); err != nil {
+		t.Fatalf("with the next-hop domain in Names (any case, trailing dot): %v", err)
+	}
+}
+
+// TestWithinDomain: a dNSName constraint holds the name itself and the names
+// below it (RFC 5280, Section 4.2.1.10); with a leading dot only those
+// below, as crypto/x509 reads it.
+func TestWithinDomain(t *testing.T) {
+	tests := []struct {
+		name, constraint string
+		want             bool
+		reason           string
+	}{
+		{"example.com", "example.com", true, "the domain itself"},
+		{"mx.example.com", "example.com", true, "a name below it"},
+		{"a.b.example.com", "example.com", true, "any number of labels added on the left"},
+		{"badexample.com", "example.com", false, "a label boundary, not a suffix of characters"},
+		{"example.com.org", "example.com", false, "a different domain"},
+		{"MX.Example.COM.", "example.com", true, "case and a trailing dot do not matter"},
+		{"mx.example.com", ".example.com", true, "leading dot: a name below"},
+		{"example.com", ".example.com", false, "leading dot: not the domain itself"},
+		{"anything.test", "", true, "an empty constraint holds every name"},
+	}
+	for _, tc := range tests {
+		if got := withinDomain(tc.name, tc.constraint); got != tc.want {
+			t.Errorf("%s: withinDomain(%q, %q) = %v", tc.reason, tc.name, tc.constraint, got)
+		}
 	}
 }
 

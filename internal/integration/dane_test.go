@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"context"
 	"encoding/hex"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -56,7 +58,23 @@ func testDANE(t *testing.T, e *env) {
 		assert.Equal(t, "3 1 1 "+strings.Repeat("ab", 32), r.String())
 		assert.Equal(t, strings.Repeat("ab", 32), hex.EncodeToString(r.Data))
 		assert.Equal(t, "mx.dane.sec", h.TLS.DANE.ServerName())
+		assert.Equal(t, []string{"dane.sec"}, h.TLS.DANE.Names, "RFC 7672, Section 3.2.2: the next-hop domain, the MX RRset being secure")
 		assert.Equal(t, h.TLS, rt.Targets()[0].TLS)
+	})
+	t.Run("README setup", func(t *testing.T) {
+		t.Parallel()
+		var steps []mxroute.Step
+		var mu sync.Mutex
+		r := &mxroute.Router{Resolver: e.viaUnbound(), DANE: true, Trace: func(_ context.Context, ev mxroute.Event) {
+			mu.Lock()
+			steps = append(steps, ev.Step)
+			mu.Unlock()
+		}}
+		rt, err := r.Route(t.Context(), "dane.sec")
+		require.NoError(t, err)
+		assert.Equal(t, mxroute.TLSDANE, rt.Hosts[0].TLS.Mode, "a DNSResolver with DNSSEC on a loopback Unbound: DANE applies")
+		assert.NotContains(t, steps, mxroute.StepDANEUnavailable, "a loopback validating resolver's AD is believed")
+		assert.Contains(t, steps, mxroute.StepTLSA)
 	})
 	t.Run("signed, no TLSA", func(t *testing.T) {
 		t.Parallel()

@@ -29,6 +29,10 @@ type Template struct {
 	CA         bool // a CA certificate (basic constraints, certSign)
 	NotBefore  time.Time
 	NotAfter   time.Time
+	// PermittedDNSDomains and ExcludedDNSDomains are name constraints
+	// (RFC 5280, Section 4.2.1.10), for a CA. Empty: none.
+	PermittedDNSDomains []string
+	ExcludedDNSDomains  []string
 }
 
 // NewRoot makes a self-signed root CA.
@@ -71,6 +75,7 @@ func issue(t testing.TB, parent *Cert, tm Template) *Cert {
 	if tm.CA {
 		x.IsCA, x.BasicConstraintsValid = true, true
 		x.KeyUsage |= x509.KeyUsageCertSign
+		x.PermittedDNSDomains, x.ExcludedDNSDomains = tm.PermittedDNSDomains, tm.ExcludedDNSDomains
 	} else {
 		x.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
