@@ -479,29 +479,3 @@ func compareServers(views []serverView, add func(check, string, ...any)) {
 		}
 	}
 }
-
-// jsonLint is one line of "mxroute lint --json".
-type jsonLint struct {
-	SchemaVersion int           `json:"schema_version"`
-	Query         string        `json:"query"`  // as given: a domain or an address
-	Domain        string        `json:"domain"` // the domain of query, as given
-	Findings      []jsonFinding `json:"findings"`
-}
-
-type jsonFinding struct {
-	Check    string `json:"check"`
-	Severity string `json:"severity"`
-	Host     string `json:"host"`
-	Rule     string `json:"rule"`
-	Message  string `json:"message"`
-}
-
-func jsonLintOf(query string, res lintResult) jsonLint {
-	domain, _ := domainOf(query)
-	out := jsonLint{SchemaVersion: schemaVersion, Query: query, Domain: domain, Findings: []jsonFinding{}}
-	for _, f := range res.findings {
-		out.Findings = append(out.Findings, jsonFinding{Check: f.check.id, Severity: f.check.severity.String(),
-			Host: f.host, Rule: f.check.rule, Message: f.message})
-	}
-	return out
-}

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"strings"
+)
+
+// versionLine is what "mxroute version" prints: the module's version as
+// the build recorded it (a tag with go install ...@v1.2.3, a pseudo-version
+// from the VCS stamp of a checkout, "(devel)" without one), the VCS
+// revision when known, and the Go toolchain.
+func versionLine() string {
+	version, rev := "(unknown)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = s.Value[:12]
+			}
+		}
+		if version == "" {
+			version = "(devel)"
+		}
+	}
+	if rev != "" && !strings.Contains(version, rev) {
+		version += " (" + rev + ")"
+	}
+	return fmt.Sprintf("mxroute %s, %s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
