@@ -165,13 +165,8 @@ func lintOne(ctx context.Context, cfg *config, query string) lintResult {
 		res.findings = append(res.findings, finding{check: c, host: host, message: fmt.Sprintf(format, a...)})
 	}
 
-	r := cfg.newRouter()
-	r.Trace = collect
-	c := &collector{}
-	rt, err := r.Route(context.WithValue(ctx, collectorKey{}, c), domain)
-	c.mu.Lock()
-	events := c.events
-	c.mu.Unlock()
+	route := routeTraced(ctx, cfg.newRouter(), domain)
+	rt, err, events := route.rt, route.err, route.events
 
 	if err != nil && !errors.Is(err, mxroute.ErrNullMX) {
 		verdict, _ := verdictOf(err)

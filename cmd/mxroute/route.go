@@ -31,35 +31,30 @@ type dropped struct {
 	detail string // for people
 }
 
-// collector gathers one route's events. The Router's Trace finds it in the
-// context, so one Trace function serves every domain routed concurrently.
-type collector struct {
-	mu     sync.Mutex
-	events []mxroute.Event
-}
-
-type collectorKey struct{}
-
-func collect(ctx context.Context, e mxroute.Event) {
-	if c, ok := ctx.Value(collectorKey{}).(*collector); ok {
-		c.mu.Lock()
-		c.events = append(c.events, e)
-		c.mu.Unlock()
-	}
-}
-
-// routeOne routes a domain with its own Router and collects its events.
+// routeOne routes a domain with its own Router and collects its decisions.
 func routeOne(ctx context.Context, cfg *config, query string) routed {
 	domain, _ := domainOf(query)
-	r := cfg.newRouter()
-	r.Trace = collect
-	c := &collector{}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, collectorKey{}, c), cfg.timeout)
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
+	return routeTraced(ctx, cfg.newRouter(), domain)
+}
+
+// routeTraced routes domain with r, whose Trace it sets to a closure that
+// collects this route's decisions: each domain of a run has its own Router,
+// so its events need no key to tell them from another domain's. The lock
+// is for the lookups the Router runs in parallel.
+func routeTraced(ctx context.Context, r *mxroute.Router, domain string) routed {
+	var mu sync.Mutex
+	var events []mxroute.Event
+	r.Trace = func(_ context.Context, ev mxroute.Event) {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+	}
 	rt, err := r.Route(ctx, domain)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return routed{rt: rt, err: err, events: c.events}
+	mu.Lock()
+	defer mu.Unlock()
+	return routed{rt: rt, err: err, events: events}
 }
 
 func runRoute(ctx context.Context, args []string, e *env, explain bool) int {
