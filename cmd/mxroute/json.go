@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 
 	"github.com/mxroute-go/mxroute"
@@ -134,6 +135,24 @@ func jsonLintOf(query string, res lintResult) jsonLint {
 			Host: f.host, Rule: f.check.rule, Message: f.message})
 	}
 	return out
+}
+
+// reasonOf names the sentinel an error unwraps to, for JSON.
+func reasonOf(err error) string {
+	for _, s := range []struct {
+		err  error
+		name string
+	}{
+		{mxroute.ErrBadDomain, "bad-domain"}, {mxroute.ErrNoSuchDomain, "no-such-domain"},
+		{mxroute.ErrNoMailHost, "no-mail-host"}, {mxroute.ErrNullMX, "null-mx"},
+		{mxroute.ErrLoop, "loop"}, {mxroute.ErrNoAddress, "no-address"},
+		{mxroute.ErrCNAME, "cname"}, {mxroute.ErrTemporary, "temporary"},
+	} {
+		if errors.Is(err, s.err) {
+			return s.name
+		}
+	}
+	return "other"
 }
 
 // writeJSON writes v as one line.
