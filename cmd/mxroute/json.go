@@ -76,7 +76,8 @@ func jsonErrorOf(err error) *jsonError {
 	return &jsonError{Reason: reasonOf(err), Status: status, Temporary: mxroute.IsTemporary(err), Message: err.Error()}
 }
 
-func jsonRouteOf(query string, res routed, explain, dnssec bool) jsonRoute {
+// jsonRouteOf is route's JSON of a domain.
+func jsonRouteOf(query string, res routed, dnssec bool) jsonRoute {
 	out := jsonRoute{SchemaVersion: schemaVersion, Query: query, DNSSEC: dnssec, Result: "routed", Error: jsonErrorOf(res.err),
 		Targets: []jsonTarget{}, Hosts: []jsonHost{}, Dropped: []jsonDropped{}}
 	if res.err != nil {
@@ -102,11 +103,15 @@ func jsonRouteOf(query string, res routed, explain, dnssec bool) jsonRoute {
 	for _, d := range droppedHosts(res) {
 		out.Dropped = append(out.Dropped, jsonDropped{Name: d.name, Preference: d.pref, Reason: d.reason, Message: d.detail})
 	}
-	if explain {
-		out.Decisions = []jsonEvent{}
-		for _, ev := range res.events {
-			out.Decisions = append(out.Decisions, jsonEvent{Step: ev.Step.String(), Host: ev.Host, Preference: ev.Preference, Rule: ev.Rule, Message: eventMessage(ev, dnssec)})
-		}
+	return out
+}
+
+// jsonExplainOf is explain's JSON of a domain: route's, with the decisions.
+func jsonExplainOf(query string, res routed, dnssec bool) jsonRoute {
+	out := jsonRouteOf(query, res, dnssec)
+	out.Decisions = []jsonEvent{}
+	for _, ev := range res.events {
+		out.Decisions = append(out.Decisions, jsonEvent{Step: ev.Step.String(), Host: ev.Host, Preference: ev.Preference, Rule: ev.Rule, Message: eventMessage(ev, dnssec)})
 	}
 	return out
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -91,39 +93,97 @@ type lintResult struct {
 	findings []finding
 }
 
-func runLint(ctx context.Context, args []string, e *env) int {
-	cfg, status := parseFlags("lint", args, e, false)
-	if cfg == nil {
-		return status
+var cmdLint = &command{
+	name:  "lint",
+	args:  "[flags] DOMAIN...",
+	short: "check each domain's MX setup; exit 0 clean, 1 warnings, 2 errors",
+	long: `Check each domain's MX setup. With several --server, compare what they answer.
+The TTL checks judge the MX TTL the zone publishes: from a zone file, from an
+authoritative answer, or asked of the zone's name servers (RD=0); a cache's
+count-down is never judged.
+
+Checks (severity, check, what):
+` + lintHelp() + `
+Exit status: 0 nothing found (or info only), 1 warnings only, 2 some error,
+64 usage error, 66 unreadable zone or --from file.
+`,
+	flags: lintFlags,
+}
+
+// lintRun is one run of lint: the shared flags and lint's own, the TTL
+// bounds and where the published TTL is asked.
+type lintRun struct {
+	sharedFlags
+	minTTL, maxTTL time.Duration
+	authPort       int      // the port of the zone's authoritative servers (53)
+	authFlags      listFlag // --auth-server as given
+	authServers    []string // --auth-server as host:port: asked instead of the zone's NS
+}
+
+func lintFlags(fs *flag.FlagSet) runner {
+	l := &lintRun{}
+	l.sharedFlags.define(fs)
+	fs.DurationVar(&l.minTTL, "min-ttl", 5*time.Minute, "warn when the MX RRset's TTL is below this")
+	fs.DurationVar(&l.maxTTL, "max-ttl", 7*24*time.Hour, "warn when the MX RRset's TTL is above this")
+	fs.Var(&l.authFlags, "auth-server", "ask this authoritative server, `host:port`, for the published MX TTL\ninstead of the zone's name servers (a hidden primary; repeatable)")
+	fs.IntVar(&l.authPort, "auth-port", 53, "the port of the zone's authoritative servers, asked for the MX TTL\n(another port only for test servers)")
+	return l
+}
+
+// check validates lint's flags, then the shared ones.
+func (l *lintRun) check(args []string, e *env) error {
+	if l.minTTL < 0 || l.maxTTL < l.minTTL {
+		return &usageError{"--min-ttl must not be negative nor above --max-ttl"}
 	}
-	prog := newProgress(cfg.progress, cfg.fromFile, len(cfg.domains), e.stdout, e.stderr)
+	if l.authPort < 1 || l.authPort > 65535 {
+		return &usageError{fmt.Sprintf("--auth-port %d: want a number in 1..65535", l.authPort)}
+	}
+	for _, srv := range l.authFlags {
+		addr, err := serverAddr(srv)
+		if err != nil {
+			return &usageError{"--auth-" + strings.TrimPrefix(err.Error(), "--")}
+		}
+		l.authServers = append(l.authServers, addr)
+	}
+	return l.sharedFlags.check(args, e)
+}
+
+// newRouter returns the Router lint routes a domain with: a default sender's,
+// with a fixed seed, so that findings that name hosts of equal preference
+// name them in the same order at every run.
+func (l *lintRun) newRouter() *mxroute.Router {
+	return &mxroute.Router{Resolver: l.resolver, Rand: rand.New(rand.NewPCG(0, 0))}
+}
+
+// run lints every domain, writes its findings in input order and a count,
+// and exits 2 on any error, 1 on warnings only, else 0.
+func (l *lintRun) run(ctx context.Context, e *env) int {
+	prog := l.newProgress(e)
 	var errs, warns, infos, domains int
-	forEach(ctx, cfg.domains, cfg.workers,
-		func(ctx context.Context, d string) lintResult { return lintOne(ctx, cfg, d) },
-		func(i int, domain string, res lintResult) {
-			domains++
-			for _, f := range res.findings {
-				switch f.check.severity {
-				case errorSev:
-					errs++
-				case warning:
-					warns++
-				default:
-					infos++
-				}
+	forEach(ctx, l.domains, l.workers, l.lintOne, func(i int, query string, res lintResult) {
+		domains++
+		for _, f := range res.findings {
+			switch f.check.severity {
+			case errorSev:
+				errs++
+			case warning:
+				warns++
+			default:
+				infos++
 			}
-			prog.clear()
-			if cfg.json {
-				writeJSON(e.stdout, jsonLintOf(domain, res))
-			} else {
-				printLint(e.stdout, domain, res)
-			}
-			prog.step(i + 1)
-		})
-	if !cfg.json {
+		}
+		prog.clear()
+		if l.json {
+			writeJSON(e.stdout, jsonLintOf(query, res))
+		} else {
+			printLint(e.stdout, query, res)
+		}
+		prog.step(i + 1)
+	})
+	if !l.json {
 		prog.clear()
 		notes := ""
-		if infos > 0 { // only --dnssec finds any: other runs read as before
+		if infos > 0 { // a run without info findings reads as before they existed
 			notes = fmt.Sprintf(", %d info", infos)
 		}
 		fmt.Fprintf(e.stdout, "%s, %s%s in %s\n", plural(errs, "error"), plural(warns, "warning"), notes, plural(domains, "domain"))
@@ -156,7 +216,8 @@ func printLint(w io.Writer, query string, res lintResult) {
 
 // lintOne checks one domain: the MX answer of every server, then a route
 // through the library, whose trace says what a sender meets.
-func lintOne(ctx context.Context, cfg *config, query string) lintResult {
+func (l *lintRun) lintOne(ctx context.Context, query string) lintResult {
+	cfg := l
 	domain, _ := domainOf(query)
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
@@ -411,7 +472,7 @@ type serverView struct {
 // lintServers asks each --server for the domain's MX RRset, through the
 // Resolver, and describes the answer in a comparable form. domain is in the
 // form Route asks DNS for it (A-labels, lower case).
-func lintServers(ctx context.Context, cfg *config, domain string) []serverView {
+func lintServers(ctx context.Context, cfg *lintRun, domain string) []serverView {
 	if len(cfg.servers) < 2 {
 		return nil
 	}

@@ -3,11 +3,152 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
 	"sync"
 
 	"github.com/mxroute-go/mxroute"
 )
+
+// route and explain are one command with two outputs: the same flags,
+// checks and run (routeRun); explain writes the decisions before the
+// table, and adds them to the JSON.
+var (
+	cmdRoute = &command{
+		name:  "route",
+		args:  "[flags] DOMAIN...",
+		short: "the delivery plan of each domain: hosts and addresses in the order to try, hosts dropped or unusable and why, or the verdict (defer or bounce) with its status code",
+		long: `Print the delivery plan of each domain: one row per address in the order to
+try (preference, host, address, family), hosts dropped or unusable with the
+reason, and for a failure the verdict (defer or bounce) and its status code.
+
+Exit status: 0 every domain routed, 75 some domain deferred (EX_TEMPFAIL),
+69 some domain bounced and none deferred (EX_UNAVAILABLE), 64 usage error,
+66 unreadable zone or --from file.
+`,
+		flags: routeFlags(routeOutput{text: printRoute, json: jsonRouteOf}),
+	}
+	cmdExplain = &command{
+		name:  "explain",
+		args:  "[flags] DOMAIN...",
+		short: "the same route with every decision in order and the rule behind it",
+		long: `Route each domain and print every decision in the order it was made, with the
+rule that caused it, then the route. Exit status as for route.
+`,
+		flags: routeFlags(routeOutput{text: printExplain, json: jsonExplainOf}),
+	}
+)
+
+// routeOutput is how a routed domain is written: what tells explain from
+// route.
+type routeOutput struct {
+	text func(w io.Writer, query string, res routed, dnssec bool)
+	json func(query string, res routed, dnssec bool) jsonRoute
+}
+
+// routeRun is one run of route or explain: the shared flags, the Router's
+// (this host for the loop guard, families, limits, seed) and the output.
+type routeRun struct {
+	sharedFlags
+	out routeOutput
+
+	localNames, localAddrs listFlag
+	familyName             string
+	maxHosts, maxAddrs     int
+	seed                   int64 // -1: random
+
+	// What check makes of them.
+	localAddr []netip.Addr
+	family    mxroute.Family
+}
+
+// routeFlags returns route's or explain's flags function: out is how the
+// command writes a domain.
+func routeFlags(out routeOutput) func(*flag.FlagSet) runner {
+	return func(fs *flag.FlagSet) runner {
+		r := &routeRun{out: out}
+		r.sharedFlags.define(fs)
+		fs.Var(&r.localNames, "local-name", "this host's `name`, for the loop guard: route as this relay would (repeatable)")
+		fs.Var(&r.localAddrs, "local-addr", "this host's `address`, for the loop guard (repeatable)")
+		fs.StringVar(&r.familyName, "family", "any", "address families: any (IPv6 first), 4, 6, prefer4 or interleave")
+		fs.IntVar(&r.maxHosts, "max-hosts", 0, "look up at most this many mail hosts (0: no limit)")
+		fs.IntVar(&r.maxAddrs, "max-addrs", 0, "try at most this many addresses (0: no limit)")
+		fs.Int64Var(&r.seed, "seed", -1, "shuffle equal preferences with this seed, for a reproducible order (-1: random)")
+		return r
+	}
+}
+
+var families = map[string]mxroute.Family{
+	"any": mxroute.AnyFamily, "4": mxroute.IPv4Only, "6": mxroute.IPv6Only,
+	"prefer4": mxroute.PreferIPv4, "interleave": mxroute.Interleave,
+}
+
+// check validates the Router's flags, then the shared ones.
+func (r *routeRun) check(args []string, e *env) error {
+	var ok bool
+	if r.family, ok = families[r.familyName]; !ok {
+		return &usageError{fmt.Sprintf("--family %q: want any, 4, 6, prefer4 or interleave", r.familyName)}
+	}
+	if r.maxHosts < 0 || r.maxAddrs < 0 {
+		return &usageError{"--max-hosts and --max-addrs must not be negative"}
+	}
+	if r.seed < -1 {
+		// -1 is the documented "random"; anything below it would be
+		// silently random too, which a user asking for a reproducible
+		// order would not notice.
+		return &usageError{fmt.Sprintf("--seed %d: want -1 (random) or a seed of 0 or more", r.seed)}
+	}
+	for _, s := range r.localAddrs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return &usageError{fmt.Sprintf("--local-addr %q: not an IP address", s)}
+		}
+		r.localAddr = append(r.localAddr, a)
+	}
+	return r.sharedFlags.check(args, e)
+}
+
+// newRouter returns a Router for one domain: a fresh seeded Rand per domain
+// makes each domain's order the same whether it is routed alone or among
+// others, concurrently.
+func (r *routeRun) newRouter() *mxroute.Router {
+	rt := &mxroute.Router{Resolver: r.resolver, LocalNames: r.localNames, LocalAddrs: r.localAddr,
+		Family: r.family, MaxHosts: r.maxHosts, MaxAddrs: r.maxAddrs}
+	if r.seed >= 0 {
+		rt.Rand = rand.New(rand.NewPCG(uint64(r.seed), 0))
+	}
+	return rt
+}
+
+// run routes every domain, writes each in input order, and exits as MTAs
+// do: 75 when some domain deferred, else 69 when some bounced, else 0.
+func (r *routeRun) run(ctx context.Context, e *env) int {
+	status := exitOK
+	prog := r.newProgress(e)
+	forEach(ctx, r.domains, r.workers, r.routeOne, func(i int, query string, res routed) {
+		prog.clear()
+		if r.json {
+			writeJSON(e.stdout, r.out.json(query, res, r.dnssec))
+		} else {
+			if i > 0 {
+				fmt.Fprintln(e.stdout)
+			}
+			r.out.text(e.stdout, query, res, r.dnssec)
+		}
+		switch {
+		case res.err == nil:
+		case mxroute.IsTemporary(res.err):
+			status = exitTempFail
+		case status != exitTempFail:
+			status = exitUnavailable
+		}
+		prog.step(i + 1)
+	})
+	return status
+}
 
 // routed is one domain's outcome: the Route, its error and the decisions
 // Router.Trace reported.
@@ -17,12 +158,13 @@ type routed struct {
 	events []mxroute.Event
 }
 
-// routeOne routes a domain with its own Router and collects its decisions.
-func routeOne(ctx context.Context, cfg *config, query string) routed {
+// routeOne routes a domain (or an address's) with its own Router, within
+// --timeout, and collects its decisions.
+func (r *routeRun) routeOne(ctx context.Context, query string) routed {
 	domain, _ := domainOf(query)
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	return routeTraced(ctx, cfg.newRouter(), domain)
+	return routeTraced(ctx, r.newRouter(), domain)
 }
 
 // routeTraced routes domain with r, whose Trace it sets to a closure that
@@ -41,44 +183,6 @@ func routeTraced(ctx context.Context, r *mxroute.Router, domain string) routed {
 	mu.Lock()
 	defer mu.Unlock()
 	return routed{rt: rt, err: err, events: events}
-}
-
-func runRoute(ctx context.Context, args []string, e *env, explain bool) int {
-	name := "route"
-	if explain {
-		name = "explain"
-	}
-	cfg, status := parseFlags(name, args, e, true)
-	if cfg == nil {
-		return status
-	}
-	prog := newProgress(cfg.progress, cfg.fromFile, len(cfg.domains), e.stdout, e.stderr)
-	forEach(ctx, cfg.domains, cfg.workers,
-		func(ctx context.Context, d string) routed { return routeOne(ctx, cfg, d) },
-		func(i int, domain string, res routed) {
-			prog.clear()
-			switch {
-			case cfg.json:
-				writeJSON(e.stdout, jsonRouteOf(domain, res, explain, cfg.dnssec))
-			default:
-				if i > 0 {
-					fmt.Fprintln(e.stdout)
-				}
-				if explain {
-					printExplain(e.stdout, domain, res, cfg.dnssec)
-				}
-				printRoute(e.stdout, domain, res, cfg.dnssec)
-			}
-			switch {
-			case res.err == nil:
-			case mxroute.IsTemporary(res.err):
-				status = exitTempFail
-			case status != exitTempFail:
-				status = exitUnavailable
-			}
-			prog.step(i + 1)
-		})
-	return status
 }
 
 // verdictOf returns "defer" or "bounce" and the RFC 3463 status of a

@@ -198,8 +198,14 @@ func eventMessage(ev mxroute.Event, dnssec bool) string {
 	return ev.Message
 }
 
-// printExplain writes a route's decisions, numbered, each with its rule.
+// printExplain writes a route's decisions, then its table.
 func printExplain(w io.Writer, query string, res routed, dnssec bool) {
+	printDecisions(w, query, res, dnssec)
+	printRoute(w, query, res, dnssec)
+}
+
+// printDecisions writes a route's decisions, numbered, each with its rule.
+func printDecisions(w io.Writer, query string, res routed, dnssec bool) {
 	fmt.Fprintf(w, "%s: %d decision(s)\n", label(query), len(res.events))
 	for i, ev := range res.events {
 		for j, line := range wrap(esc(eventMessage(ev, dnssec)), 80-5) {

@@ -1,11 +1,28 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
 	"strings"
 )
+
+var cmdVersion = &command{
+	name:    "version",
+	aliases: []string{"-version", "--version"},
+	short:   "the module version and the Go version it was built with",
+	run:     runVersion,
+}
+
+func runVersion(_ context.Context, e *env, args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintf(e.stderr, "mxroute %s: takes no arguments (got %q)\n", e.cmd.name, args[0])
+		return exitUsage
+	}
+	fmt.Fprintln(e.stdout, versionLine())
+	return exitOK
+}
 
 // versionLine is what "mxroute version" prints: the module's version as
 // the build recorded it (a tag with go install ...@v1.2.3, a pseudo-version
