@@ -49,6 +49,7 @@ type sharedFlags struct {
 	resolvers []mxroute.Resolver // uncached: one per --server (lint compares them), or the zones, or resolv.conf's
 }
 
+// define defines the shared flags on a command's FlagSet.
 func (f *sharedFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.zones, "zone", "answer from this master `file`, offline (repeatable); its origin is the file name without .zone")
 	fs.Var(&f.servers, "server", "ask this DNS server, `host:port` (repeatable); default: the servers of /etc/resolv.conf")
@@ -138,6 +139,12 @@ func (f *sharedFlags) check(args []string, e *env) error {
 		f.resolver = &mxroute.Cache{Resolver: f.resolver, MaxTTL: math.MaxUint32 * time.Second}
 	}
 	return nil
+}
+
+// newRouter returns a Router for one domain as the shared flags say: it
+// asks the run's resolver. A command sets its own options on it.
+func (f *sharedFlags) newRouter() *mxroute.Router {
+	return &mxroute.Router{Resolver: f.resolver}
 }
 
 // newProgress returns the run's progress on stderr, or nil for none.

@@ -73,7 +73,9 @@ func (l *lintRun) check(args []string, e *env) error {
 // with a fixed seed, so that findings that name hosts of equal preference
 // name them in the same order at every run.
 func (l *lintRun) newRouter() *mxroute.Router {
-	return &mxroute.Router{Resolver: l.resolver, Rand: rand.New(rand.NewPCG(0, 0))}
+	r := l.sharedFlags.newRouter()
+	r.Rand = rand.New(rand.NewPCG(0, 0))
+	return r
 }
 
 // run lints every domain, writes its findings in input order and a count,

@@ -115,8 +115,9 @@ func (r *routeRun) check(args []string, e *env) error {
 // makes each domain's order the same whether it is routed alone or among
 // others, concurrently.
 func (r *routeRun) newRouter() *mxroute.Router {
-	rt := &mxroute.Router{Resolver: r.resolver, LocalNames: r.localNames, LocalAddrs: r.localAddr,
-		Family: r.family, MaxHosts: r.maxHosts, MaxAddrs: r.maxAddrs}
+	rt := r.sharedFlags.newRouter()
+	rt.LocalNames, rt.LocalAddrs = r.localNames, r.localAddr
+	rt.Family, rt.MaxHosts, rt.MaxAddrs = r.family, r.maxHosts, r.maxAddrs
 	if r.seed >= 0 {
 		rt.Rand = rand.New(rand.NewPCG(uint64(r.seed), 0))
 	}
