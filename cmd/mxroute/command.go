@@ -50,8 +50,9 @@ type runner interface {
 
 // commands is the table, in the order "mxroute help" lists the commands.
 // It is set in init, as the go command sets its own, because help reads it:
-// a table in cmdHelp's initializer would be an initialization cycle. A new
-// command is a file with its row and one entry here.
+// initialized where it is declared, it would be an initialization cycle
+// (commands, cmdHelp, runHelp, commands). A new command is a file with its
+// row and one entry here.
 var commands []*command
 
 func init() {
