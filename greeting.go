@@ -53,7 +53,7 @@ func readGreeting(br *bufio.Reader, begun func()) (smtpReply, error) {
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return r, fmt.Errorf("%w: a line longer than %d bytes: %q...", errMalformed, maxReplyLine, line[:min(len(line), 40)])
+			return r, fmt.Errorf("%w: a line longer than %d bytes, beginning %q", errMalformed, maxReplyLine, line[:min(len(line), 40)])
 		}
 		if err != nil {
 			return r, err

@@ -47,7 +47,7 @@ const (
 // publishedTTL returns the TTL of name's MX RRset as its zone publishes it.
 // routeTTL is the TTL the route saw; views the --server answers, if lint
 // asked several servers.
-func publishedTTL(ctx context.Context, cfg *config, name string, routeTTL uint32, views []serverView) ttlSource {
+func publishedTTL(ctx context.Context, cfg *lintRun, name string, routeTTL uint32, views []serverView) ttlSource {
 	if cfg.zoneFiles {
 		return ttlSource{ttl: routeTTL, ok: true, from: "zone file"}
 	}

@@ -47,3 +47,22 @@ func isPlain(s string) bool {
 	}
 	return true
 }
+
+// wrap splits s into lines of at most width columns at spaces; a word
+// longer than width gets a line of its own.
+func wrap(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	return append(lines, line)
+}

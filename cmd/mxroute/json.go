@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 
 	"github.com/mxroute-go/mxroute"
@@ -75,7 +76,8 @@ func jsonErrorOf(err error) *jsonError {
 	return &jsonError{Reason: reasonOf(err), Status: status, Temporary: mxroute.IsTemporary(err), Message: err.Error()}
 }
 
-func jsonRouteOf(query string, res routed, explain, dnssec bool) jsonRoute {
+// jsonRouteOf is route's JSON of a domain.
+func jsonRouteOf(query string, res routed, dnssec bool) jsonRoute {
 	out := jsonRoute{SchemaVersion: schemaVersion, Query: query, DNSSEC: dnssec, Result: "routed", Error: jsonErrorOf(res.err),
 		Targets: []jsonTarget{}, Hosts: []jsonHost{}, Dropped: []jsonDropped{}}
 	if res.err != nil {
@@ -101,13 +103,61 @@ func jsonRouteOf(query string, res routed, explain, dnssec bool) jsonRoute {
 	for _, d := range droppedHosts(res) {
 		out.Dropped = append(out.Dropped, jsonDropped{Name: d.name, Preference: d.pref, Reason: d.reason, Message: d.detail})
 	}
-	if explain {
-		out.Decisions = []jsonEvent{}
-		for _, ev := range res.events {
-			out.Decisions = append(out.Decisions, jsonEvent{Step: ev.Step.String(), Host: ev.Host, Preference: ev.Preference, Rule: ev.Rule, Message: eventMessage(ev, dnssec)})
-		}
+	return out
+}
+
+// jsonExplainOf is explain's JSON of a domain: route's, with the decisions.
+func jsonExplainOf(query string, res routed, dnssec bool) jsonRoute {
+	out := jsonRouteOf(query, res, dnssec)
+	out.Decisions = []jsonEvent{}
+	for _, ev := range res.events {
+		out.Decisions = append(out.Decisions, jsonEvent{Step: ev.Step.String(), Host: ev.Host, Preference: ev.Preference, Rule: ev.Rule, Message: eventMessage(ev, dnssec)})
 	}
 	return out
+}
+
+// jsonLint is one line of "mxroute lint --json".
+type jsonLint struct {
+	SchemaVersion int           `json:"schema_version"`
+	Query         string        `json:"query"`  // as given: a domain or an address
+	Domain        string        `json:"domain"` // the domain of query, as given
+	Findings      []jsonFinding `json:"findings"`
+}
+
+type jsonFinding struct {
+	Check    string `json:"check"`
+	Severity string `json:"severity"`
+	Host     string `json:"host"`
+	Rule     string `json:"rule"`
+	Message  string `json:"message"`
+}
+
+func jsonLintOf(query string, res lintResult) jsonLint {
+	domain, _ := domainOf(query)
+	out := jsonLint{SchemaVersion: schemaVersion, Query: query, Domain: domain, Findings: []jsonFinding{}}
+	for _, f := range res.findings {
+		out.Findings = append(out.Findings, jsonFinding{Check: f.check.id, Severity: f.check.severity.String(),
+			Host: f.host, Rule: f.check.rule, Message: f.message})
+	}
+	return out
+}
+
+// reasonOf names the sentinel an error unwraps to, for JSON.
+func reasonOf(err error) string {
+	for _, s := range []struct {
+		err  error
+		name string
+	}{
+		{mxroute.ErrBadDomain, "bad-domain"}, {mxroute.ErrNoSuchDomain, "no-such-domain"},
+		{mxroute.ErrNoMailHost, "no-mail-host"}, {mxroute.ErrNullMX, "null-mx"},
+		{mxroute.ErrLoop, "loop"}, {mxroute.ErrNoAddress, "no-address"},
+		{mxroute.ErrCNAME, "cname"}, {mxroute.ErrTemporary, "temporary"},
+	} {
+		if errors.Is(err, s.err) {
+			return s.name
+		}
+	}
+	return "other"
 }
 
 // writeJSON writes v as one line.

@@ -352,3 +352,55 @@ func TestLintFamilyLookupFailed(t *testing.T) {
 		})
 	}
 }
+
+// orderZone plants many faults in each domain, so that the findings of
+// different checks interleave.
+const orderZone = `$TTL 60
+$ORIGIN order.example.
+@       IN SOA ns hostmaster 1 7200 3600 1209600 300
+        IN NS ns
+ns      IN A 192.0.2.53
+@       IN MX 10 alias
+@       IN MX 10 mx1
+@       IN MX 10 mx2
+@       IN MX 20 192.0.2.9.
+@       IN MX 20 noaddr
+@       IN MX 30 gone.other.example.
+@       IN MX 30 alias2
+@       IN MX 5 mx3
+@       IN MX 40 mx4
+@       IN MX 40 mx5
+@       IN MX 40 mx1
+alias   IN CNAME mx1
+alias2  IN CNAME mx2
+mx1     IN A 192.0.2.1
+mx1     IN AAAA 2001:db8::1
+mx2     IN A 192.0.2.2
+mx3     IN AAAA 2001:db8::3
+mx4     IN A 192.0.2.4
+mx5     IN AAAA 2001:db8::5
+y       IN MX 10 alias
+y       IN MX 10 alias
+y       IN MX 20 192.0.2.7.
+y       IN MX 30 noaddr
+y       IN MX 5 nothere
+`
+
+// A domain's findings come in the order a route meets what they are
+// about: the route's decisions in the order it made them, then each
+// preference's families, the DNSSEC status, the TTL and the --server
+// answers; not grouped by check, nor in allChecks' order.
+func TestLintOrder(t *testing.T) {
+	t.Parallel()
+	zone := writeFile(t, "order.example.zone", orderZone)
+	res := runBinary(t, "lint", "--zone", zone, "--min-ttl", "2m", "order.example", "y.order.example")
+	assert.Equal(t, 2, res.status, res.stderr)
+	golden(t, "lint_order", res.stdout)
+
+	changed := writeFile(t, "order.example.zone", strings.Replace(orderZone, "y       IN MX 5 nothere", "y       IN MX 5 mx1", 1))
+	found, status := lintJSON(t, "--server", zoneServer(t, zone), "--server", zoneServer(t, changed), "--dnssec", "--min-ttl", "2m", "y.order.example")
+	assert.Equal(t, 2, status)
+	assert.Equal(t, map[string][]string{"y.order.example": {"mx-duplicate", "mx-ip-literal", "mx-no-address", "mx-cname", "mx-no-address",
+		"mx-not-authenticated", "mx-ttl-short", "servers-disagree"}}, found,
+		"the route's decisions, then DNSSEC, the TTL and the servers")
+}

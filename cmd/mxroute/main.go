@@ -27,9 +27,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"runtime/debug"
-	"strings"
 )
 
 // Exit statuses (sysexits.h) and lint's own.
@@ -43,21 +40,6 @@ const (
 	exitTempFail    = 75
 )
 
-const usage = `usage: mxroute COMMAND [flags] DOMAIN...
-
-Commands:
-  route    the delivery plan of each domain: hosts and addresses in the order
-           to try, hosts dropped or unusable and why, or the verdict (defer or
-           bounce) with its status code
-  explain  the same route with every decision in order and the rule behind it
-  lint     check each domain's MX setup; exit 0 clean, 1 warnings, 2 errors
-  version  the module version and the Go version it was built with
-
-A DOMAIN may be an address: postmaster@example.com routes example.com.
-Flags may come before or after the domains; "--" ends them.
-Run "mxroute help COMMAND" (or "mxroute COMMAND -h") for a command's flags.
-`
-
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -65,71 +47,20 @@ func main() {
 // run is the whole command: it returns the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, overview(cmdHelp))
 		return exitUsage
 	}
-	env := &env{stdin: stdin, stdout: stdout, stderr: stderr}
-	switch args[0] {
-	case "route":
-		return runRoute(ctx, args[1:], env, false)
-	case "explain":
-		return runRoute(ctx, args[1:], env, true)
-	case "lint":
-		return runLint(ctx, args[1:], env)
-	case "version", "-version", "--version":
-		if len(args) > 1 {
-			fmt.Fprintf(stderr, "mxroute version: takes no arguments (got %q)\n", args[1])
-			return exitUsage
-		}
-		fmt.Fprintln(stdout, versionLine())
-		return exitOK
-	case "help", "-h", "-help", "--help":
-		switch {
-		case len(args) == 1:
-			fmt.Fprint(stdout, usage)
-			return exitOK
-		case len(args) > 2:
-			fmt.Fprintf(stderr, "mxroute help: one command at a time (got %d)\n", len(args)-1)
-			return exitUsage
-		case args[1] == "version" || args[1] == "help":
-			fmt.Fprint(stdout, usage)
-			return exitOK
-		case args[1] == "route" || args[1] == "explain" || args[1] == "lint":
-			// Exactly what "mxroute COMMAND --help" prints.
-			return run(ctx, []string{args[1], "--help"}, stdin, stdout, stderr)
-		}
-		fmt.Fprintf(stderr, "mxroute help: unknown command %q (want route, explain, lint or version)\n", esc(args[1]))
+	c := lookup(args[0], true)
+	if c == nil {
+		fmt.Fprintf(stderr, "mxroute: unknown command %q (want %s)\n", args[0], names(nil))
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "mxroute: unknown command %q (want route, explain, lint, version or help)\n", args[0])
-	return exitUsage
+	return c.exec(ctx, &env{cmd: c, stdin: stdin, stdout: stdout, stderr: stderr}, args[1:])
 }
 
-// versionLine is what "mxroute version" prints: the module's version as
-// the build recorded it (a tag with go install ...@v1.2.3, a pseudo-version
-// from the VCS stamp of a checkout, "(devel)" without one), the VCS
-// revision when known, and the Go toolchain.
-func versionLine() string {
-	version, rev := "(unknown)", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		version = bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = s.Value[:12]
-			}
-		}
-		if version == "" {
-			version = "(devel)"
-		}
-	}
-	if rev != "" && !strings.Contains(version, rev) {
-		version += " (" + rev + ")"
-	}
-	return fmt.Sprintf("mxroute %s, %s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
-
-// env is where a command reads and writes.
+// env is the command running and where it reads and writes.
 type env struct {
+	cmd            *command
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }

@@ -3,17 +3,153 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/netip"
-	"slices"
-	"strings"
 	"sync"
-	"text/tabwriter"
-	"unicode/utf8"
 
 	"github.com/mxroute-go/mxroute"
 )
+
+// route and explain are one command with two outputs: the same flags,
+// checks and run (routeRun); explain writes the decisions before the
+// table, and adds them to the JSON.
+var (
+	cmdRoute = &command{
+		name:  "route",
+		args:  "[flags] DOMAIN...",
+		short: "the delivery plan of each domain: hosts and addresses in the order to try, hosts dropped or unusable and why, or the verdict (defer or bounce) with its status code",
+		long: `Print the delivery plan of each domain: one row per address in the order to
+try (preference, host, address, family), hosts dropped or unusable with the
+reason, and for a failure the verdict (defer or bounce) and its status code.
+
+Exit status: 0 every domain routed, 75 some domain deferred (EX_TEMPFAIL),
+69 some domain bounced and none deferred (EX_UNAVAILABLE), 64 usage error,
+66 unreadable zone or --from file.
+`,
+		flags: routeFlags(routeOutput{text: printRoute, json: jsonRouteOf}),
+	}
+	cmdExplain = &command{
+		name:  "explain",
+		args:  "[flags] DOMAIN...",
+		short: "the same route with every decision in order and the rule behind it",
+		long: `Route each domain and print every decision in the order it was made, with the
+rule that caused it, then the route. Exit status as for route.
+`,
+		flags: routeFlags(routeOutput{text: printExplain, json: jsonExplainOf}),
+	}
+)
+
+// routeOutput is how a routed domain is written: what tells explain from
+// route.
+type routeOutput struct {
+	text func(w io.Writer, query string, res routed, dnssec bool)
+	json func(query string, res routed, dnssec bool) jsonRoute
+}
+
+// routeRun is one run of route or explain: the shared flags, the Router's
+// (this host for the loop guard, families, limits, seed) and the output.
+type routeRun struct {
+	sharedFlags
+	out routeOutput
+
+	localNames, localAddrs listFlag
+	familyName             string
+	maxHosts, maxAddrs     int
+	seed                   int64 // -1: random
+
+	// What check makes of them.
+	localAddr []netip.Addr
+	family    mxroute.Family
+}
+
+// routeFlags returns route's or explain's flags function: out is how the
+// command writes a domain.
+func routeFlags(out routeOutput) func(*flag.FlagSet) runner {
+	return func(fs *flag.FlagSet) runner {
+		r := &routeRun{out: out}
+		r.sharedFlags.define(fs)
+		fs.Var(&r.localNames, "local-name", "this host's `name`, for the loop guard: route as this relay would (repeatable)")
+		fs.Var(&r.localAddrs, "local-addr", "this host's `address`, for the loop guard (repeatable)")
+		fs.StringVar(&r.familyName, "family", "any", "address families: any (IPv6 first), 4, 6, prefer4 or interleave")
+		fs.IntVar(&r.maxHosts, "max-hosts", 0, "look up at most this many mail hosts (0: no limit)")
+		fs.IntVar(&r.maxAddrs, "max-addrs", 0, "try at most this many addresses (0: no limit)")
+		fs.Int64Var(&r.seed, "seed", -1, "shuffle equal preferences with this seed, for a reproducible order (-1: random)")
+		return r
+	}
+}
+
+var families = map[string]mxroute.Family{
+	"any": mxroute.AnyFamily, "4": mxroute.IPv4Only, "6": mxroute.IPv6Only,
+	"prefer4": mxroute.PreferIPv4, "interleave": mxroute.Interleave,
+}
+
+// check validates the Router's flags, then the shared ones.
+func (r *routeRun) check(args []string, e *env) error {
+	var ok bool
+	if r.family, ok = families[r.familyName]; !ok {
+		return &usageError{fmt.Sprintf("--family %q: want any, 4, 6, prefer4 or interleave", r.familyName)}
+	}
+	if r.maxHosts < 0 || r.maxAddrs < 0 {
+		return &usageError{"--max-hosts and --max-addrs must not be negative"}
+	}
+	if r.seed < -1 {
+		// -1 is the documented "random"; anything below it would be
+		// silently random too, which a user asking for a reproducible
+		// order would not notice.
+		return &usageError{fmt.Sprintf("--seed %d: want -1 (random) or a seed of 0 or more", r.seed)}
+	}
+	for _, s := range r.localAddrs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return &usageError{fmt.Sprintf("--local-addr %q: not an IP address", s)}
+		}
+		r.localAddr = append(r.localAddr, a)
+	}
+	return r.sharedFlags.check(args, e)
+}
+
+// newRouter returns a Router for one domain: a fresh seeded Rand per domain
+// makes each domain's order the same whether it is routed alone or among
+// others, concurrently.
+func (r *routeRun) newRouter() *mxroute.Router {
+	rt := r.sharedFlags.newRouter()
+	rt.LocalNames, rt.LocalAddrs = r.localNames, r.localAddr
+	rt.Family, rt.MaxHosts, rt.MaxAddrs = r.family, r.maxHosts, r.maxAddrs
+	if r.seed >= 0 {
+		rt.Rand = rand.New(rand.NewPCG(uint64(r.seed), 0))
+	}
+	return rt
+}
+
+// run routes every domain, writes each in input order, and exits as MTAs
+// do: 75 when some domain deferred, else 69 when some bounced, else 0.
+func (r *routeRun) run(ctx context.Context, e *env) int {
+	status := exitOK
+	prog := r.newProgress(e)
+	forEach(ctx, r.domains, r.workers, r.routeOne, func(i int, query string, res routed) {
+		prog.clear()
+		if r.json {
+			writeJSON(e.stdout, r.out.json(query, res, r.dnssec))
+		} else {
+			if i > 0 {
+				fmt.Fprintln(e.stdout)
+			}
+			r.out.text(e.stdout, query, res, r.dnssec)
+		}
+		switch {
+		case res.err == nil:
+		case mxroute.IsTemporary(res.err):
+			status = exitTempFail
+		case status != exitTempFail:
+			status = exitUnavailable
+		}
+		prog.step(i + 1)
+	})
+	return status
+}
 
 // routed is one domain's outcome: the Route, its error and the decisions
 // Router.Trace reported.
@@ -23,303 +159,31 @@ type routed struct {
 	events []mxroute.Event
 }
 
-// dropped is a host the route left out, and why.
-type dropped struct {
-	name   string
-	pref   uint16
-	reason string // short: "loop-guard", "max-hosts", "dedupe", "max-addrs"
-	detail string // for people
-}
-
-// collector gathers one route's events. The Router's Trace finds it in the
-// context, so one Trace function serves every domain routed concurrently.
-type collector struct {
-	mu     sync.Mutex
-	events []mxroute.Event
-}
-
-type collectorKey struct{}
-
-func collect(ctx context.Context, e mxroute.Event) {
-	if c, ok := ctx.Value(collectorKey{}).(*collector); ok {
-		c.mu.Lock()
-		c.events = append(c.events, e)
-		c.mu.Unlock()
-	}
-}
-
-// routeOne routes a domain with its own Router and collects its events.
-func routeOne(ctx context.Context, cfg *config, query string) routed {
+// routeOne routes a domain (or an address's) with its own Router, within
+// --timeout, and collects its decisions.
+func (r *routeRun) routeOne(ctx context.Context, query string) routed {
 	domain, _ := domainOf(query)
-	r := cfg.newRouter()
-	r.Trace = collect
-	c := &collector{}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, collectorKey{}, c), cfg.timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
+	return routeTraced(ctx, r.newRouter(), domain)
+}
+
+// routeTraced routes domain with r, whose Trace it sets to a closure that
+// collects this route's decisions: each domain of a run has its own Router,
+// so its events need no key to tell them from another domain's. The lock
+// is for the lookups the Router runs in parallel.
+func routeTraced(ctx context.Context, r *mxroute.Router, domain string) routed {
+	var mu sync.Mutex
+	var events []mxroute.Event
+	r.Trace = func(_ context.Context, ev mxroute.Event) {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+	}
 	rt, err := r.Route(ctx, domain)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return routed{rt: rt, err: err, events: c.events}
-}
-
-func runRoute(ctx context.Context, args []string, e *env, explain bool) int {
-	name := "route"
-	if explain {
-		name = "explain"
-	}
-	cfg, status := parseFlags(name, args, e, true)
-	if cfg == nil {
-		return status
-	}
-	prog := newProgress(cfg.progress, cfg.fromFile, len(cfg.domains), e.stdout, e.stderr)
-	forEach(ctx, cfg.domains, cfg.workers,
-		func(ctx context.Context, d string) routed { return routeOne(ctx, cfg, d) },
-		func(i int, domain string, res routed) {
-			prog.clear()
-			switch {
-			case cfg.json:
-				writeJSON(e.stdout, jsonRouteOf(domain, res, explain, cfg.dnssec))
-			default:
-				if i > 0 {
-					fmt.Fprintln(e.stdout)
-				}
-				if explain {
-					printExplain(e.stdout, domain, res, cfg.dnssec)
-				}
-				printRoute(e.stdout, domain, res, cfg.dnssec)
-			}
-			switch {
-			case res.err == nil:
-			case mxroute.IsTemporary(res.err):
-				status = exitTempFail
-			case status != exitTempFail:
-				status = exitUnavailable
-			}
-			prog.step(i + 1)
-		})
-	return status
-}
-
-// droppedHosts reads the hosts a route left out from its events and the
-// route.
-func droppedHosts(res routed) []dropped {
-	var out, cut []dropped // cut: by Router.MaxAddrs, at the end (route order)
-	for _, ev := range res.events {
-		var d dropped
-		switch ev.Step {
-		case mxroute.StepLoopGuard:
-			d = dropped{reason: "loop-guard", detail: fmt.Sprintf("loop guard: at or above this host (%d)", selfPref(res.events))}
-			if isSelf(res.events, ev.Host) {
-				d.detail = "loop guard: this host"
-			}
-		case mxroute.StepMaxHosts:
-			d = dropped{reason: "max-hosts", detail: "beyond --max-hosts"}
-		case mxroute.StepMaxAddrs:
-			if ev.Count > 0 {
-				continue // cut, not dropped
-			}
-			cut = append(cut, dropped{name: ev.Host, pref: ev.Preference, reason: "max-addrs", detail: "beyond --max-addrs"})
-			continue
-		case mxroute.StepDedupe:
-			if ev.Count > 0 {
-				continue
-			}
-			d = dropped{reason: "dedupe", detail: "every address already listed under an earlier host"}
-		default:
-			continue
-		}
-		d.name, d.pref = ev.Host, ev.Preference
-		out = append(out, d)
-	}
-	// Router.MaxAddrs keeps the hosts up to the one that fills the budget
-	// and drops every host after it, unusable ones too; the trace reports
-	// each, in route order.
-	return append(out, cut...)
-}
-
-// selfPref is this host's preference: the loop guard drops from there on.
-func selfPref(events []mxroute.Event) uint16 {
-	for _, ev := range events {
-		if ev.Step == mxroute.StepSelf {
-			return ev.Preference
-		}
-	}
-	return 0
-}
-
-// isSelf reports whether the loop guard found host to be this host.
-func isSelf(events []mxroute.Event, host string) bool {
-	return slices.ContainsFunc(events, func(ev mxroute.Event) bool { return ev.Step == mxroute.StepSelf && ev.Host == host })
-}
-
-// printRoute writes one domain's route as an aligned table, with the hosts
-// dropped or unusable and the verdict when routing failed. A failure
-// without a Route (a loop bounce) still shows the hosts its decisions name:
-// which host was this host and which were dropped. With dnssec, a line
-// says whether the MX RRset was authenticated and an AD column whether
-// each host's addresses were ("-" for a row without addresses). Names and
-// messages are escaped for the terminal (esc).
-func printRoute(w io.Writer, query string, res routed, dnssec bool) {
-	_, isAddr := domainOf(query)
-	rt := res.rt
-	dropped := droppedHosts(res)
-	unusable := failedHosts(res)
-	if rt != nil || len(dropped)+len(unusable) > 0 {
-		head := label(query)
-		literal := false // no DNS, so no DNSSEC status to show
-		if rt != nil {
-			head = esc(rt.Domain)
-			if isAddr {
-				head += " (for " + esc(query) + ")"
-			}
-			if rt.Canonical != rt.Domain {
-				head += " (canonical name " + esc(rt.Canonical) + ")"
-			}
-			if rt.Implicit {
-				head += ": no MX records, implicit MX"
-			}
-			literal = isLiteral(rt.Domain)
-		}
-		fmt.Fprintln(w, head)
-		ad := func(string) string { return "" } // the AD column, when shown
-		if dnssec {
-			if rt != nil && !literal {
-				what := "MX RRset"
-				if rt.Implicit {
-					what = "MX NODATA" // what was authenticated is that there is no MX
-				}
-				fmt.Fprintf(w, "%s: %s\n", what, authenticMessage(rt.Authentic))
-			}
-			ad = func(v string) string { return v + "\t" }
-		}
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "PREF\tHOST\t%sADDRESS\tFAMILY\n", ad("AD"))
-		if rt != nil {
-			for _, h := range rt.Hosts {
-				if h.Err != nil {
-					fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", h.Preference, esc(h.Name), ad("-"), esc(hostReason(h.Err)))
-					continue
-				}
-				for _, a := range h.Addrs {
-					status := yesNo(h.Authentic)
-					if literal {
-						status = "-"
-					}
-					fmt.Fprintf(tw, "%d\t%s\t%s%s\t%s\n", h.Preference, esc(h.Name), ad(status), a, family(a))
-				}
-			}
-		}
-		for _, u := range unusable {
-			fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", u.pref, esc(u.name), ad("-"), esc(u.detail))
-		}
-		for _, ev := range res.events {
-			if ev.Step == mxroute.StepMaxAddrs && ev.Count > 0 {
-				fmt.Fprintf(tw, "%d\t%s\t%s-\tcut: more addresses beyond --max-addrs\n", ev.Preference, esc(ev.Host), ad("-"))
-			}
-		}
-		for _, d := range dropped {
-			fmt.Fprintf(tw, "%d\t%s\t%s-\tdropped: %s\n", d.pref, esc(d.name), ad("-"), esc(d.detail))
-		}
-		tw.Flush()
-	}
-	if res.err != nil {
-		verdict, status := verdictOf(res.err)
-		fmt.Fprintf(w, "%s: %s %s: %s\n", label(query), verdict, status, esc(res.err.Error()))
-	}
-}
-
-// failedHosts are the unusable hosts of a failure that returned no Route,
-// read from its decisions (a Route lists its own in Hosts).
-func failedHosts(res routed) []dropped {
-	if res.rt != nil {
-		return nil
-	}
-	var out []dropped
-	implicit := ""
-	for _, ev := range res.events {
-		if ev.Step == mxroute.StepImplicitMX {
-			implicit = ev.Host // the domain itself: its error says it all
-		}
-		if ev.Step == mxroute.StepUnusable && ev.Err != nil && ev.Host != implicit {
-			out = append(out, dropped{name: ev.Host, pref: ev.Preference, reason: "unusable", detail: hostReason(ev.Err)})
-		}
-	}
-	return out
-}
-
-// isLiteral reports whether a domain or host is an address literal, such
-// as "[192.0.2.1]": routed with no DNS at all.
-func isLiteral(name string) bool { return strings.HasPrefix(name, "[") }
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
-// authenticMessage says what the AD bit said.
-func authenticMessage(authentic bool) string {
-	if authentic {
-		return "authenticated (AD)"
-	}
-	return "not authenticated"
-}
-
-// eventMessage is an event's message for people; with dnssec, the steps
-// that carry a DNSSEC status say it.
-func eventMessage(ev mxroute.Event, dnssec bool) string {
-	switch {
-	case !dnssec || isLiteral(ev.Host):
-		return ev.Message
-	case ev.Step == mxroute.StepMX, ev.Step == mxroute.StepImplicitMX, ev.Step == mxroute.StepAddrs:
-		return ev.Message + "; " + authenticMessage(ev.Authentic)
-	}
-	return ev.Message
-}
-
-// printExplain writes a route's decisions, numbered, each with its rule.
-func printExplain(w io.Writer, query string, res routed, dnssec bool) {
-	fmt.Fprintf(w, "%s: %d decision(s)\n", label(query), len(res.events))
-	for i, ev := range res.events {
-		for j, line := range wrap(esc(eventMessage(ev, dnssec)), 80-5) {
-			if j == 0 {
-				fmt.Fprintf(w, "%3d. %s\n", i+1, line)
-			} else {
-				fmt.Fprintf(w, "     %s\n", line)
-			}
-		}
-		if ev.Rule != "" {
-			fmt.Fprintf(w, "     [%s]\n", esc(ev.Rule))
-		}
-	}
-	fmt.Fprintln(w)
-}
-
-// wrap splits s into lines of at most width columns at spaces; a word
-// longer than width gets a line of its own.
-func wrap(s string, width int) []string {
-	var lines []string
-	line := ""
-	for _, word := range strings.Fields(s) {
-		switch {
-		case line == "":
-			line = word
-		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
-			line += " " + word
-		default:
-			lines = append(lines, line)
-			line = word
-		}
-	}
-	return append(lines, line)
-}
-
-func family(a netip.Addr) string {
-	if a.Is6() && !a.Is4In6() {
-		return "IPv6"
-	}
-	return "IPv4"
+	mu.Lock()
+	defer mu.Unlock()
+	return routed{rt: rt, err: err, events: events}
 }
 
 // verdictOf returns "defer" or "bounce" and the RFC 3463 status of a
@@ -334,39 +198,4 @@ func verdictOf(err error) (verdict, status string) {
 		status = e.Status
 	}
 	return verdict, status
-}
-
-// hostReason is a host error's detail with its verdict, short enough for a
-// table row.
-func hostReason(err error) string {
-	var e *mxroute.Error
-	if !errors.As(err, &e) {
-		return err.Error()
-	}
-	verdict := "permanent"
-	if e.Temporary {
-		verdict = "temporary"
-	}
-	// The table is for people at 80 columns: the RFC cited in a detail is
-	// in explain's output.
-	detail, _, _ := strings.Cut(e.Detail, " (RFC ")
-	return fmt.Sprintf("%s (%s %s)", detail, verdict, e.Status)
-}
-
-// reasonOf names the sentinel an error unwraps to, for JSON.
-func reasonOf(err error) string {
-	for _, s := range []struct {
-		err  error
-		name string
-	}{
-		{mxroute.ErrBadDomain, "bad-domain"}, {mxroute.ErrNoSuchDomain, "no-such-domain"},
-		{mxroute.ErrNoMailHost, "no-mail-host"}, {mxroute.ErrNullMX, "null-mx"},
-		{mxroute.ErrLoop, "loop"}, {mxroute.ErrNoAddress, "no-address"},
-		{mxroute.ErrCNAME, "cname"}, {mxroute.ErrTemporary, "temporary"},
-	} {
-		if errors.Is(err, s.err) {
-			return s.name
-		}
-	}
-	return "other"
 }
