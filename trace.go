@@ -90,7 +90,9 @@ const (
 	// StepConnectFailed: an attempt ended without becoming the Conn: Err is
 	// Attempt.Err, Message the Attempt (failure, time taken, reply).
 	StepConnectFailed
-	// StepGreeted: an attempt got its 220 greeting (quoted in Message).
+	// StepGreeted: the attempt that becomes the Conn got its 220 greeting
+	// (quoted in Message) and, with Dialer.StartTLS, through EHLO and
+	// STARTTLS (StepEHLO, StepStartTLS and StepTLS before it).
 	StepGreeted
 	// StepNoConnection: Dial returns an error: Err; Count is the number of
 	// attempts made (0 when the route itself failed).
@@ -115,6 +117,22 @@ const (
 	// makes the host unusable (Err). With Host "": the MX RRset is not
 	// authenticated, so no TLSA question is asked.
 	StepTLSA
+
+	// The session steps of Dialer.Dial with StartTLS, reported by the
+	// attempt (Count, Host, Preference) as they are decided.
+
+	// StepEHLO: the reply to EHLO (or, when the server knows no EHLO, to
+	// HELO), quoted in Message; Err when it ends the attempt (FailHello,
+	// or a policy requiring TLS from a server that knows no EHLO).
+	StepEHLO
+	// StepStartTLS: STARTTLS sent and accepted, or the session left in
+	// plaintext (not offered, refused) as the policy allows, or refused
+	// where the policy requires TLS (Err, with the RFC 8460 result).
+	StepStartTLS
+	// StepTLS: the handshake's verdict: the TLS version and cipher and
+	// what the policy's check found (Err when the handshake or a required
+	// check failed; a check that only reports is in Message).
+	StepTLS
 )
 
 var stepNames = [...]string{
@@ -125,6 +143,7 @@ var stepNames = [...]string{
 	StepDedupe: "dedupe", StepMaxAddrs: "max-addrs", StepDone: "done",
 	StepConnect: "connect", StepConnectFailed: "connect-failed", StepGreeted: "greeted", StepNoConnection: "no-connection",
 	StepMTASTS: "mta-sts", StepMTASTSHost: "mta-sts-host", StepTLSA: "tlsa",
+	StepEHLO: "ehlo", StepStartTLS: "starttls", StepTLS: "tls",
 }
 
 // String returns the step's short name, e.g. "loop-guard".
