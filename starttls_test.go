@@ -781,3 +781,31 @@ func TestTLSResultErrors(t *testing.T) {
 	assert.Equal(t, "reply-timeout", FailReplyTimeout.String())
 	assert.Equal(t, "tls", FailTLS.String())
 }
+
+// TestStartTLSQuitOverTLS: a certificate the required policy rejects ends
+// the session with a QUIT over the TLS it got, as RFC 3207, Section 4.1
+// asks ("it SHOULD issue an SMTP QUIT command immediately after the TLS
+// negotiation is complete"), and as Postfix does.
+func TestStartTLSQuitOverTLS(t *testing.T) {
+	ca := testpki.NewRoot(t, "CA")
+	good := ca.Issue(t, testpki.Template{CommonName: "mx.a.test"})
+	other := ca.Issue(t, testpki.Template{CommonName: "mx.a.test"}).TLS()
+	said := make(chan string, 1)
+	mx1 := &smtpScript{upgrade: func(c net.Conn, br *bufio.Reader) {
+		tc := tls.Server(readerConn{c, br}, &tls.Config{Certificates: []tls.Certificate{other}})
+		if err := tc.Handshake(); err != nil {
+			said <- "handshake: " + err.Error()
+			return
+		}
+		line, _ := bufio.NewReader(tc).ReadString('\n')
+		said <- line
+	}}
+	d, n, _ := daneStartTLS(t, good)
+	n.set("192.0.2.1:25", mx1.serve(t))
+	n.set("192.0.2.2:25", mailServer(good)(t))
+	c, err := d.Dial(t.Context(), "a.test")
+	require.NoError(t, err)
+	defer quit(t, c)
+	assert.Equal(t, "mx2.a.test", c.Target.Host)
+	assert.Equal(t, "QUIT\r\n", <-said)
+}
