@@ -3,6 +3,7 @@ package mxroute
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,12 +39,13 @@ const (
 )
 
 // A Dialer connects to a domain's mail exchangers: it walks the targets of
-// Router.Targets in route order until one greets with 220, skipping
-// addresses that refuse, time out, reset or greet with anything else, and
-// says, when none does, whether to defer (always: nothing that failed to
-// answer now is a reason to bounce). Its zero value dials port 25 through
-// a zero Router, one address at a time, with Postfix's and RFC 5321's
-// timeouts. A zero Router tries every address of every host: bound the
+// Router.Targets in route order until one greets with 220 (and, with
+// StartTLS, gets through EHLO and STARTTLS as its TLS policy requires),
+// skipping addresses that refuse, time out, reset, greet with anything else
+// or fail their policy, and says, when none is left, whether to defer
+// (always: nothing that failed to answer now is a reason to bounce). Its
+// zero value dials port 25 through a zero Router, one address at a time,
+// with Postfix's and RFC 5321's timeouts, and returns at the greeting. A zero Router tries every address of every host: bound the
 // attempts with Router.MaxAddrs and the whole with ctx. A Dialer is safe for
 // concurrent use as long as its fields are not changed.
 type Dialer struct {
@@ -71,8 +73,32 @@ type Dialer struct {
 	// 220 greeting, the next waits for it to fail (Postfix's postscreen).
 	// The delay runs to the greeting, so more than RFC 8305's 250 ms is
 	// reasonable (README, Connecting). 0: one attempt at a time; below
-	// 10 ms counts as 10 ms.
+	// 10 ms counts as 10 ms. With StartTLS an attempt that has greeted
+	// keeps its turn through EHLO and TLS.
 	Stagger time.Duration
+	// StartTLS makes each attempt go on after its 220 greeting: EHLO (HELO
+	// when the server knows no EHLO and TLS is not required), then STARTTLS
+	// under the target's TLS policy (Target.TLS; nil: opportunistic, as
+	// Postfix's "may"). A target that fails a policy requiring TLS (DANE,
+	// MTA-STS enforce) is an Attempt with FailTLS, and the next target is
+	// tried, with no DNS asked again. The Conn is then the TLS connection
+	// (Conn.TLSState), or plaintext where the policy allows, and reading it
+	// starts with the greeting again, so that an SMTP client sends its own
+	// EHLO first (RFC 3207, Section 4.2) and needs no STARTTLS of its own.
+	// false: Dial returns at the greeting; STARTTLS is the caller's.
+	StartTLS bool
+	// Hello is the EHLO argument: a fully qualified domain name or an
+	// address literal such as "[192.0.2.1]" (RFC 5321, Section 4.1.1.1);
+	// anything else makes Dial fail with ErrBadHello. "": os.Hostname()
+	// when it is fully qualified, else the literal of each connection's
+	// local address. Only with StartTLS.
+	Hello string
+	// HelloTimeout bounds the wait for the whole reply to EHLO, and to
+	// HELO. 0: 5 min, Postfix's smtp_helo_timeout.
+	HelloTimeout time.Duration
+	// StartTLSTimeout bounds the wait for the whole reply to STARTTLS, and
+	// then the TLS handshake. 0: 5 min, Postfix's smtp_starttls_timeout.
+	StartTLSTimeout time.Duration
 }
 
 // defaultRouter serves Dialers whose Router is nil.
@@ -121,20 +147,41 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (net.Conn, e
 	return nd.DialContext(ctx, network, address)
 }
 
-// A Conn is a connection to a mail host that greeted with 220.
+// A Conn is a connection to a mail host that greeted with 220 and, with
+// Dialer.StartTLS, got through EHLO and STARTTLS as its policy requires.
 type Conn struct {
-	net.Conn               // reading starts with the greeting, as on a fresh socket
+	net.Conn               // reading starts with the greeting, as on a fresh socket; with TLSState, the TLS connection
 	Target   Target        // the address that greeted
 	Greeting string        // its 220 reply: every line as received, codes included, without line ends, joined by "\n"
 	Domain   string        // the domain dialled, as given to Dial
-	Attempts []Attempt     // the attempts that did not become this Conn, in the order started: those that failed before it and, with Stagger, those cancelled when it greeted first
-	Elapsed  time.Duration // from the call of Dial to the greeting: the route, the attempts before, this one
+	Attempts []Attempt     // the attempts that did not become this Conn, in the order started: those that failed before it and, with Stagger, those cancelled when it won
+	Elapsed  time.Duration // from the call of Dial to the greeting (with StartTLS, to the end of the handshake): the route, the attempts before, this one
 	// TLS is the TLS policy of Target.Host (Target.TLS): what STARTTLS on
 	// this Conn must verify, and the tls.Config for it
 	// (TLS.TLSConfig()). With TLS.Required() a failed or refused STARTTLS
-	// means another host, or later. nil without Router.MTASTS and
-	// Router.DANE: opportunistic.
+	// means another host, or later (Dialer.StartTLS does this). nil
+	// without Router.MTASTS and Router.DANE: opportunistic.
 	TLS *TLSPolicy
+	// TLSState is the session's TLS once STARTTLS succeeded (Dialer.StartTLS);
+	// nil: plaintext, as a policy that does not require TLS allows when
+	// the server offers or accepts no STARTTLS, or on the plaintext retry
+	// after a failed handshake.
+	TLSState *tls.ConnectionState
+	// HelloReply is the server's reply to EHLO (or to HELO, when it knew
+	// no EHLO) before STARTTLS, lines joined by "\n"; its first line names
+	// the server (RFC 8460's receiving-mx-helo). "" without StartTLS. Over
+	// TLS, the client's own EHLO gets the extensions that count (RFC 3207,
+	// Section 4.2).
+	HelloReply string
+	// TLSCheck is why the session falls short of a policy that reports
+	// without enforcing, for a TLSRPT report (RFC 8460): under MTA-STS
+	// testing, the certificate check that failed, STARTTLS not offered or
+	// refused, or (on the plaintext retry) the failed handshake, an
+	// *mtasts.Error; with DANE whose TLSA records are all unusable, a
+	// *dane.Error with tlsa-invalid. TLSResult is its RFC 8460 result type.
+	// nil and "": the check passed, or no policy asks for a report.
+	TLSCheck  error
+	TLSResult TLSResult
 }
 
 // An Attempt is one connection attempt of Dial that did not become its Conn.
@@ -143,8 +190,12 @@ type Attempt struct {
 	Start    time.Time     // when the connect began
 	Duration time.Duration // from Start to the end of the attempt
 	Failure  Failure       // why it did not become the Conn
-	Reply    string        // what the server sent, when it sent a reply: FailRejected, FailMalformed, a greeted FailCancelled (lines joined by "\n")
-	Err      error         // the failure itself: the net error of a connect, the read error of a greeting, the reply; for FailCancelled the context's cause
+	Reply    string        // what the server sent, when it sent a reply: FailRejected, FailHello, FailMalformed, a refused STARTTLS (FailTLS), a greeted FailCancelled (lines joined by "\n")
+	Err      error         // the failure itself: the net error of a connect, the read error of a greeting, the reply; for FailCancelled the context's cause; for FailTLS an error that errors.Is matches with TLSResult
+	// TLSResult is the RFC 8460 result type of a FailTLS, e.g.
+	// dane.CertificateNotTrusted or mtasts.StartTLSNotSupported; "" for
+	// the other failures.
+	TLSResult TLSResult
 }
 
 // String describes the attempt in one line, e.g.
@@ -158,7 +209,8 @@ type Failure int
 
 // The failures of an Attempt. FailRefused, FailConnectTimeout and
 // FailUnreachable got no TCP connection (4.4.1 when every attempt ends so);
-// the others had one (4.4.2).
+// the others had one (4.4.2; 4.7.x when one was a FailTLS that made its
+// host unusable).
 const (
 	// FailRefused: the connect was refused (a TCP reset to the SYN).
 	FailRefused Failure = iota + 1
@@ -169,7 +221,8 @@ const (
 	// unreachable, an error of the DialContext hook (a proxy's refusal).
 	FailUnreachable
 	// FailDropped: the connection was reset or closed before the greeting
-	// was complete.
+	// was complete or, with StartTLS, before a reply to EHLO, HELO or
+	// STARTTLS was.
 	FailDropped
 	// FailGreetingTimeout: connected, but no complete greeting within
 	// GreetingTimeout.
@@ -182,17 +235,40 @@ const (
 	// QUIT".
 	FailRejected
 	// FailMalformed: what the server sent is no SMTP reply, breaks its
-	// limits, or has a code a greeting cannot have (not 220, 4xx or 5xx).
+	// limits (a reply over 64 KiB, e.g. endless "250-" lines), or has a
+	// code a greeting cannot have (not 220, 4xx or 5xx).
 	FailMalformed
 	// FailCancelled: stopped before it could succeed, or after it greeted
 	// too late: another attempt greeted first (Stagger), or ctx ended.
 	FailCancelled
+	// FailHello (with StartTLS): the server answered EHLO with 421, or
+	// EHLO and then HELO with 4xx or 5xx (Reply); QUIT is sent, and the
+	// next target tried, as Postfix does when a host "refused to talk to
+	// me".
+	FailHello
+	// FailReplyTimeout (with StartTLS): no complete reply to EHLO, HELO
+	// (HelloTimeout) or STARTTLS (StartTLSTimeout), as from a server that
+	// trickles its reply or says nothing.
+	FailReplyTimeout
+	// FailTLS (with StartTLS): the session did not get the TLS its policy
+	// asks for; TLSResult is the RFC 8460 result type. Under a policy that
+	// requires TLS: STARTTLS not offered or refused
+	// (starttls-not-supported), a failed or stalled handshake
+	// (validation-failure), a certificate the policy rejects
+	// (certificate-not-trusted, certificate-host-mismatch,
+	// certificate-expired, ...); the host is skipped (RFC 7672, Section
+	// 2.2; RFC 8461, Section 5). Under one that does not (nil,
+	// TLSOpportunistic, TLSMTASTSTesting), only a failed handshake, and the
+	// next attempt reconnects to the same address in plaintext, as
+	// Postfix does.
+	FailTLS
 )
 
 var failureNames = [...]string{
 	FailRefused: "refused", FailConnectTimeout: "connect-timeout", FailUnreachable: "unreachable",
 	FailDropped: "dropped", FailGreetingTimeout: "greeting-timeout", FailRejected: "rejected",
-	FailMalformed: "malformed", FailCancelled: "cancelled",
+	FailMalformed: "malformed", FailCancelled: "cancelled", FailHello: "hello-rejected", FailReplyTimeout: "reply-timeout",
+	FailTLS: "tls",
 }
 
 // String returns the failure's short name, e.g. "connect-timeout".
@@ -207,20 +283,29 @@ func (f Failure) String() string {
 var errLostRace = errors.New("another address greeted first")
 
 // Dial connects to a mail host of domain and returns the connection once
-// the host has greeted with 220, ready for EHLO: reading the Conn starts
-// with that greeting, so an SMTP client such as go-smtp's NewClient takes
-// it as a fresh socket.
+// the host has greeted with 220 (with StartTLS: once EHLO and STARTTLS are
+// done as the target's TLS policy asks), ready for EHLO: reading the Conn
+// starts with that greeting, so an SMTP client such as go-smtp's NewClient
+// takes it as a fresh socket.
 //
 // The targets come from Router.Targets in route order, so the first
 // connection starts as soon as the first address is known. An attempt that
 // is refused, times out (ConnectTimeout, GreetingTimeout), is reset, or
 // greets with 4xx, 5xx or anything malformed gives way to the next target;
-// with Stagger, a slow one also lets the next start beside it.
+// with Stagger, a slow one also lets the next start beside it. With
+// StartTLS, so does one whose EHLO is refused, whose replies do not come in
+// time (HelloTimeout, StartTLSTimeout), or that fails a policy requiring
+// TLS (FailTLS); a failed handshake under a policy that does not require
+// TLS is retried once on the same address in plaintext.
 //
 // When no target greets, the error is an *Error wrapping ErrNoConnection,
 // always temporary (RFC 5321, Section 4.5.4.1: a sender retries), with
 // status 4.4.1 when no attempt got a TCP connection and 4.4.2 when some
-// did, and every attempt in Error.Attempts. The route's own errors
+// did, and every attempt in Error.Attempts. When an attempt's host was
+// passed over for its TLS policy, the status is that of its failure, as
+// Postfix gives it: 4.7.4 for STARTTLS not offered, 4.7.0 refused, 4.7.5
+// for a failed handshake or certificate check; its error is then the
+// Error's Cause, so that errors.Is(err, dane.CertificateNotTrusted) holds. The route's own errors
 // (ErrNullMX, ErrNoSuchDomain, a DNS failure, ...) are returned as Route
 // returns them, and no connection is attempted. When ctx ends first,
 // every attempt stops, and the error is temporary and answers
@@ -229,6 +314,16 @@ var errLostRace = errors.New("another address greeted first")
 func (d *Dialer) Dial(ctx context.Context, domain string) (*Conn, error) {
 	dl := &dialing{d: d, r: d.router(), ctx: ctx, domain: domain, start: time.Now(),
 		results: make(chan *attempt), begun: make(chan *attempt)}
+	if d.StartTLS {
+		var herr *Error
+		if dl.hello, herr = d.helloName(domain); herr != nil {
+			if dl.r.Trace != nil {
+				dl.r.emit(ctx, Event{Step: StepNoConnection, Domain: domain, Err: herr, Rule: ruleEHLO,
+					Message: "no connection: " + herr.Error()})
+			}
+			return nil, herr
+		}
+	}
 	dctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
@@ -269,6 +364,7 @@ type dialing struct {
 	results chan *attempt // every attempt's goroutine sends its attempt once, at its end
 	begun   chan *attempt // an attempt whose server has begun a 220 greeting, at most once each
 	wg      sync.WaitGroup
+	hello   string // the EHLO argument; "": each connection's local address literal
 
 	attempts []*attempt // in the order started
 	running  int
@@ -280,11 +376,24 @@ type attempt struct {
 	n         int // 1 for the first attempt
 	cancel    context.CancelCauseFunc
 	begun     func()    // called when the server has begun a 220 greeting
-	conn      net.Conn  // the socket, once connected; nil when it failed or was closed
-	greeting  smtpReply // a 220 greeting
-	buffered  []byte    // what the server sent beyond it
+	begunOnce sync.Once // begun is called at most once
+	conn      net.Conn  // the socket, once connected (with TLS up, the *tls.Conn over it); nil when it failed or was closed
+	greeting  smtpReply // the greeting, as far as it came (a 220 one for a conn)
+	buffered  []byte    // what the server sent beyond the greeting (with StartTLS in plaintext, beyond the last reply)
 	connected bool
+
+	// With Dialer.StartTLS:
+	plain      bool                 // the plaintext retry of the attempt before: no STARTTLS
+	prevCheck  error                // that attempt's check, kept on the retry
+	retryPlain bool                 // ended by a failed handshake the policy lets retry in plaintext
+	tlsStatus  string               // a FailTLS that made the host unusable: the 4.7.x status
+	hello      smtpReply            // the reply to EHLO, or HELO
+	state      *tls.ConnectionState // the TLS session, once up
+	check      error                // Conn.TLSCheck
 }
+
+// signalBegun calls begun once: the server is there and greeting.
+func (a *attempt) signalBegun() { a.begunOnce.Do(a.begun) }
 
 // run starts attempts as targets arrive, by the Stagger rule, until one
 // greets, the targets are exhausted, or ctx ends, and waits for every
@@ -306,6 +415,17 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 			timer.Stop()
 		}
 	}()
+	restart := func() {
+		if stagger <= 0 {
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(stagger)
+		} else {
+			timer.Reset(stagger)
+		}
+		timerC = timer.C
+	}
 	for !over || dl.running > 0 {
 		var in <-chan routed
 		if next && !over {
@@ -319,15 +439,8 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 			case it.err != nil:
 				routeErr, over = it.err, true
 			default:
-				last, next = dl.begin(ctx, it.t), false
-				if stagger > 0 {
-					if timer == nil {
-						timer = time.NewTimer(stagger)
-					} else {
-						timer.Reset(stagger)
-					}
-					timerC = timer.C
-				}
+				last, next = dl.begin(ctx, it.t, nil), false
+				restart()
 			}
 		case <-timerC:
 			timerC, next = nil, true
@@ -339,6 +452,14 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 			}
 		case a := <-dl.results:
 			dl.running--
+			if a.retryPlain && winner == nil && ctxEnded(dl.ctx) == nil {
+				// A failed opportunistic handshake: the same address
+				// again, in plaintext, before any other target.
+				dl.ended(a)
+				last, next = dl.begin(ctx, a.Target, a), false
+				restart()
+				break
+			}
 			switch {
 			case a.conn == nil:
 				// Once the latest attempt has failed there is nothing to
@@ -380,10 +501,14 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 	return nil, dl.noConnection(nil)
 }
 
-// begin starts an attempt on t.
-func (dl *dialing) begin(ctx context.Context, t Target) *attempt {
+// begin starts an attempt on t; prev, when not nil, is the attempt whose
+// failed handshake this one retries in plaintext.
+func (dl *dialing) begin(ctx context.Context, t Target, prev *attempt) *attempt {
 	actx, cancel := context.WithCancelCause(ctx)
 	a := &attempt{Attempt: Attempt{Target: t, Start: time.Now()}, n: len(dl.attempts) + 1, cancel: cancel}
+	if prev != nil {
+		a.plain, a.prevCheck = true, prev.check
+	}
 	a.begun = func() {
 		select {
 		case dl.begun <- a: // run receives until every attempt has ended
@@ -395,6 +520,14 @@ func (dl *dialing) begin(ctx context.Context, t Target) *attempt {
 	if r := dl.r; r.Trace != nil {
 		e := Event{Step: StepConnect, Domain: dl.domain, Host: t.Host, Preference: t.Preference, Rule: ruleTryInOrder,
 			Count: a.n, Message: fmt.Sprintf("attempt %d: connecting to %s [%s] port %s", a.n, t.Host, t.Addr, dl.d.port())}
+		if prev != nil {
+			// Postfix (smtp_connect.c): "When an opportunistic TLS
+			// handshake fails, try the same address again, with TLS
+			// disabled."
+			e.Rule = ruleOpportunistic
+			e.Message += fmt.Sprintf(" again, in plaintext: attempt %d's TLS handshake failed and the %s policy does not require TLS",
+				prev.n, t.TLS.mode())
+		}
 		if dl.running > 1 {
 			e.Rule = ruleStagger
 			e.Message += fmt.Sprintf(" beside %d earlier attempt(s) still running", dl.running-1)
@@ -402,7 +535,7 @@ func (dl *dialing) begin(ctx context.Context, t Target) *attempt {
 		r.emit(dl.ctx, e)
 	}
 	dl.wg.Go(func() {
-		dl.d.try(actx, a)
+		dl.try(actx, a)
 		cancel(nil)
 		dl.results <- a
 	})
@@ -417,9 +550,19 @@ func (dl *dialing) ended(a *attempt) {
 	}
 	t := a.Target
 	if a.conn != nil {
+		msg := fmt.Sprintf("attempt %d: %s [%s] greeted after %s: %q", a.n, t.Host, t.Addr,
+			roundDuration(a.Duration), a.greeting.String())
+		switch {
+		case !dl.d.StartTLS:
+		case a.state != nil:
+			msg = fmt.Sprintf("attempt %d: %s [%s] greeted with %q; session ready over %s after %s", a.n, t.Host, t.Addr,
+				a.greeting.String(), describeTLS(*a.state), roundDuration(a.Duration))
+		default:
+			msg = fmt.Sprintf("attempt %d: %s [%s] greeted with %q; session ready in plaintext after %s", a.n, t.Host, t.Addr,
+				a.greeting.String(), roundDuration(a.Duration))
+		}
 		r.emit(dl.ctx, Event{Step: StepGreeted, Domain: dl.domain, Host: t.Host, Preference: t.Preference, Rule: ruleGreeting,
-			Count: a.n, Message: fmt.Sprintf("attempt %d: %s [%s] greeted after %s: %q", a.n, t.Host, t.Addr,
-				roundDuration(a.Duration), a.greeting.String())})
+			Count: a.n, Message: msg})
 		return
 	}
 	rule := ruleTryInOrder
@@ -432,6 +575,15 @@ func (dl *dialing) ended(a *attempt) {
 		rule = ruleGreetWait
 	case FailCancelled:
 		rule = ruleStagger
+	case FailHello:
+		rule = ruleEHLO
+	case FailReplyTimeout:
+		rule = ruleReplyWait
+	case FailTLS:
+		rule = policyRule(t.TLS)
+		if a.retryPlain {
+			rule = ruleOpportunistic
+		}
 	}
 	r.emit(dl.ctx, Event{Step: StepConnectFailed, Domain: dl.domain, Host: t.Host, Preference: t.Preference, Rule: rule,
 		Count: a.n, Err: a.Err, Message: fmt.Sprintf("attempt %d: %s", a.n, a.Attempt)})
@@ -440,13 +592,21 @@ func (dl *dialing) ended(a *attempt) {
 // conn turns the winning attempt into the Conn.
 func (dl *dialing) conn(w *attempt) *Conn {
 	c := &Conn{Target: w.Target, TLS: w.Target.TLS, Greeting: w.greeting.String(), Domain: dl.domain,
-		Elapsed: w.Start.Add(w.Duration).Sub(dl.start)}
+		Elapsed: w.Start.Add(w.Duration).Sub(dl.start), TLSState: w.state, HelloReply: w.hello.String(),
+		TLSCheck: w.check}
+	if w.check != nil {
+		c.TLSResult = resultOf(w.check)
+	}
 	for _, a := range dl.attempts {
 		if a != w {
 			c.Attempts = append(c.Attempts, a.Attempt)
 		}
 	}
-	c.Conn = &replayConn{Conn: w.conn, buf: append(w.greeting.raw, w.buffered...)}
+	buf := w.greeting.raw
+	if w.state == nil { // over TLS nothing from before the handshake is kept (RFC 3207, Section 4.2)
+		buf = append(buf, w.buffered...)
+	}
+	c.Conn = &replayConn{Conn: w.conn, buf: buf}
 	return c
 }
 
@@ -461,9 +621,13 @@ func (dl *dialing) noConnection(cause error) *Error {
 		fmt.Fprintf(&b, "%d attempt(s)", len(dl.attempts))
 	}
 	const shown = 4
+	var tlsFirst *attempt // the first host passed over for its TLS policy
 	for i, a := range dl.attempts {
 		if a.connected {
 			e.Status = statusBadConn
+		}
+		if a.tlsStatus != "" && tlsFirst == nil {
+			tlsFirst = a
 		}
 		e.Attempts = append(e.Attempts, a.Attempt)
 		switch {
@@ -478,11 +642,21 @@ func (dl *dialing) noConnection(cause error) *Error {
 		}
 	}
 	e.Detail = b.String()
+	if tlsFirst != nil {
+		// No session because of TLS: the policy's failure, not the
+		// connection's, is what the sender must see.
+		e.Status = tlsFirst.tlsStatus
+		if e.Cause == nil {
+			e.Cause = tlsFirst.Err
+		}
+	}
 	return e
 }
 
-// try runs one attempt: the connect, then the greeting.
-func (d *Dialer) try(ctx context.Context, a *attempt) {
+// try runs one attempt: the connect, the greeting and, with StartTLS, the
+// session up to TLS.
+func (dl *dialing) try(ctx context.Context, a *attempt) {
+	d := dl.d
 	defer func() { a.Duration = time.Since(a.Start) }()
 	t := a.Target
 	network := "tcp6"
@@ -517,36 +691,26 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 		return
 	}
 	a.conn, a.connected = conn, true
-	// A cancelled attempt's read ends at once: the deadline in the past.
-	// A connection from a DialContext hook that has no deadlines (it
-	// returns an error) is closed instead, for cancellation and for the
-	// greeting timeout alike.
-	// Either callback may be running when the read ends: it is waited for,
-	// so that Dial never returns before a Close it started has returned.
-	stopped, expiredDone := make(chan struct{}), make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(stopped)
-		if conn.SetDeadline(time.Unix(1, 0)) != nil {
-			_ = conn.Close()
-		}
-	})
-	gt := d.greetingTimeout()
-	var expired *time.Timer
-	if conn.SetReadDeadline(time.Now().Add(gt)) != nil {
-		expired = time.AfterFunc(gt, func() { defer close(expiredDone); _ = conn.Close() })
-	}
-	br := bufio.NewReaderSize(conn, maxReplyLine)
-	rep, err := readGreeting(br, a.begun)
-	if timedOut = expired != nil && !expired.Stop(); timedOut {
-		<-expiredDone
-	}
-	cancelled := !stop()
-	if cancelled {
-		<-stopped
-	}
-	if cancelled || ctxEnded(ctx) != nil {
+	w := watchConn(ctx, conn)
+	dl.converse(a, w)
+	if w.end() || ctxEnded(ctx) != nil {
 		a.close(false)
-		a.Failure, a.Err, a.Reply = FailCancelled, ctxEndCause(ctx), rep.String()
+		a.Failure, a.Err, a.Reply = FailCancelled, ctxEndCause(ctx), a.greeting.String()
+		a.TLSResult, a.tlsStatus, a.retryPlain = "", "", false
+	}
+}
+
+// converse reads the greeting of a connected attempt and, with StartTLS,
+// runs the session (starttls.go). It leaves a.conn open on success, closes
+// it on failure; when ctx ends it returns, leaving try to report it.
+func (dl *dialing) converse(a *attempt, w *watch) {
+	gt := dl.d.greetingTimeout()
+	w.arm(gt)
+	br := bufio.NewReaderSize(a.conn, maxReplyLine)
+	rep, err := readGreeting(br, a.signalBegun)
+	timedOut := w.disarm()
+	a.greeting = rep
+	if w.ended() {
 		return
 	}
 	switch {
@@ -559,11 +723,14 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 	case err != nil:
 		a.Failure, a.Err = FailDropped, fmt.Errorf("connection lost before the greeting: %w", err)
 	case rep.code == 220:
-		_ = conn.SetReadDeadline(time.Time{})
-		a.greeting = rep
-		if n := br.Buffered(); n > 0 {
-			a.buffered, _ = br.Peek(n)
+		if !dl.d.StartTLS {
+			a.buffered = buffered(br)
+			return
 		}
+		// The server is there: with Stagger, the next target waits for
+		// this attempt to fail, through EHLO and TLS.
+		a.signalBegun()
+		dl.session(a, w, br)
 		return
 	case rep.code >= 400:
 		a.Failure, a.Err = FailRejected, fmt.Errorf("greeting rejected: %q", rep.String())
@@ -572,6 +739,90 @@ func (d *Dialer) try(ctx context.Context, a *attempt) {
 	}
 	a.Reply = rep.String()
 	a.close(a.Failure == FailRejected)
+}
+
+// A watch bounds the reads and writes of an attempt: each exchange by its
+// own timeout (arm), and all of them by the attempt's context, whose end
+// puts the socket's deadline in the past at once. On a connection whose
+// deadlines cannot be set (a DialContext hook's), both close it instead.
+// Either callback may be running when a read ends: disarm and end wait for
+// it, so that Dial never returns before a Close it started has returned.
+type watch struct {
+	conn    net.Conn
+	stop    func() bool
+	stopped chan struct{} // closed when the context's callback has returned
+
+	mu          sync.Mutex
+	cancelled   bool // ctx ended: the deadline is in the past, or conn closed
+	noDeadlines bool
+	timer       *time.Timer
+	expired     chan struct{} // closed when timer's callback has closed conn
+}
+
+func watchConn(ctx context.Context, conn net.Conn) *watch {
+	w := &watch{conn: conn, stopped: make(chan struct{})}
+	w.stop = context.AfterFunc(ctx, func() {
+		defer close(w.stopped)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.cancelled = true
+		if w.noDeadlines || conn.SetDeadline(time.Unix(1, 0)) != nil {
+			_ = conn.Close()
+		}
+	})
+	return w
+}
+
+// arm bounds the next exchange by d from now, unless ctx has ended. The
+// lock orders it with the context's callback: a deadline set here never
+// replaces the past one that cancels.
+func (w *watch) arm(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cancelled {
+		return
+	}
+	if !w.noDeadlines && w.conn.SetDeadline(time.Now().Add(d)) == nil {
+		return
+	}
+	w.noDeadlines = true
+	expired, conn := make(chan struct{}), w.conn
+	w.timer, w.expired = time.AfterFunc(d, func() { defer close(expired); _ = conn.Close() }), expired
+}
+
+// disarm ends the bound of arm. It reports whether the timer of a
+// connection without deadlines expired and closed it; with deadlines, an
+// expired one shows as a timeout error of the read or write.
+func (w *watch) disarm() bool {
+	w.mu.Lock()
+	t, expired := w.timer, w.expired
+	w.timer = nil
+	w.mu.Unlock()
+	if t == nil || t.Stop() {
+		return false
+	}
+	<-expired
+	return true
+}
+
+// ended reports whether ctx has ended the attempt.
+func (w *watch) ended() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cancelled
+}
+
+// end stops watching ctx and clears the deadline; it reports whether ctx
+// had ended first (the socket is unusable then).
+func (w *watch) end() bool {
+	if !w.stop() {
+		<-w.stopped
+		return true
+	}
+	if !w.noDeadlines {
+		_ = w.conn.SetDeadline(time.Time{})
+	}
+	return false
 }
 
 // close closes the attempt's connection, after a QUIT when quit is set.

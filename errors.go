@@ -44,11 +44,21 @@ var (
 	// or address literal (RFC 5321, Section 4.1.2 and 4.1.3). Permanent, 5.1.3.
 	ErrBadDomain = errors.New("mxroute: malformed domain")
 	// ErrNoConnection: Dialer.Dial tried every target and none greeted
-	// with 220. Temporary: 4.4.1 when no attempt got a TCP connection
-	// (refused, timed out, unreachable), 4.4.2 when some did and its
-	// session failed (a 4xx or 5xx greeting, a malformed or missing one, a
-	// drop). Error.Attempts says what each address did.
-	ErrNoConnection = errors.New("mxroute: no mail host greeted")
+	// with 220 (with StartTLS: none got through EHLO and STARTTLS as its
+	// TLS policy requires). Temporary: 4.4.1 when no attempt got a TCP
+	// connection (refused, timed out, unreachable), 4.4.2 when some did
+	// and its session failed (a 4xx or 5xx greeting, a malformed or missing
+	// one, a drop, a refused EHLO), 4.7.x when a host was passed over for
+	// its TLS policy (4.7.4 STARTTLS not offered, 4.7.0 refused, 4.7.5 a
+	// failed handshake or certificate check, as Postfix says them; the
+	// Cause then carries the RFC 8460 result). Error.Attempts says what
+	// each address did.
+	ErrNoConnection = errors.New("mxroute: no mail host session")
+	// ErrBadHello: Dialer.Hello is neither a fully qualified domain name
+	// nor an address literal (RFC 5321, Section 4.1.1.1). Temporary, 4.3.5
+	// (system incorrectly configured): the sender's configuration, not the
+	// mail, is wrong; nothing is dialled.
+	ErrBadHello = errors.New("mxroute: Dialer.Hello is no fully qualified domain name or address literal")
 	// ErrMTASTS: on a Host, the domain's MTA-STS policy is in mode enforce
 	// and the host matches none of its mx patterns (RFC 8461, Section
 	// 4.1): not used. Temporary, 4.7.0 (RFC 8461, Section 5.1: never a

@@ -30,8 +30,9 @@ type smtpReply struct {
 // lines joined by "\n".
 func (r smtpReply) String() string { return strings.Join(r.lines, "\n") }
 
-// errMalformed is the cause of every malformed greeting.
-var errMalformed = errors.New("malformed greeting")
+// errMalformed is the cause of every malformed reply: a greeting, or with
+// Dialer.StartTLS a reply to EHLO, HELO or STARTTLS.
+var errMalformed = errors.New("malformed SMTP reply")
 
 // readGreeting reads one whole reply from br, the multi-line form included,
 // and nothing after it: bytes the server sent beyond the reply stay in br.

@@ -85,7 +85,8 @@ func (p *TLSPolicy) Required() bool {
 // 4.2, against Roots). For TLSMTASTSTesting and TLSOpportunistic any
 // certificate is accepted (InsecureSkipVerify; SNI the MX host): the
 // handshake only encrypts, and Verify says what an MTA-STS check would have
-// said. A failed check fails the handshake with the package's error, whose
+// said. A nil policy knows no host, so its config has no ServerName:
+// Dialer.StartTLS sends the MX host (Target.Host) as SNI then. A failed check fails the handshake with the package's error, whose
 // Result is the RFC 8460 type (errors.Is(err, dane.CertificateNotTrusted)).
 func (p *TLSPolicy) TLSConfig() *tls.Config {
 	switch {

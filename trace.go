@@ -90,7 +90,9 @@ const (
 	// StepConnectFailed: an attempt ended without becoming the Conn: Err is
 	// Attempt.Err, Message the Attempt (failure, time taken, reply).
 	StepConnectFailed
-	// StepGreeted: an attempt got its 220 greeting (quoted in Message).
+	// StepGreeted: the attempt that becomes the Conn got its 220 greeting
+	// (quoted in Message) and, with Dialer.StartTLS, through EHLO and
+	// STARTTLS (StepEHLO, StepStartTLS and StepTLS before it).
 	StepGreeted
 	// StepNoConnection: Dial returns an error: Err; Count is the number of
 	// attempts made (0 when the route itself failed).
@@ -122,6 +124,22 @@ const (
 	// question, instead of StepTLSA's unauthenticated MX RRset; Message
 	// says why.
 	StepDANEUnavailable
+
+	// The session steps of Dialer.Dial with StartTLS, reported by the
+	// attempt (Count, Host, Preference) as they are decided.
+
+	// StepEHLO: the reply to EHLO (or, when the server knows no EHLO, to
+	// HELO), quoted in Message; Err when it ends the attempt (FailHello,
+	// or a policy requiring TLS from a server that knows no EHLO).
+	StepEHLO
+	// StepStartTLS: STARTTLS sent and accepted, or the session left in
+	// plaintext (not offered, refused) as the policy allows, or refused
+	// where the policy requires TLS (Err, with the RFC 8460 result).
+	StepStartTLS
+	// StepTLS: the handshake's verdict: the TLS version and cipher and
+	// what the policy's check found (Err when the handshake or a required
+	// check failed; a check that only reports is in Message).
+	StepTLS
 )
 
 var stepNames = [...]string{
@@ -133,6 +151,7 @@ var stepNames = [...]string{
 	StepConnect: "connect", StepConnectFailed: "connect-failed", StepGreeted: "greeted", StepNoConnection: "no-connection",
 	StepMTASTS: "mta-sts", StepMTASTSHost: "mta-sts-host", StepTLSA: "tlsa",
 	StepDANEUnavailable: "dane-unavailable",
+	StepEHLO:            "ehlo", StepStartTLS: "starttls", StepTLS: "tls",
 }
 
 // String returns the step's short name, e.g. "loop-guard".

@@ -8,6 +8,7 @@
 package smtptest
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -66,6 +67,42 @@ func After(d time.Duration, b Behaviour) Behaviour {
 		}
 		_ = c.SetReadDeadline(time.Time{})
 		return b(c)
+	}
+}
+
+// Converse greets with greeting (a line without its CRLF), then answers
+// each command the client sends (its line without the line end, e.g.
+// "EHLO client.test") with answer(command), written as it is (replies end
+// in CRLF); an empty answer closes the connection. When upgrade is not nil
+// it takes the connection over after an answer to STARTTLS that begins
+// with "220": it gets the socket and the reader holding anything already
+// received, to run a TLS handshake, break one, or stall. The client
+// leaving ends the conversation; the Server counts it closed.
+func Converse(greeting string, answer func(cmd string) string, upgrade func(c net.Conn, br *bufio.Reader)) Behaviour {
+	return func(c *net.TCPConn) bool {
+		if _, err := io.WriteString(c, greeting+"\r\n"); err != nil {
+			return true
+		}
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return true // the client left (or Close): serve sees the rest
+			}
+			cmd := strings.TrimRight(line, "\r\n")
+			out := answer(cmd)
+			if out == "" {
+				_ = c.Close()
+				return false
+			}
+			if _, err := io.WriteString(c, out); err != nil {
+				return true
+			}
+			if upgrade != nil && strings.EqualFold(cmd, "STARTTLS") && strings.HasPrefix(out, "220") {
+				upgrade(c, br)
+				return true
+			}
+		}
 	}
 }
 

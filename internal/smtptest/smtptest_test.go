@@ -74,3 +74,45 @@ func TestBlackhole(t *testing.T) {
 	require.ErrorAs(t, err, &ne)
 	assert.True(t, ne.Timeout(), "timed out, not refused: %v", err)
 }
+
+// TestConverse checks the scripted server: the greeting, an answer per
+// command, the upgrade after a 220 to STARTTLS, and the close on "".
+func TestConverse(t *testing.T) {
+	upgraded := make(chan string, 1)
+	s := Serve(t, Converse("220 scripted", func(cmd string) string {
+		switch cmd {
+		case "EHLO a.test":
+			return "250-scripted\r\n250 STARTTLS\r\n"
+		case "STARTTLS":
+			return "220 go ahead\r\n"
+		}
+		return ""
+	}, func(c net.Conn, br *bufio.Reader) {
+		line, _ := br.ReadString('\n')
+		upgraded <- line
+	}))
+	c, err := net.Dial("tcp", s.Addr)
+	require.NoError(t, err)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	_, _ = io.WriteString(c, "EHLO a.test\r\nSTARTTLS\r\nnot TLS\r\n")
+	var got []string
+	for range 4 {
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		got = append(got, line)
+	}
+	assert.Equal(t, []string{"220 scripted\r\n", "250-scripted\r\n", "250 STARTTLS\r\n", "220 go ahead\r\n"}, got)
+	assert.Equal(t, "not TLS\r\n", <-upgraded, "the upgrade reads what followed the STARTTLS")
+
+	c2, err := net.Dial("tcp", s.Addr)
+	require.NoError(t, err)
+	defer c2.Close()
+	br2 := bufio.NewReader(c2)
+	_, _ = io.WriteString(c2, "NOOP\r\n")
+	line, err := br2.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "220 scripted\r\n", line)
+	_, err = br2.ReadString('\n')
+	assert.ErrorIs(t, err, io.EOF, "an empty answer closes the connection")
+}

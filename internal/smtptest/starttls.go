@@ -6,6 +6,7 @@ package smtptest
 // STARTTLS with a given *tls.Config.
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"log"
@@ -22,30 +23,89 @@ import (
 type MailServer struct {
 	Addr string // host:port on 127.0.0.1
 
-	mu   sync.Mutex
-	msgs []string
+	mu      sync.Mutex
+	msgs    []string
+	overTLS []bool
 }
 
 // StartMail starts a MailServer greeting as domain. A nil cert: no STARTTLS.
 func StartMail(t testing.TB, domain string, cert *tls.Certificate) *MailServer {
 	t.Helper()
+	var cfg *tls.Config
+	if cert != nil {
+		cfg = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	}
+	return StartMailTLS(t, domain, cfg)
+}
+
+// StartMailTLS starts a MailServer greeting as domain whose STARTTLS uses
+// cfg (e.g. with GetCertificate to see the client's SNI); nil: no STARTTLS.
+//
+// It stops when the test ends: the accepted sockets are closed first, then
+// the server is shut down, waiting for every session. go-smtp v0.26's
+// Server.Close reads a session's socket under a lock its STARTTLS handler
+// does not take when it swaps in the TLS socket, a data race under -race.
+func StartMailTLS(t testing.TB, domain string, cfg *tls.Config) *MailServer {
+	t.Helper()
 	s := &MailServer{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return session{s}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		_, overTLS := c.TLSConnectionState()
+		return session{s, overTLS}, nil
+	}))
 	srv.Domain = domain
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	srv.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
-	if cert != nil {
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv.TLSConfig = cfg
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := &trackingListener{Listener: l}
 	s.Addr = ln.Addr().String()
 	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-done })
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ln.closeAll()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
 	return s
+}
+
+// trackingListener remembers the sockets it accepted, to close them.
+type trackingListener struct {
+	net.Listener
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = c.Close()
+	} else {
+		l.conns = append(l.conns, c)
+	}
+	return c, nil
+}
+
+// closeAll closes the listener and every socket it accepted.
+func (l *trackingListener) closeAll() {
+	_ = l.Listener.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
 }
 
 // Messages gives the messages accepted so far, in order.
@@ -55,7 +115,17 @@ func (s *MailServer) Messages() []string {
 	return append([]string(nil), s.msgs...)
 }
 
-type session struct{ s *MailServer }
+// OverTLS says, for each message of Messages, whether it came over TLS.
+func (s *MailServer) OverTLS() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]bool(nil), s.overTLS...)
+}
+
+type session struct {
+	s       *MailServer
+	overTLS bool // the session began after STARTTLS
+}
 
 func (session) Reset()                               {}
 func (session) Logout() error                        { return nil }
@@ -68,6 +138,7 @@ func (ss session) Data(r io.Reader) error {
 	}
 	ss.s.mu.Lock()
 	ss.s.msgs = append(ss.s.msgs, string(b))
+	ss.s.overTLS = append(ss.s.overTLS, ss.overTLS)
 	ss.s.mu.Unlock()
 	return nil
 }

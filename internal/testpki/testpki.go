@@ -49,13 +49,23 @@ func (c *Cert) Issue(t testing.TB, tmpl Template) *Cert {
 
 func issue(t testing.TB, parent *Cert, tm Template) *Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := Make(parent, tm)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// Make issues a certificate from tm signed by parent (nil: self-signed),
+// for callers without a testing.TB: examples and harnesses.
+func Make(parent *Cert, tm Template) (*Cert, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	now := time.Now()
 	if tm.NotBefore.IsZero() {
@@ -85,13 +95,13 @@ func issue(t testing.TB, parent *Cert, tm Template) *Cert {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, x, signer, &key.PublicKey, signerKey)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return &Cert{Cert: cert, Key: key}
+	return &Cert{Cert: cert, Key: key}, nil
 }
 
 // TLS gives the tls.Certificate that presents c and then the issuers, in

@@ -24,6 +24,7 @@ type config struct {
 	Stagger        time.Duration
 	ConnectTimeout time.Duration
 	Runs           int
+	Part           string // "greeting", "tls", or "" for both
 }
 
 // The zone: four domains with two mail hosts each, MX 10 and MX 20. What
@@ -115,6 +116,29 @@ type bench struct {
 
 func run(ctx context.Context, cfg config, w io.Writer) error {
 	before := runtime.NumGoroutine()
+	if cfg.Part != "tls" {
+		if err := runGreeting(ctx, cfg, w); err != nil {
+			return err
+		}
+	}
+	if cfg.Part != "greeting" {
+		if err := runTLS(ctx, cfg, w); err != nil {
+			return err
+		}
+	}
+	left := 0
+	for range 50 { // the servers' goroutines end just after stop
+		if left = runtime.NumGoroutine() - before; left <= 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Fprintf(w, "goroutines left afterwards: %d\n", max(left, 0))
+	return nil
+}
+
+// runGreeting measures the time to a greeted connection.
+func runGreeting(ctx context.Context, cfg config, w io.Writer) error {
 	b, err := start(cfg)
 	if err != nil {
 		return err
@@ -166,14 +190,6 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		return firstErr
 	}
 	b.print(w, results)
-	left := 0
-	for range 50 { // the servers' goroutines end just after stop
-		if left = runtime.NumGoroutine() - before; left <= 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	fmt.Fprintf(w, "goroutines left afterwards: %d\n", max(left, 0))
 	return nil
 }
 

@@ -11,6 +11,13 @@
 // from the hook one RTT late, and the server writes its greeting 2 RTT
 // after it accepted: 2 RTT from the SYN to the 220, as over a network.
 //
+// The TLS part (tls.go) measures the time to a verified TLS session under
+// DANE: Dialer.StartTLS against the caller doing EHLO and STARTTLS by hand
+// and dialling again, without the failed address, when TLS fails, with
+// every DNS answer, connect and SMTP or TLS reply one RTT away, printed
+// against the floor (route 2 RTT, connect, greeting, EHLO, STARTTLS, a TLS
+// 1.3 handshake).
+//
 // Contenders, on each scenario: the Dialer with Stagger 0 and with
 // -stagger, each with Family AnyFamily and Interleave, and the sequential
 // way: Router.Route, then each target in turn, a connect with the same
@@ -19,7 +26,7 @@
 // for a timeout (tens of seconds each) are all started together, since they
 // spend their time waiting on timers.
 //
-//	go run ./internal/bench/dial [-rtt 20ms] [-stagger 250ms] [-connect-timeout 30s] [-runs 11]
+//	go run ./internal/bench/dial [-rtt 20ms] [-stagger 250ms] [-connect-timeout 30s] [-runs 11] [-part greeting|tls]
 package main
 
 import (
@@ -36,9 +43,10 @@ func main() {
 	flag.DurationVar(&cfg.Stagger, "stagger", 250*time.Millisecond, "the Dialer's Stagger for the staggered contenders")
 	flag.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 30*time.Second, "ConnectTimeout of every contender")
 	flag.IntVar(&cfg.Runs, "runs", 11, "measurements per scenario and contender (the median is printed)")
+	flag.StringVar(&cfg.Part, "part", "", `"greeting" or "tls" to measure only that part; "": both`)
 	flag.Parse()
-	if cfg.Runs < 1 || cfg.RTT < 0 || cfg.Stagger <= 0 || cfg.ConnectTimeout <= 0 {
-		fmt.Fprintln(os.Stderr, "dial: -runs, -stagger and -connect-timeout must be positive, -rtt not negative")
+	if cfg.Runs < 1 || cfg.RTT < 0 || cfg.Stagger <= 0 || cfg.ConnectTimeout <= 0 || cfg.Part != "" && cfg.Part != "greeting" && cfg.Part != "tls" {
+		fmt.Fprintln(os.Stderr, `dial: -runs, -stagger and -connect-timeout must be positive, -rtt not negative, -part "greeting", "tls" or ""`)
 		os.Exit(64)
 	}
 	if err := run(context.Background(), cfg, os.Stdout); err != nil {
