@@ -79,8 +79,6 @@ type Cache struct {
 	// NXDOMAIN, or a Resolver error) is kept; at most 5 seconds. 0: 2
 	// seconds; negative: failures are not kept.
 	FailureTTL time.Duration
-	// Now tells the time. nil: time.Now. Tests set it to move time.
-	Now func() time.Time
 
 	init   sync.Once
 	seed   maphash.Seed
@@ -186,7 +184,7 @@ func (c *Cache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 func (c *Cache) resolve(ctx context.Context, name string, qtype uint16) (_ *dns.Msg, age, life time.Duration, _ error) {
 	key := keyOf(name, qtype)
 	sh := c.shard(key)
-	now := c.now()
+	now := time.Now()
 	if e := sh.lookup(key, now); e != nil {
 		return e.aged(now)
 	}
@@ -270,7 +268,7 @@ func (c *Cache) fly(ctx context.Context, sh *cacheShard, f *cacheFlight, key cac
 	}
 	if ttl := c.ttl(msg, err, dns.Question{Name: key.name, Qtype: qtype, Qclass: dns.ClassINET}); ttl > 0 {
 		f.life = ttl
-		now := c.now()
+		now := time.Now()
 		sh.put(&cacheEntry{key: key, msg: msg, err: err, stored: now, expires: now.Add(ttl)})
 	}
 }
@@ -288,7 +286,7 @@ func (e errorString) Error() string { return string(e) }
 // the cache on the goroutine it runs on; the message must not be modified.
 func (c *Cache) cached(name string, qtype uint16) (*dns.Msg, bool) {
 	key := keyOf(name, qtype)
-	if e := c.shard(key).lookup(key, c.now()); e != nil && e.err == nil {
+	if e := c.shard(key).lookup(key, time.Now()); e != nil && e.err == nil {
 		return e.msg, true
 	}
 	return nil, false
@@ -483,13 +481,6 @@ func (c *Cache) next() Resolver {
 		return c.Resolver
 	}
 	return defaultResolver
-}
-
-func (c *Cache) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
 }
 
 func (c *Cache) maxEntries() int {
