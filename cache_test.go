@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -288,6 +291,155 @@ func TestCacheLRU(t *testing.T) {
 	assert.Equal(t, 2, next.count("b.test. A"), "least recently used: evicted")
 }
 
+// cachedBytes is the memory the Cache counts its answers at (entrySize),
+// summed over its shards.
+func (c *Cache) cachedBytes() int {
+	c.shard(cacheKey{}) // set up
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		n += sh.bytes
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// aRRset answers name with n A records.
+func aRRset(name string, n int) *dns.Msg {
+	m := reply(name, dns.TypeA, dns.RcodeSuccess)
+	for i := range n {
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
+			A: net.IPv4(10, 0, byte(i>>8), byte(i)).To4()})
+	}
+	return m
+}
+
+// TestCacheByteBudget: MaxBytes bounds the answers kept by their size, the
+// least recently used going first, and an answer larger than the whole
+// budget is answered but not kept.
+func TestCacheByteBudget(t *testing.T) {
+	next := &scripted{reply: func(name string, _ uint16) (*dns.Msg, error) {
+		if name == "huge.test." {
+			return aRRset(name, 2000), nil
+		}
+		return aRRset(name, 10), nil
+	}}
+	one := entrySize(keyOf("n0.test.", dns.TypeA), aRRset("n0.test.", 10), nil)
+	// MaxEntries below 256: one shard, whose share is the whole budget.
+	c := &Cache{Resolver: next, MaxEntries: 100, MaxBytes: 10*one + one/2}
+	ask := func(n string) *dns.Msg {
+		m, err := c.Resolve(t.Context(), n, dns.TypeA)
+		require.NoError(t, err)
+		return m
+	}
+	for i := range 10 {
+		ask(fmt.Sprintf("n%d.test.", i))
+	}
+	assert.Equal(t, 10, c.Len(), "ten answers fit")
+	assert.Equal(t, 10*one, c.cachedBytes(), "each counted at its size")
+	ask("n0.test.") // n0 is now the most recent
+	ask("n10.test.")
+	assert.Equal(t, 10, c.Len(), "the eleventh pushed one out: MaxBytes binds before MaxEntries")
+	assert.LessOrEqual(t, c.cachedBytes(), c.MaxBytes)
+	ask("n0.test.")
+	assert.Equal(t, 1, next.count("n0.test. A"), "recently used: kept")
+	ask("n1.test.")
+	assert.Equal(t, 2, next.count("n1.test. A"), "least recently used: evicted")
+
+	held := c.cachedBytes()
+	assert.Len(t, ask("huge.test.").Answer, 2000, "an answer larger than the budget is still answered")
+	assert.Len(t, ask("huge.test.").Answer, 2000)
+	assert.Equal(t, 2, next.count("huge.test. A"), "but not kept")
+	assert.Equal(t, held, c.cachedBytes(), "and nothing was evicted for it")
+	ask("n0.test.")
+	assert.Equal(t, 1, next.count("n0.test. A"))
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// TestCacheHostileZone: issue 18, part 5. A zone answering with 100 MX
+// hosts (of a 2,876-record RRset) whose A RRsets fill 65,535-byte
+// messages (4,065 records, about 430 KiB each in memory) made a default
+// Cache hold 43 MiB per domain routed, 4 GiB at 10,000 entries. Such a
+// domain routed through a Cache of the default budget leaves it within
+// MaxBytes, as it counts and as the heap shows. Not parallel: the heap is
+// measured.
+func TestCacheHostileZone(t *testing.T) {
+	addr := dnstest.Serve(t, &dnstest.Hostile{Attack: dnstest.Huge})
+	before := liveHeap()
+	asked := &countingResolver{next: &DNSResolver{Servers: []string{addr}, Timeout: 10 * time.Second, Attempts: 2}}
+	c := &Cache{Resolver: asked}
+	r := &Router{Resolver: c}
+	_, err := r.Route(t.Context(), "d0.huge.test")
+	require.NoError(t, err)
+	require.Len(t, asked.questions(), 1+2*defaultMaxMX, "the MX, and the A and AAAA of 100 hosts")
+	held, grown := c.cachedBytes(), liveHeap()-before
+	t.Logf("%d answers, %.1f MiB counted, heap grown by %.1f MiB", c.Len(), float64(held)/(1<<20), float64(grown)/(1<<20))
+	const budget = 8 << 20
+	require.Equal(t, budget, c.maxBytes(), "the zero value's budget")
+	assert.LessOrEqual(t, held, budget, "within the budget as counted")
+	assert.Greater(t, held, budget/2, "the hostile answers were cached: the budget is used")
+	// The count is within 10% of the heap for such answers: allow that, and
+	// 1 MiB for what the resolver and the test hold besides.
+	assert.Less(t, grown, int64(budget*11/10+1<<20), "within the budget on the heap")
+	runtime.KeepAlive(c)
+}
+
+// BenchmarkCacheHostileZone measures the memory of the run of
+// TestCacheHostileZone, with five hostile domains per op through a fresh
+// Cache of the default budget: the heap it keeps alive (after a GC), what
+// it counts, and the process's peak RSS (VmHWM, reset per op; the
+// hostile server runs in the same process, and garbage counts until the
+// collector runs). Run with -benchtime 3x; no time is measured that
+// matters.
+func BenchmarkCacheHostileZone(b *testing.B) {
+	addr := dnstest.Serve(b, &dnstest.Hostile{Attack: dnstest.Huge})
+	const domains = 5
+	var heap, counted, rss float64
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		before := liveHeap()
+		_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM
+		b.StartTimer()
+		c := &Cache{Resolver: &DNSResolver{Servers: []string{addr}, Timeout: 10 * time.Second, Attempts: 2}}
+		r := &Router{Resolver: c}
+		for d := range domains {
+			if _, err := r.Route(b.Context(), fmt.Sprintf("d%d-%d.huge.test", i, d)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		heap += float64(liveHeap() - before)
+		counted += float64(c.cachedBytes())
+		rss += float64(vmHWM())
+		runtime.KeepAlive(c)
+		b.StartTimer()
+	}
+	n := float64(b.N) * (1 << 20)
+	b.ReportMetric(heap/n, "heap-MiB")
+	b.ReportMetric(counted/n, "counted-MiB")
+	b.ReportMetric(rss/n, "peak-rss-MiB")
+}
+
+// vmHWM is the process's peak RSS (Linux), in bytes; 0 if unknown.
+func vmHWM() int64 {
+	data, _ := os.ReadFile("/proc/self/status")
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // gated is a Resolver whose answers wait for release (or the context).
 type gated struct {
 	release   chan struct{}
@@ -505,25 +657,30 @@ func BenchmarkCacheResolveHit(b *testing.B) {
 // exact LRU, as TestCacheLRU checks).
 func TestCacheShards(t *testing.T) {
 	tests := []struct {
-		max, shards int
-		reason      string
+		max, bytes, shards int
+		reason             string
 	}{
-		{2, 1, "tiny: one exact LRU"},
-		{255, 1, "below two shards of 128"},
-		{256, 2, "two shards of 128"},
-		{1000, 4, "shards of at least 128"},
-		{0, 16, "the default 10,000: at most 16 shards"},
-		{1 << 20, 16, "never more than 16"},
+		{2, 0, 1, "tiny: one exact LRU"},
+		{255, 0, 1, "below two shards of 128"},
+		{256, 0, 2, "two shards of 128"},
+		{1000, 0, 4, "shards of at least 128"},
+		{0, 0, 16, "the default 10,000 and 8 MiB: at most 16 shards"},
+		{1 << 20, 0, 16, "never more than 16"},
+		{0, 1 << 20, 4, "shards of at least 256 KiB"},
+		{0, 100 << 10, 1, "a small byte budget: one shard, so that one large answer still fits"},
+		{1000, 1<<20 + 3, 4, "an odd budget: the shares still add up"},
 	}
 	for _, tt := range tests {
-		c := &Cache{MaxEntries: tt.max}
+		c := &Cache{MaxEntries: tt.max, MaxBytes: tt.bytes}
 		c.shard(cacheKey{})
 		assert.Len(t, c.shards, tt.shards, tt.reason)
-		sum := 0
+		sum, bytes := 0, 0
 		for i := range c.shards {
 			sum += c.shards[i].max
+			bytes += c.shards[i].maxBytes
 		}
 		assert.Equal(t, c.maxEntries(), sum, "the shares add up to MaxEntries: %s", tt.reason)
+		assert.Equal(t, c.maxBytes(), bytes, "the shares add up to MaxBytes: %s", tt.reason)
 	}
 
 	next := &scripted{reply: func(name string, qtype uint16) (*dns.Msg, error) {
@@ -541,7 +698,7 @@ func TestCacheShards(t *testing.T) {
 // recent quarter stays in place (a read lock only); an older one read moves
 // to the front and so outlives the ones not read.
 func TestCacheShardLRU(t *testing.T) {
-	sh := &cacheShard{max: 8, entries: map[cacheKey]*cacheEntry{}, flights: map[cacheKey]*cacheFlight{}}
+	sh := &cacheShard{max: 8, maxBytes: 1 << 20, entries: map[cacheKey]*cacheEntry{}, flights: map[cacheKey]*cacheFlight{}}
 	sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
 	now := time.Unix(1e9, 0)
 	key := func(i int) cacheKey { return cacheKey{name: fmt.Sprintf("n%d.", i), qtype: dns.TypeA} }
