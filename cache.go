@@ -4,9 +4,11 @@ import (
 	"context"
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -14,6 +16,12 @@ import (
 // Defaults of a Cache's zero fields.
 const (
 	defaultCacheEntries = 10000
+	// defaultCacheBytes is Unbound's msg-cache-size and rrset-cache-size
+	// together (4 MiB each by default): a Cache entry holds both the
+	// message and its records. It keeps about 10,000 ordinary answers (an
+	// MX or address answer of a few records counts 600-900 bytes), so
+	// that it, not MaxEntries, binds only when answers are large.
+	defaultCacheBytes = 8 << 20
 	// Unbound's cache-max-negative-ttl, and within the "one to three hours"
 	// RFC 2308, Section 5 found to work well for negative answers.
 	defaultCacheMaxTTL = time.Hour
@@ -24,9 +32,12 @@ const (
 	// maxCacheShards bounds the shards of a Cache; a shard holds at least
 	// minShardEntries answers, so a small Cache is one shard (its order is
 	// still the approximate LRU of the Cache's doc: a hit among the most
-	// recent quarter does not move).
+	// recent quarter does not move). A shard also holds at least
+	// minShardBytes of MaxBytes, so that a small byte budget does not
+	// leave each shard too little for one large answer.
 	maxCacheShards  = 16
 	minShardEntries = 128
+	minShardBytes   = 256 << 10
 )
 
 // A Cache is a Resolver that remembers the answers of another one, so that
@@ -49,13 +60,19 @@ const (
 //     ended); then it is cancelled, and the last caller to leave returns
 //     only after it has stopped, so no goroutine of the Cache outlives its
 //     callers. A cancelled query is not cached.
-//   - At most MaxEntries answers are kept; the least recently used goes
-//     first. A Cache of 256 entries or more is split into shards by a
-//     hash of the question (at most 16, each with its own lock, recency
-//     list and share of MaxEntries), so that routes on many cores do not
-//     queue for one lock; the least recently used answer of the shard goes
-//     first. An answer read while it is among the most recent quarter of
-//     its shard is not moved up, so a hit on a hot answer takes only a
+//   - At most MaxEntries answers are kept, taking at most MaxBytes of
+//     memory; the least recently used goes first. A hostile zone cannot
+//     make a few answers hold gigabytes: each answer counts for what it
+//     keeps alive (its records, names and slices), so answers of 64 KiB
+//     messages push out others instead of adding up. A Cache of 256
+//     entries and 512 KiB or more is split into shards by a hash of the
+//     question (at most 16, each with its own lock, recency list and share of
+//     MaxEntries and MaxBytes, as Unbound splits its caches into slabs),
+//     so that routes on many cores do not queue for one lock; the least
+//     recently used answer of the shard goes first, and an answer larger
+//     than its shard's share of MaxBytes is not kept (it is still
+//     returned). An answer read while it is among the most recent quarter
+//     of its shard is not moved up, so a hit on a hot answer takes only a
 //     read lock.
 //
 // Resolve returns a copy of the remembered message with TTLs decremented by
@@ -72,6 +89,12 @@ type Cache struct {
 	Resolver Resolver
 	// MaxEntries bounds the answers kept (one per name and type). 0: 10,000.
 	MaxEntries int
+	// MaxBytes bounds the memory the kept answers take, as the Cache
+	// counts it: each answer's records, names and slices, and the Cache's
+	// own bookkeeping per answer (about 200 bytes). 0: 8 MiB, Unbound's
+	// default message and RRset caches together, about 10,000 ordinary
+	// answers.
+	MaxBytes int
 	// MaxTTL caps how long any answer is kept, positive or negative, however
 	// long its TTL. 0: one hour.
 	MaxTTL time.Duration
@@ -79,8 +102,6 @@ type Cache struct {
 	// NXDOMAIN, or a Resolver error) is kept; at most 5 seconds. 0: 2
 	// seconds; negative: failures are not kept.
 	FailureTTL time.Duration
-	// Now tells the time. nil: time.Now. Tests set it to move time.
-	Now func() time.Time
 
 	init   sync.Once
 	seed   maphash.Seed
@@ -90,21 +111,24 @@ type Cache struct {
 // cacheShard is one part of a Cache: the questions whose hash falls in it,
 // under its own lock.
 type cacheShard struct {
-	mu      sync.RWMutex
-	max     int // this shard's share of MaxEntries
-	entries map[cacheKey]*cacheEntry
-	lru     cacheEntry // sentinel of the recency list: lru.next is the most recent
-	flights map[cacheKey]*cacheFlight
-	clock   uint64   // counts moves to the front of lru
-	_       [64]byte // no false sharing between neighbouring shards
+	mu       sync.RWMutex
+	max      int // this shard's share of MaxEntries
+	maxBytes int // this shard's share of MaxBytes
+	bytes    int // the sizes of the entries, summed
+	entries  map[cacheKey]*cacheEntry
+	lru      cacheEntry // sentinel of the recency list: lru.next is the most recent
+	flights  map[cacheKey]*cacheFlight
+	clock    uint64   // counts moves to the front of lru
+	recent   uint64   // a quarter of capacity(), kept up to date by put and remove
+	_        [64]byte // no false sharing between neighbouring shards
 }
 
 // shard returns the shard of key, setting the shards up on first use.
 func (c *Cache) shard(key cacheKey) *cacheShard {
 	c.init.Do(func() {
-		total := c.maxEntries()
+		total, bytes := c.maxEntries(), c.maxBytes()
 		n := 1
-		for n < maxCacheShards && total/(2*n) >= minShardEntries {
+		for n < maxCacheShards && total/(2*n) >= minShardEntries && bytes/(2*n) >= minShardBytes {
 			n *= 2
 		}
 		c.seed = maphash.MakeSeed()
@@ -114,6 +138,10 @@ func (c *Cache) shard(key cacheKey) *cacheShard {
 			sh.max = total / n
 			if i < total%n {
 				sh.max++ // the shares add up to MaxEntries
+			}
+			sh.maxBytes = bytes / n
+			if i < bytes%n {
+				sh.maxBytes++ // and to MaxBytes
 			}
 			sh.entries = make(map[cacheKey]*cacheEntry)
 			sh.flights = make(map[cacheKey]*cacheFlight)
@@ -148,6 +176,7 @@ type cacheEntry struct {
 	expires    time.Time
 	prev, next *cacheEntry
 	tick       uint64 // the shard's clock when it last moved to the front
+	size       int    // the memory the entry keeps alive (entrySize)
 }
 
 // cacheFlight is one query in flight, shared by every caller asking the same
@@ -186,7 +215,7 @@ func (c *Cache) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 func (c *Cache) resolve(ctx context.Context, name string, qtype uint16) (_ *dns.Msg, age, life time.Duration, _ error) {
 	key := keyOf(name, qtype)
 	sh := c.shard(key)
-	now := c.now()
+	now := time.Now()
 	if e := sh.lookup(key, now); e != nil {
 		return e.aged(now)
 	}
@@ -260,18 +289,22 @@ func (c *Cache) fly(ctx context.Context, sh *cacheShard, f *cacheFlight, key cac
 		err = errNoResponse
 	}
 	f.msg, f.err = msg, err
+	// The entry and its size are made outside the lock: sizing a large
+	// answer walks its records.
+	var e *cacheEntry
+	if ctx.Err() == nil { // else cancelled: says nothing about the name
+		if ttl := c.ttl(msg, err, dns.Question{Name: key.name, Qtype: qtype, Qclass: dns.ClassINET}); ttl > 0 {
+			now := time.Now()
+			e = &cacheEntry{key: key, msg: msg, err: err, stored: now, expires: now.Add(ttl), size: entrySize(key, msg, err)}
+		}
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.flights[key] == f {
 		delete(sh.flights, key)
 	}
-	if ctx.Err() != nil {
-		return // cancelled: says nothing about the name
-	}
-	if ttl := c.ttl(msg, err, dns.Question{Name: key.name, Qtype: qtype, Qclass: dns.ClassINET}); ttl > 0 {
-		f.life = ttl
-		now := c.now()
-		sh.put(&cacheEntry{key: key, msg: msg, err: err, stored: now, expires: now.Add(ttl)})
+	if e != nil && sh.put(e) {
+		f.life = e.expires.Sub(e.stored)
 	}
 }
 
@@ -288,7 +321,7 @@ func (e errorString) Error() string { return string(e) }
 // the cache on the goroutine it runs on; the message must not be modified.
 func (c *Cache) cached(name string, qtype uint16) (*dns.Msg, bool) {
 	key := keyOf(name, qtype)
-	if e := c.shard(key).lookup(key, c.now()); e != nil && e.err == nil {
+	if e := c.shard(key).lookup(key, time.Now()); e != nil && e.err == nil {
 		return e.msg, true
 	}
 	return nil, false
@@ -309,13 +342,13 @@ func (c *Cache) Len() int {
 }
 
 // lookup is get under the shard's lock: a read lock when the entry is fresh
-// and among the most recent quarter of the shard (it stays where it is), the
-// write lock otherwise. An entry's fields other than its list links never
+// and among the most recent quarter of the shard's capacity (it stays where
+// it is), the write lock otherwise. An entry's fields other than its list links never
 // change once stored, so the caller may read them unlocked.
 func (sh *cacheShard) lookup(key cacheKey, now time.Time) *cacheEntry {
 	sh.mu.RLock()
 	e := sh.entries[key]
-	recent := e != nil && now.Before(e.expires) && sh.clock-e.tick < uint64(sh.max/4)
+	recent := e != nil && now.Before(e.expires) && sh.clock-e.tick < sh.recent
 	sh.mu.RUnlock()
 	switch {
 	case e == nil:
@@ -326,6 +359,20 @@ func (sh *cacheShard) lookup(key cacheKey, now time.Time) *cacheEntry {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return sh.get(key, now)
+}
+
+// capacity is how many entries the shard holds when full: its share of
+// MaxEntries, or fewer when its entries are so large that its share of
+// MaxBytes binds first (as many as fit at their mean size). It changes
+// with what the shard holds, so put and remove keep sh.recent, its
+// quarter, for lookup's read path, which then divides nothing. sh.mu is
+// held.
+func (sh *cacheShard) capacity() uint64 {
+	n := sh.max
+	if sh.bytes > 0 {
+		n = min(n, sh.maxBytes/(sh.bytes/len(sh.entries)))
+	}
+	return uint64(n)
 }
 
 // get returns the fresh entry for key and marks it most recently used; an
@@ -345,21 +392,32 @@ func (sh *cacheShard) get(key cacheKey, now time.Time) *cacheEntry {
 }
 
 // put stores e as the most recent entry, evicting the least recently used
-// ones beyond the shard's share of MaxEntries. sh.mu is held.
-func (sh *cacheShard) put(e *cacheEntry) {
+// ones beyond the shard's share of MaxEntries or MaxBytes, and reports
+// whether e is kept: an entry larger than the whole share is not (it would
+// evict everything and still not fit), and the entry it would replace goes
+// anyway, being older. sh.mu is held.
+func (sh *cacheShard) put(e *cacheEntry) bool {
 	if old := sh.entries[e.key]; old != nil {
 		sh.remove(old)
 	}
+	if e.size > sh.maxBytes {
+		return false
+	}
 	sh.entries[e.key] = e
+	sh.bytes += e.size
 	sh.pushFront(e)
-	for len(sh.entries) > sh.max {
+	for len(sh.entries) > sh.max || sh.bytes > sh.maxBytes {
 		sh.remove(sh.lru.prev)
 	}
+	sh.recent = sh.capacity() / 4
+	return true
 }
 
 func (sh *cacheShard) remove(e *cacheEntry) {
 	sh.unlink(e)
 	delete(sh.entries, e.key)
+	sh.bytes -= e.size
+	sh.recent = sh.capacity() / 4
 }
 
 func (sh *cacheShard) unlink(e *cacheEntry) {
@@ -485,18 +543,18 @@ func (c *Cache) next() Resolver {
 	return defaultResolver
 }
 
-func (c *Cache) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
-
 func (c *Cache) maxEntries() int {
 	if c.MaxEntries > 0 {
 		return c.MaxEntries
 	}
 	return defaultCacheEntries
+}
+
+func (c *Cache) maxBytes() int {
+	if c.MaxBytes > 0 {
+		return c.MaxBytes
+	}
+	return defaultCacheBytes
 }
 
 func (c *Cache) maxTTL() time.Duration {
@@ -527,4 +585,90 @@ func (c cachedOnly) Resolve(_ context.Context, name string, qtype uint16) (*dns.
 		return m, nil
 	}
 	return nil, errNotCached
+}
+
+// entrySize is the memory an entry keeps alive, as MaxBytes counts it: the
+// entry and its map slot, the key's name, and the message with every
+// section, record, name and slice it holds, each allocation rounded up as
+// the Go allocator does. It is an estimate made once per stored answer,
+// with no reflection: the records a mail route asks for are sized field by
+// field, any other type from its wire length. Within a few tens of percent
+// of what runtime.MemStats shows, for small answers and for 64 KiB ones
+// (BenchmarkCacheHostileZone compares the two).
+func entrySize(key cacheKey, msg *dns.Msg, err error) int {
+	const (
+		entry   = int(unsafe.Sizeof(cacheEntry{}))
+		mapSlot = 64 // key and pointer in the shard's map, with its slack
+		anError = 64 // an error value: the message itself is not counted
+	)
+	n := allocSize(entry) + mapSlot + allocSize(len(key.name))
+	if err != nil {
+		n += anError
+	}
+	if msg == nil {
+		return n
+	}
+	n += allocSize(int(unsafe.Sizeof(dns.Msg{})))
+	n += allocSize(cap(msg.Question) * int(unsafe.Sizeof(dns.Question{})))
+	for _, q := range msg.Question {
+		n += allocSize(len(q.Name))
+	}
+	for _, sec := range [][]dns.RR{msg.Answer, msg.Ns, msg.Extra} {
+		n += allocSize(cap(sec) * int(unsafe.Sizeof(dns.RR(nil))))
+		for _, rr := range sec {
+			n += rrSize(rr)
+		}
+	}
+	return n
+}
+
+// rrSize is the memory one record keeps alive (see entrySize).
+func rrSize(rr dns.RR) int {
+	n := allocSize(len(rr.Header().Name))
+	switch rr := rr.(type) {
+	case *dns.A:
+		return n + allocSize(int(unsafe.Sizeof(*rr))) + allocSize(cap(rr.A))
+	case *dns.AAAA:
+		return n + allocSize(int(unsafe.Sizeof(*rr))) + allocSize(cap(rr.AAAA))
+	case *dns.MX:
+		return n + allocSize(int(unsafe.Sizeof(*rr))) + allocSize(len(rr.Mx))
+	case *dns.CNAME:
+		return n + allocSize(int(unsafe.Sizeof(*rr))) + allocSize(len(rr.Target))
+	case *dns.NS:
+		return n + allocSize(int(unsafe.Sizeof(*rr))) + allocSize(len(rr.Ns))
+	case *dns.SOA:
+		return n + allocSize(int(unsafe.Sizeof(*rr))) + allocSize(len(rr.Ns)) + allocSize(len(rr.Mbox))
+	case *dns.TLSA:
+		return n + allocSize(int(unsafe.Sizeof(*rr))) + allocSize(len(rr.Certificate))
+	case *dns.TXT:
+		n += allocSize(int(unsafe.Sizeof(*rr))) + allocSize(cap(rr.Txt)*int(unsafe.Sizeof("")))
+		for _, s := range rr.Txt {
+			n += allocSize(len(s))
+		}
+		return n
+	case *dns.RRSIG:
+		return n + allocSize(int(unsafe.Sizeof(*rr))) + allocSize(len(rr.SignerName)) + allocSize(len(rr.Signature))
+	}
+	// Any other type: its struct, and its data at twice its wire length
+	// (names and strings as long as on the wire, a slice header or an
+	// allocation's rounding for each).
+	return n + allocSize(64+2*dns.Len(rr))
+}
+
+// allocSize is n rounded up about as the Go allocator's size classes round
+// an allocation of n bytes: at least 16, to 8 bytes up to 32, then to a quarter to an
+// eighth of the next power of two (large allocations round to pages,
+// which this matches from 8 KiB on).
+func allocSize(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	if n <= 16 {
+		return 16 // the tiny allocator packs smaller ones, but not tightly
+	}
+	if n <= 32 {
+		return (n + 7) &^ 7
+	}
+	step := 1 << (bits.Len(uint(n)) - 3)
+	return (n + step - 1) &^ (step - 1)
 }

@@ -29,6 +29,7 @@ type config struct {
 	Timeout  time.Duration // DNSResolver.Timeout
 	Attempts int           // DNSResolver.Attempts
 	Entries  int           // Cache.MaxEntries (0: its default, 10,000)
+	Bytes    int           // Cache.MaxBytes (0: its default, 8 MiB)
 }
 
 // result is one run.
@@ -135,7 +136,7 @@ func once(ctx context.Context, cfg config, srv *server, n int) (result, error) {
 	fd0 := openFDs()
 	drops0, dropsErr := srv.drops()
 
-	cache := &mxroute.Cache{Resolver: &mxroute.DNSResolver{Servers: []string{srv.addr}, Timeout: cfg.Timeout, Attempts: cfg.Attempts}, MaxEntries: cfg.Entries}
+	cache := &mxroute.Cache{Resolver: &mxroute.DNSResolver{Servers: []string{srv.addr}, Timeout: cfg.Timeout, Attempts: cfg.Attempts}, MaxEntries: cfg.Entries, MaxBytes: cfg.Bytes}
 	r := &mxroute.Router{Resolver: cache}
 
 	var peakFDs atomic.Int64

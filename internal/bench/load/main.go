@@ -44,6 +44,7 @@ func main() {
 	flag.DurationVar(&cfg.Timeout, "timeout", 2*time.Second, "DNSResolver.Timeout")
 	flag.IntVar(&cfg.Attempts, "attempts", 2, "DNSResolver.Attempts")
 	flag.IntVar(&cfg.Entries, "cache-entries", 0, "Cache.MaxEntries (0: the Cache's default, 10,000)")
+	flag.IntVar(&cfg.Bytes, "cache-bytes", 0, "Cache.MaxBytes (0: the Cache's default, 8 MiB)")
 	cpuprofile := flag.String("cpuprofile", "", "write the client's CPU profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
