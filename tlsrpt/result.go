@@ -1,6 +1,3 @@
-// Package tlsrpt holds the RFC 8460 (SMTP TLS Reporting) result types that
-// packages dane and mtasts both report, so an MTA compares and counts them as
-// one type whichever package failed.
 package tlsrpt
 
 // Result is an RFC 8460 result type (Section 4.3), e.g.
@@ -28,3 +25,32 @@ const (
 
 // Error makes a Result an error, the target of errors.Is.
 func (r Result) Error() string { return "mxroute: TLS failure " + string(r) }
+
+// results are the result types a Session may carry: those of Section 4.3
+// (the IANA "STARTTLS Validation Result Types" registry as the RFC creates
+// it).
+var results = map[Result]bool{
+	StartTLSNotSupported: true, CertificateHostMismatch: true, CertificateExpired: true,
+	CertificateNotTrusted: true, ValidationFailure: true, TLSAInvalid: true, DNSSECInvalid: true,
+	DANERequired: true, STSPolicyFetchError: true, STSPolicyInvalid: true, STSWebPKIInvalid: true,
+}
+
+// Known reports whether r is one of the result types of Section 4.3.
+func (r Result) Known() bool { return results[r] }
+
+// PolicyType is the type of the policy a session applied, the
+// "policy-type" of a report (Section 4.4).
+type PolicyType string
+
+// The policy types of Section 4.4: "Presently, the only three valid choices
+// are 'tlsa', 'sts', and the literal string 'no-policy-found'".
+const (
+	PolicySTS      PolicyType = "sts"             // an MTA-STS policy (RFC 8461)
+	PolicyTLSA     PolicyType = "tlsa"            // DANE TLSA records (RFC 7672)
+	PolicyNotFound PolicyType = "no-policy-found" // neither was found
+)
+
+// Known reports whether t is one of the three policy types.
+func (t PolicyType) Known() bool {
+	return t == PolicySTS || t == PolicyTLSA || t == PolicyNotFound
+}
