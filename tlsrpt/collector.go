@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -84,7 +85,7 @@ func (c *Collector) key(s Session) (Key, error) {
 	p.String = strs
 	mx := make([]string, 0, len(p.MXHost))
 	for _, m := range p.MXHost {
-		mx = append(mx, clean(m, maxHELO))
+		mx = append(mx, aLabelPattern(clean(m, maxHELO)))
 	}
 	p.MXHost = mx
 	if s.Failure != "" && !s.Failure.Known() {
@@ -151,4 +152,19 @@ func (c *Collector) Done(ctx context.Context, domain string, day Day) error {
 		return err
 	}
 	return c.getStore().Delete(ctx, day, d)
+}
+
+// aLabelPattern gives an mx pattern ("mx.example.com", "*.example.com")
+// with A-labels, as Section 4.4 wants mx-host; a pattern that is no domain
+// is kept as it was, being what the policy said.
+func aLabelPattern(m string) string {
+	rest, wild := strings.CutPrefix(m, "*.")
+	d, err := normDomain(rest)
+	if err != nil {
+		return m
+	}
+	if wild {
+		return "*." + d
+	}
+	return d
 }

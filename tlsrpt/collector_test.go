@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +202,31 @@ func TestCollectorStoresAgree(t *testing.T) {
 	}
 	if b, _ := json.Marshal(r); string(b) != testReportJSON {
 		t.Errorf("report through SQLite\n%s\nwant\n%s", b, testReportJSON)
+	}
+}
+
+// TestCollectorALabels: "the domain MUST consist of the Punycode-encoded
+// A-labels and not the U-labels" (RFC 8460, Section 4.4): a policy domain
+// and an MX host given as U-labels are counted and reported as A-labels.
+func TestCollectorALabels(t *testing.T) {
+	ctx := t.Context()
+	c := newTestCollector(nil)
+	s := Session{Policy: NoPolicy("Bücher.Example"), Failure: StartTLSNotSupported, MXHost: "mx.bücher.example"}
+	if err := c.Add(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	sts := STS("bücher.example", "version: STSv1\nmode: enforce\nmx: *.bücher.example\nmx: MX.Example.COM\nmax_age: 86400")
+	if err := c.Add(ctx, Session{Policy: sts}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Report(ctx, testSub, "bücher.example", testDay)
+	if err != nil || len(r.Policies) != 2 {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	if mx := r.Policies[1].Policy.MXHost; !slices.Equal(mx, []string{"*.xn--bcher-kva.example", "mx.example.com"}) {
+		t.Errorf("mx-host %q: want A-labels", mx)
+	}
+	if d, h := r.Policies[0].Policy.Domain, r.Policies[0].FailureDetails[0].ReceivingMXHostname; d != "xn--bcher-kva.example" || h != "mx.xn--bcher-kva.example" {
+		t.Errorf("policy-domain %q, receiving-mx-hostname %q: want A-labels", d, h)
 	}
 }
