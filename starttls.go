@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/mxroute-go/mxroute/dane"
-	"github.com/mxroute-go/mxroute/internal/tlsrpt"
 	"github.com/mxroute-go/mxroute/mtasts"
+	"github.com/mxroute-go/mxroute/tlsrpt"
 )
 
 // TLSResult is an RFC 8460 (SMTP TLS Reporting, Section 4.3) result type,

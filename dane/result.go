@@ -3,7 +3,7 @@ package dane
 import (
 	"strings"
 
-	"github.com/mxroute-go/mxroute/internal/tlsrpt"
+	"github.com/mxroute-go/mxroute/tlsrpt"
 )
 
 // Result is an RFC 8460 (SMTP TLS Reporting, Section 4.3) result type, the
