@@ -86,3 +86,17 @@ func TestTLSEscaped(t *testing.T) {
 	assert.Contains(t, res.stdout, `note: \u202eevil\u202c`)
 	assert.Contains(t, res.stdout, `_mta-sts.a.sts.test TXT "x=\x1b[31m"`, "every record at the name is shown, quoted")
 }
+
+// A policy host that never answers costs the route half of --timeout: the
+// fetch fails, and the route goes on as without MTA-STS (RFC 8461, Section
+// 3.3), instead of waiting for the policy until the domain's time is up
+// and deferring it.
+func TestRouteSTSStalled(t *testing.T) {
+	t.Parallel()
+	ps := servePolicies(t, map[string]string{"a.sts.test": "hang"})
+	zone := stsTestZone(t, `"v=STSv1; id=1"`)
+	res := runBinary(t, args(list("route", "--mta-sts", "--timeout", "2s", "--zone", zone), ps.flags, list("a.sts.test"))...)
+	assert.Equal(t, 0, res.status, "routed, not deferred\n%s", res.stdout)
+	assert.Contains(t, res.stdout, "no MTA-STS policy applies: delivery goes on as without MTA-STS")
+	assert.Contains(t, res.stdout, "10    mx.sts.test  opportunistic  192.0.2.25  IPv4\n")
+}

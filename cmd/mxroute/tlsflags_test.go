@@ -24,10 +24,7 @@ import (
 	"github.com/mxroute-go/mxroute/internal/testpki"
 )
 
-var (
-	tlsZone    = zonesDir + "tls.example.zone"
-	tlsDomains = zonesDir + "tls.example.domains"
-)
+var tlsZone = zonesDir + "tls.example.zone"
 
 // stsPolicies are the MTA-STS policies the tests' HTTPS server gives the
 // domains of tls.example.zone; nopolicy.tls.example, not listed, gets 404.
