@@ -191,6 +191,9 @@ func TestLintSTSFetch(t *testing.T) {
 			func(ps *policyServer) []string { return ps.flags[2:] }, // no --ca-file
 			"(RFC 8460 sts-webpki-invalid)", "without --ca-file the test CA is not trusted"},
 		{"hang", "hang", nil, "(RFC 8460 sts-policy-fetch-error)", "a server that never answers: the fetch gives up"},
+		{"TLS stalls", "", func(*policyServer) []string { return list("--connect-to", ":443="+stalledListener(t)) },
+			"(RFC 8460 sts-policy-fetch-error)", "a server that accepts and never says a word: the handshake is given up"},
+		{"huge header", "bigheader", nil, "server response headers exceeded 65536 bytes", "the response's header is bounded (64 KiB)"},
 		{"trickle", "trickle", nil, "(RFC 8460 sts-policy-fetch-error)", "a server that trickles bytes: the fetch gives up"},
 	}
 	for _, tt := range tests {

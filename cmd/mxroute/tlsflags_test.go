@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -48,7 +49,8 @@ type policyServer struct {
 
 // servePolicies starts a policy server for bodies (domain → policy). A
 // domain not in bodies gets 404; the body "hang" gets no answer until the
-// request ends, "trickle" a byte every 50 ms, "html" a policy as text/html.
+// request ends, "trickle" a byte every 50 ms, "html" a policy as text/html,
+// "bigheader" a policy after a 100 KiB header.
 // names are further domains the certificate names (the bodies' domains
 // always are).
 func servePolicies(t *testing.T, bodies map[string]string, names ...string) *policyServer {
@@ -89,6 +91,10 @@ func servePolicies(t *testing.T, bodies map[string]string, names ...string) *pol
 				case <-time.After(50 * time.Millisecond):
 				}
 			}
+		case body == "bigheader":
+			w.Header().Set("X-Banner", strings.Repeat("a", 100<<10))
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, stsPolicies["good.tls.example"])
 		case body == "html":
 			w.Header().Set("Content-Type", "text/html")
 			_, _ = io.WriteString(w, stsPolicies["good.tls.example"])
@@ -235,4 +241,34 @@ func TestUnescapeTXT(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, unescapeTXT(tt.in), tt.reason)
 	}
+}
+
+// stalledListener accepts connections on loopback and never writes to
+// them: a TLS server that stalls in the handshake. It returns its address.
+func stalledListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return ln.Addr().String()
 }
