@@ -50,7 +50,7 @@ func (f *tlsFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.caFiles, "ca-file", "also trust the CA certificates in this PEM `file` (repeatable): the\nMTA-STS policy host's and the mail hosts' certificates")
 }
 
-// check validates the flags and reads the --ca-file files. dnssecFiles
+// check validates the flags and reads the --ca-file files. zoneFiles
 // says whether the answers come from zone files, which DANE cannot use.
 func (f *tlsFlags) check(zoneFiles bool) error {
 	switch {
