@@ -134,7 +134,7 @@ func TestDNSSECUsage(t *testing.T) {
 			"mxroute route: --dnssec needs DNS servers (--server or /etc/resolv.conf): zone files carry no DNSSEC status\n"},
 		{"lint dnssec with zone", args(list("lint", "--dnssec"), vegaZones, list("vega.ru")),
 			"mxroute lint: --dnssec needs DNS servers (--server or /etc/resolv.conf): zone files carry no DNSSEC status\n"},
-		{"trust-ad alone", list("explain", "--trust-ad", "--server", "127.0.0.1:53", "vega.ru"), "mxroute explain: --trust-ad needs --dnssec\n"},
+		{"trust-ad alone", list("explain", "--trust-ad", "--server", "127.0.0.1:53", "vega.ru"), "mxroute explain: --trust-ad needs --dnssec or --dane\n"},
 	}
 	for _, tt := range tests {
 		res := runBinary(t, tt.args...)

@@ -25,9 +25,10 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 // sharedFlags are the flags of every command that routes domains, defined
 // once: where the answers come from (--zone, --server, --dnssec,
 // --trust-ad, --no-cache), which domains (the arguments and --from), how
-// long each may take (--timeout), how many at once (--workers), and how the
-// run is shown (--json, --progress). A command embeds it, calls define on
-// its FlagSet and check from its own check.
+// long each may take (--timeout), how many at once (--workers), how the
+// run is shown (--json, --progress), and TLS and the command's own
+// connections (tlsFlags). A command embeds it, calls define on its FlagSet
+// and check from its own check.
 type sharedFlags struct {
 	// The flags as given.
 	zones    listFlag
@@ -40,6 +41,7 @@ type sharedFlags struct {
 	dnssec   bool // ask for and show the DNSSEC status (DNSResolver.DNSSEC)
 	trustAD  bool // believe the AD bit from every server (DNSResolver.TrustAD)
 	noCache  bool // no Cache shared by the domains of the run
+	tlsFlags      // --mta-sts, --dane, --allow-loopback, --port, --connect-to, --ca-file (tlsflags.go)
 
 	// What check makes of them.
 	domains   []string
@@ -59,8 +61,9 @@ func (f *sharedFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto (with --from, when stderr is a terminal), on or off")
 	fs.BoolVar(&f.json, "json", false, "write JSON Lines, one object per domain (schema in README)")
 	fs.BoolVar(&f.dnssec, "dnssec", false, "show whether a validating resolver authenticated the answers (its AD\nbit, believed from loopback servers, with --trust-ad or resolv.conf's\ntrust-ad); not with --zone: zone files carry no DNSSEC status")
-	fs.BoolVar(&f.trustAD, "trust-ad", false, "with --dnssec: believe the AD bit from every server, not only from\nloopback ones (only over a secure channel to a validating resolver)")
+	fs.BoolVar(&f.trustAD, "trust-ad", false, "with --dnssec or --dane: believe the AD bit from every server, not only\nfrom loopback ones (only over a secure channel to a validating resolver)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "no answer cache shared by the domains of the run: ask for every\ndomain afresh")
+	f.tlsFlags.define(fs)
 }
 
 // check validates the shared flags, takes the domains (args, then the
@@ -81,8 +84,11 @@ func (f *sharedFlags) check(args []string, e *env) error {
 		// A zone file says nothing of signatures or validation: every
 		// answer would read "not authenticated", which is not the truth.
 		return &usageError{"--dnssec needs DNS servers (--server or /etc/resolv.conf): zone files carry no DNSSEC status"}
-	case f.trustAD && !f.dnssec:
-		return &usageError{"--trust-ad needs --dnssec"}
+	case f.trustAD && !f.dnssec && !f.dane:
+		return &usageError{"--trust-ad needs --dnssec or --dane"}
+	}
+	if err := f.tlsFlags.check(len(f.zones) > 0); err != nil {
+		return err
 	}
 	for i, srv := range f.servers {
 		addr, err := serverAddr(srv)
@@ -119,12 +125,12 @@ func (f *sharedFlags) check(args []string, e *env) error {
 		f.zoneFiles = true
 		f.resolver, f.resolvers = z, []mxroute.Resolver{z}
 	case len(f.servers) > 0:
-		f.resolver = &mxroute.DNSResolver{Servers: f.servers, DNSSEC: f.dnssec, TrustAD: f.trustAD}
+		f.resolver = &mxroute.DNSResolver{Servers: f.servers, DNSSEC: f.askAD(), TrustAD: f.trustAD}
 		for _, s := range f.servers {
 			f.resolvers = append(f.resolvers, &mxroute.DNSResolver{Servers: []string{s}})
 		}
 	default:
-		f.resolver = &mxroute.DNSResolver{DNSSEC: f.dnssec, TrustAD: f.trustAD}
+		f.resolver = &mxroute.DNSResolver{DNSSEC: f.askAD(), TrustAD: f.trustAD}
 		f.resolvers = []mxroute.Resolver{f.resolver}
 	}
 	if !f.noCache {
@@ -138,13 +144,21 @@ func (f *sharedFlags) check(args []string, e *env) error {
 		// server itself, uncached.
 		f.resolver = &mxroute.Cache{Resolver: f.resolver, MaxTTL: math.MaxUint32 * time.Second}
 	}
+	f.tlsFlags.setup(f.resolver, f.timeout)
 	return nil
 }
 
+// askAD reports whether the run's resolver asks for the DNSSEC status (DO
+// and AD): for --dnssec, which shows it, and for --dane, which needs it.
+func (f *sharedFlags) askAD() bool { return f.dnssec || f.dane }
+
 // newRouter returns a Router for one domain as the shared flags say: it
-// asks the run's resolver. A command sets its own options on it.
+// asks the run's resolver, with the TLS policies and loopback as the flags
+// say. A command sets its own options on it.
 func (f *sharedFlags) newRouter() *mxroute.Router {
-	return &mxroute.Router{Resolver: f.resolver}
+	r := &mxroute.Router{Resolver: f.resolver}
+	f.tlsFlags.apply(r)
+	return r
 }
 
 // newProgress returns the run's progress on stderr, or nil for none.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/mxroute-go/mxroute"
 )
@@ -22,6 +23,9 @@ type jsonRoute struct {
 	ImplicitMX    bool          `json:"implicit_mx"`
 	DNSSEC        bool          `json:"dnssec"`    // --dnssec: the authentic fields were asked for
 	Authentic     bool          `json:"authentic"` // Route.Authentic
+	MTASTS        bool          `json:"mta_sts"`   // --mta-sts: the route applied the domain's MTA-STS policy
+	DANE          bool          `json:"dane"`      // --dane: the route applied the hosts' TLSA records
+	TLS           *jsonTLS      `json:"tls"`       // with --mta-sts or --dane; null otherwise
 	Result        string        `json:"result"`
 	Error         *jsonError    `json:"error"`
 	Targets       []jsonTarget  `json:"targets"`
@@ -38,19 +42,46 @@ type jsonError struct {
 }
 
 type jsonTarget struct {
-	Host       string `json:"host"`
-	Preference uint16 `json:"preference"`
-	Address    string `json:"address"`
-	Family     string `json:"family"`
+	Host       string  `json:"host"`
+	Preference uint16  `json:"preference"`
+	Address    string  `json:"address"`
+	Family     string  `json:"family"`
+	TLS        *string `json:"tls"` // the host's TLS mode with --mta-sts or --dane; null otherwise
 }
 
 type jsonHost struct {
-	Name       string     `json:"name"`
-	Preference uint16     `json:"preference"`
-	Usable     bool       `json:"usable"`
-	Authentic  bool       `json:"authentic"` // Host.Authentic
-	Addresses  []string   `json:"addresses"`
-	Error      *jsonError `json:"error"`
+	Name       string       `json:"name"`
+	Preference uint16       `json:"preference"`
+	Usable     bool         `json:"usable"`
+	Authentic  bool         `json:"authentic"` // Host.Authentic
+	Addresses  []string     `json:"addresses"`
+	Error      *jsonError   `json:"error"`
+	TLS        *jsonHostTLS `json:"tls"` // a usable host's, with --mta-sts or --dane; null otherwise
+}
+
+// jsonTLS is a route's TLS with --mta-sts or --dane: the decisions about
+// the domain, and with --mta-sts the _mta-sts TXT records and the policy
+// in force.
+type jsonTLS struct {
+	Decisions     []jsonEvent `json:"decisions"`
+	MTASTSRecords []string    `json:"mta_sts_records"`
+	MTASTSPolicy  *jsonPolicy `json:"mta_sts_policy"`
+}
+
+type jsonPolicy struct {
+	ID     string   `json:"id"`
+	Mode   string   `json:"mode"`
+	MX     []string `json:"mx"`
+	MaxAge int64    `json:"max_age"` // seconds
+}
+
+// jsonHostTLS is a host's TLS policy (Host.TLS) and the decisions behind it.
+type jsonHostTLS struct {
+	Mode      string      `json:"mode"` // TLSMode: opportunistic, mta-sts-testing, mta-sts, dane
+	Required  bool        `json:"required"`
+	Policy    string      `json:"policy"` // TLSPolicy.String()
+	TLSA      []string    `json:"tlsa"`   // the TLSA records when the mode is dane
+	Decisions []jsonEvent `json:"decisions"`
 }
 
 type jsonDropped struct {
@@ -77,22 +108,34 @@ func jsonErrorOf(err error) *jsonError {
 }
 
 // jsonRouteOf is route's JSON of a domain.
-func jsonRouteOf(query string, res routed, dnssec bool) jsonRoute {
-	out := jsonRoute{SchemaVersion: schemaVersion, Query: query, DNSSEC: dnssec, Result: "routed", Error: jsonErrorOf(res.err),
+func jsonRouteOf(query string, res routed, s show) jsonRoute {
+	out := jsonRoute{SchemaVersion: schemaVersion, Query: query, DNSSEC: s.dnssec, Result: "routed", Error: jsonErrorOf(res.err),
 		Targets: []jsonTarget{}, Hosts: []jsonHost{}, Dropped: []jsonDropped{}}
+	if s.tls {
+		out.TLS = jsonTLSOf(res)
+		out.MTASTS, out.DANE = s.mtaSTS, s.dane
+	}
 	if res.err != nil {
 		out.Result, _ = verdictOf(res.err)
 	}
 	if rt := res.rt; rt != nil {
 		out.Domain, out.Canonical, out.ImplicitMX, out.Authentic = rt.Domain, rt.Canonical, rt.Implicit, rt.Authentic
 		for _, t := range rt.Targets() {
-			out.Targets = append(out.Targets, jsonTarget{Host: t.Host, Preference: t.Preference, Address: t.Addr.String(), Family: family(t.Addr)})
+			jt := jsonTarget{Host: t.Host, Preference: t.Preference, Address: t.Addr.String(), Family: family(t.Addr)}
+			if s.tls {
+				mode := tlsModeOf(t.TLS)
+				jt.TLS = &mode
+			}
+			out.Targets = append(out.Targets, jt)
 		}
 		for _, h := range rt.Hosts {
 			jh := jsonHost{Name: h.Name, Preference: h.Preference, Usable: h.Err == nil, Authentic: h.Authentic,
 				Addresses: []string{}, Error: jsonErrorOf(h.Err)}
 			for _, a := range h.Addrs {
 				jh.Addresses = append(jh.Addresses, a.String())
+			}
+			if s.tls && h.Err == nil {
+				jh.TLS = jsonHostTLSOf(res, h)
 			}
 			out.Hosts = append(out.Hosts, jh)
 		}
@@ -107,11 +150,56 @@ func jsonRouteOf(query string, res routed, dnssec bool) jsonRoute {
 }
 
 // jsonExplainOf is explain's JSON of a domain: route's, with the decisions.
-func jsonExplainOf(query string, res routed, dnssec bool) jsonRoute {
-	out := jsonRouteOf(query, res, dnssec)
+func jsonExplainOf(query string, res routed, s show) jsonRoute {
+	out := jsonRouteOf(query, res, s)
 	out.Decisions = []jsonEvent{}
 	for _, ev := range res.events {
-		out.Decisions = append(out.Decisions, jsonEvent{Step: ev.Step.String(), Host: ev.Host, Preference: ev.Preference, Rule: ev.Rule, Message: eventMessage(ev, dnssec)})
+		out.Decisions = append(out.Decisions, jsonEventOf(ev, s.dnssec))
+	}
+	return out
+}
+
+func jsonEventOf(ev mxroute.Event, dnssec bool) jsonEvent {
+	return jsonEvent{Step: ev.Step.String(), Host: ev.Host, Preference: ev.Preference, Rule: ev.Rule, Message: eventMessage(ev, dnssec)}
+}
+
+// jsonTLSOf is a route's TLS: its decisions about the domain, and what the
+// MTA-STS lookup saw.
+func jsonTLSOf(res routed) *jsonTLS {
+	out := &jsonTLS{Decisions: []jsonEvent{}, MTASTSRecords: []string{}}
+	for _, ev := range tlsNotes(res) {
+		out.Decisions = append(out.Decisions, jsonEventOf(ev, false))
+	}
+	out.MTASTSRecords = append(out.MTASTSRecords, res.sts.records...)
+	if p := res.sts.policy; p != nil {
+		jp := &jsonPolicy{ID: p.ID, Mode: string(p.Mode), MX: []string{}, MaxAge: int64(p.MaxAge / time.Second)}
+		for _, m := range p.MX {
+			jp.MX = append(jp.MX, m.String())
+		}
+		out.MTASTSPolicy = jp
+	}
+	return out
+}
+
+// tlsModeOf is the name of a TLS policy's mode; nil is opportunistic.
+func tlsModeOf(p *mxroute.TLSPolicy) string {
+	if p == nil {
+		return mxroute.TLSOpportunistic.String()
+	}
+	return p.Mode.String()
+}
+
+// jsonHostTLSOf is a usable host's TLS policy and the route's decisions
+// about it.
+func jsonHostTLSOf(res routed, h mxroute.Host) *jsonHostTLS {
+	out := &jsonHostTLS{Mode: tlsModeOf(h.TLS), Required: h.TLS.Required(), Policy: h.TLS.String(), TLSA: []string{}, Decisions: []jsonEvent{}}
+	if h.TLS != nil && h.TLS.Mode == mxroute.TLSDANE && h.TLS.DANE != nil {
+		for _, r := range h.TLS.DANE.Records {
+			out.TLSA = append(out.TLSA, r.String())
+		}
+	}
+	for _, ev := range hostTLSDecisions(res, h.Name) {
+		out.Decisions = append(out.Decisions, jsonEventOf(ev, false))
 	}
 	return out
 }

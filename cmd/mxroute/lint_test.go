@@ -148,13 +148,14 @@ func TestLintServers(t *testing.T) {
 
 // Every check lint knows is found by some test zone or server setup above
 // (mx-not-authenticated by TestLintDNSSEC, mx-ttl-unchecked by
-// TestLintPublishedTTL).
+// TestLintPublishedTTL, the TLS checks by TestLintTLSZone).
 func TestLintChecksAllPlanted(t *testing.T) {
 	t.Parallel()
 	planted := []string{"route-failed", "mx-cname", "mx-ip-literal", "mx-no-address", "mx-external-unresolved",
 		"mx-lookup-failed", "null-mx-mixed", "null-mx-preference", "implicit-mx", "mx-duplicate",
 		"mx-family-mismatch", "mx-ttl-short", "mx-ttl-long", "servers-disagree", "servers-disagree-ttl",
-		"mx-not-authenticated", "mx-ttl-unchecked"}
+		"mx-not-authenticated", "mx-ttl-unchecked",
+		"sts-record-invalid", "sts-policy-unavailable", "sts-mx-mismatch", "sts-max-age-short", "tlsa-unsigned", "tlsa-unusable"}
 	var ids []string
 	for _, c := range allChecks {
 		ids = append(ids, c.id)
@@ -162,7 +163,7 @@ func TestLintChecksAllPlanted(t *testing.T) {
 	}
 	slices.Sort(ids)
 	slices.Sort(planted)
-	assert.Equal(t, planted, ids, "a new check needs a planted fault in TestLintZone, TestLintServers, TestLintDNSSEC or TestLintPublishedTTL")
+	assert.Equal(t, planted, ids, "a new check needs a planted fault in TestLintZone, TestLintServers, TestLintDNSSEC, TestLintPublishedTTL or TestLintTLSZone")
 }
 
 func TestSameOrganization(t *testing.T) {

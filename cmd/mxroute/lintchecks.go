@@ -52,8 +52,10 @@ type reportFunc func(at place, host, format string, a ...any)
 // place orders a domain's findings as a route meets what they are about:
 // the route's outcome, its decisions in the order the Router made them
 // (index: the decision's), each preference's address families (index: the
-// preference's rank), the DNSSEC status, the TTL, the --server answers
-// (index: the server's). Findings at one place keep allChecks' order.
+// preference's rank), the DNSSEC status, the MTA-STS record and policy
+// (index 0, then 1 + a host's index in the route), the TLSA records (index:
+// the host's), the TTL, the --server answers (index: the server's).
+// Findings at one place keep allChecks' order.
 type place struct{ stage, index int }
 
 const (
@@ -61,6 +63,8 @@ const (
 	atDecision
 	atFamilies
 	atDNSSEC
+	atTLS
+	atTLSA
 	atTTL
 	atServers
 )
@@ -140,6 +144,30 @@ var allChecks = []check{
 		what: "--dnssec: MX or host addresses lack AD",
 		doc:  "with `--dnssec`: the MX RRset, or a usable host's addresses, came without the AD bit, so DANE cannot apply to them; one finding when nothing of the domain is authenticated. Info, not a warning: an unsigned domain is common and delivers fine (without DANE), so it leaves the exit status alone",
 		find: findNotAuthenticated},
+	{id: "sts-record-invalid", severity: errorSev, rule: "RFC 8461, Section 3.1",
+		what: "the _mta-sts TXT record is malformed",
+		doc:  "the `_mta-sts` TXT record does not parse, there are several, or one meant as one does not begin with `v=STSv1;` and is discarded: senders see no MTA-STS policy",
+		find: findSTSRecordInvalid},
+	{id: "sts-policy-unavailable", severity: errorSev, rule: "RFC 8461, Section 3.3; RFC 8460, Section 4.3.2.2",
+		what: "the MTA-STS policy cannot be fetched",
+		doc:  "the `_mta-sts` record is valid but its policy cannot be had from `https://mta-sts.DOMAIN/.well-known/mta-sts.txt`, with the RFC 8460 result a sender reports (`sts-policy-fetch-error`, `sts-policy-invalid`, `sts-webpki-invalid`): senders apply no policy",
+		find: findSTSPolicyUnavailable},
+	{id: "sts-mx-mismatch", severity: errorSev, rule: "RFC 8461, Section 4.1",
+		what: "an MX host the enforced policy excludes",
+		doc:  "an MX host (usable, or excluded by the route with `--mta-sts`) matches no `mx` pattern of the policy in mode `enforce`: MTA-STS senders never use it, and when no MX matches they defer all mail (a policy left behind by a provider change?)",
+		find: findSTSMXMismatch},
+	{id: "sts-max-age-short", severity: warning, rule: "RFC 8461, Section 3.2",
+		what: "the MTA-STS max_age is below a day",
+		doc:  "the policy's `max_age` is below a day (mode `enforce` or `testing`): RFC 8461 expects weeks, and a policy that expires before a sender's daily refresh is not in its cache when an attacker blocks that refresh",
+		find: findSTSMaxAgeShort},
+	{id: "tlsa-unsigned", severity: warning, rule: "RFC 7672, Section 2.2",
+		what: "TLSA records not DNSSEC-authenticated",
+		doc:  "with `--dnssec` or `--dane`: a usable MX host has TLSA records, but the answer came without the AD bit (the zone is not signed, or its DS is missing): senders ignore them and DANE is silently off",
+		find: findTLSAUnsigned},
+	{id: "tlsa-unusable", severity: warning, rule: "RFC 7672, Section 3.1",
+		what: "TLSA records all unusable for SMTP",
+		doc:  "a usable MX host's TLSA records are all unusable for SMTP (PKIX-TA(0) and PKIX-EE(1) usages, unknown parameters, digests of the wrong length): DANE senders require TLS and authenticate nothing",
+		find: findTLSAUnusable},
 }
 
 // checksHelp is the list of checks in "mxroute lint -h".

@@ -34,6 +34,7 @@ type linted struct {
 	families    func() []prefFamilies
 	serverViews func() []serverView // nil without several --server
 	ttl         func() ttlSource    // only when haveMX
+	tls         func() tlsFacts     // MTA-STS and TLSA (linttls.go)
 }
 
 // newDomain routes domain and reads from its decisions what every check
@@ -63,6 +64,7 @@ func (l *lintRun) newDomain(ctx context.Context, domain string) *linted {
 		return lintServers(ctx, l, d.name)
 	})
 	d.ttl = sync.OnceValue(func() ttlSource { return publishedTTL(ctx, l, d.owner, d.mxTTL, d.serverViews()) })
+	d.tls = sync.OnceValue(d.lookupTLS)
 	return d
 }
 
@@ -87,7 +89,8 @@ type unusableHost struct {
 // unusableMX yields the MX hosts the route found unusable (StepUnusable),
 // with the decision's index. The domain itself is never one, whatever made
 // it unusable: with no MX (implicit MX) there is no MX record to blame, and
-// route-failed says why the route failed.
+// route-failed says why the route failed. Nor is a host that an enforced
+// MTA-STS policy excludes (with --mta-sts): sts-mx-mismatch says it.
 func (d *linted) unusableMX() iter.Seq2[int, unusableHost] {
 	return func(yield func(int, unusableHost) bool) {
 		if d.rt != nil && d.rt.Implicit || d.rt == nil && errors.Is(d.err, mxroute.ErrNoMailHost) {
@@ -95,7 +98,7 @@ func (d *linted) unusableMX() iter.Seq2[int, unusableHost] {
 		}
 		for i, ev := range d.decisions(mxroute.StepUnusable) {
 			var me *mxroute.Error
-			if !errors.As(ev.Err, &me) || d.implicit != "" && ev.Host == d.implicit {
+			if !errors.As(ev.Err, &me) || d.implicit != "" && ev.Host == d.implicit || errors.Is(ev.Err, mxroute.ErrMTASTS) {
 				continue // the library's hosts always carry an *Error
 			}
 			if !yield(i, unusableHost{ev, me}) {

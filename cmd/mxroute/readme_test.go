@@ -56,10 +56,25 @@ func TestREADME(t *testing.T) {
 	}
 	assert.Equal(t, map[string]bool{"route": true, "explain": true, "lint": true}, seen, "docs/command.md")
 
-	// The --dnssec example needs a server; it is the golden output of
-	// TestDNSSECGolden (its first domain).
-	golden, err := os.ReadFile("testdata/route_dnssec.golden")
-	require.NoError(t, err)
-	first, _, _ := strings.Cut(string(golden), "\n\n")
-	assert.Contains(t, manual, "```\n"+first+"\n```\n", "docs/command.md's --dnssec example is route_dnssec.golden's first domain")
+	// The examples that need servers (DNSSEC, TLS) are golden outputs of
+	// the tests that run those servers.
+	readGolden := func(name string) string {
+		b, err := os.ReadFile("testdata/" + name + ".golden")
+		require.NoError(t, err)
+		return string(b)
+	}
+	inManual := func(block, what string) {
+		t.Helper()
+		assert.True(t, strings.Contains(manual, "```\n"+block+"```\n"), "docs/command.md's %s is this block:\n%s", what, block)
+	}
+	blocks := strings.Split(readGolden("route_dnssec"), "\n\n")
+	inManual(blocks[0]+"\n", "--dnssec example, route_dnssec.golden's first domain")
+	blocks = strings.Split(readGolden("route_tls"), "\n\n")
+	inManual(blocks[0]+"\n\n"+blocks[1]+"\n", "TLS example, route_tls.golden's first two domains")
+	explain := readGolden("explain_tls")
+	start := strings.Index(explain, "good.tls.example: TLS\n")
+	require.GreaterOrEqual(t, start, 0)
+	end := start + strings.Index(explain[start:], "\n\n")
+	inManual(explain[start:end+1], "explain TLS block, explain_tls.golden's")
+	inManual(readGolden("lint_tls"), "lint TLS example, lint_tls.golden")
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/mxroute-go/mxroute"
+	"github.com/mxroute-go/mxroute/mtasts"
 )
 
 // route and explain are one command with two outputs: the same flags,
@@ -45,8 +46,17 @@ rule that caused it, then the route. Exit status as for route.
 // routeOutput is how a routed domain is written: what tells explain from
 // route.
 type routeOutput struct {
-	text func(w io.Writer, query string, res routed, dnssec bool)
-	json func(query string, res routed, dnssec bool) jsonRoute
+	text func(w io.Writer, query string, res routed, s show)
+	json func(query string, res routed, s show) jsonRoute
+}
+
+// show is what a run shows besides the route: the DNSSEC status
+// (--dnssec), each host's TLS mode and the domain's TLS decisions
+// (--mta-sts or --dane).
+type show struct {
+	dnssec       bool
+	tls          bool // mtaSTS or dane
+	mtaSTS, dane bool
 }
 
 // routeRun is one run of route or explain: the shared flags, the Router's
@@ -129,15 +139,16 @@ func (r *routeRun) newRouter() *mxroute.Router {
 func (r *routeRun) run(ctx context.Context, e *env) int {
 	status := exitOK
 	prog := r.newProgress(e)
+	s := show{dnssec: r.dnssec, tls: r.tlsOn(), mtaSTS: r.mtaSTS, dane: r.dane}
 	forEach(ctx, r.domains, r.workers, r.routeOne, func(i int, query string, res routed) {
 		prog.clear()
 		if r.json {
-			writeJSON(e.stdout, r.out.json(query, res, r.dnssec))
+			writeJSON(e.stdout, r.out.json(query, res, s))
 		} else {
 			if i > 0 {
 				fmt.Fprintln(e.stdout)
 			}
-			r.out.text(e.stdout, query, res, r.dnssec)
+			r.out.text(e.stdout, query, res, s)
 		}
 		switch {
 		case res.err == nil:
@@ -152,20 +163,36 @@ func (r *routeRun) run(ctx context.Context, e *env) int {
 }
 
 // routed is one domain's outcome: the Route, its error and the decisions
-// Router.Trace reported.
+// Router.Trace reported; with --mta-sts, what the run's MTA-STS client saw.
 type routed struct {
 	rt     *mxroute.Route
 	err    error
 	events []mxroute.Event
+	sts    stsSeen
+}
+
+// stsSeen is what the run's MTA-STS client saw of a routed domain, for
+// explain: the TXT records at _mta-sts.<domain> (when it looked) and the
+// policy it holds for the domain (fetched now, or earlier in the run).
+type stsSeen struct {
+	looked  bool
+	records []string
+	policy  *mtasts.Policy
 }
 
 // routeOne routes a domain (or an address's) with its own Router, within
-// --timeout, and collects its decisions.
+// --timeout, and collects its decisions and, with --mta-sts, what the
+// policy lookup saw.
 func (r *routeRun) routeOne(ctx context.Context, query string) routed {
 	domain, _ := domainOf(query)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	return routeTraced(ctx, r.newRouter(), domain)
+	res := routeTraced(ctx, r.newRouter(), domain)
+	if r.mtaSTS && res.rt != nil && !isLiteral(res.rt.Domain) {
+		res.sts.records, res.sts.looked = r.txtSeen("_mta-sts." + res.rt.Domain)
+		res.sts.policy = r.policyOf(ctx, res.rt.Domain)
+	}
+	return res
 }
 
 // routeTraced routes domain with r, whose Trace it sets to a closure that

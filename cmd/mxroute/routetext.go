@@ -75,11 +75,13 @@ func isSelf(events []mxroute.Event, host string) bool {
 // printRoute writes one domain's route as an aligned table, with the hosts
 // dropped or unusable and the verdict when routing failed. A failure
 // without a Route (a loop bounce) still shows the hosts its decisions name:
-// which host was this host and which were dropped. With dnssec, a line
+// which host was this host and which were dropped. With s.dnssec, a line
 // says whether the MX RRset was authenticated and an AD column whether
-// each host's addresses were ("-" for a row without addresses). Names and
-// messages are escaped for the terminal (esc).
-func printRoute(w io.Writer, query string, res routed, dnssec bool) {
+// each host's addresses were ("-" for a row without addresses). With s.tls,
+// the domain's TLS decisions (its MTA-STS policy, DANE unavailable) come
+// as lines and a TLS column gives each host's mode. Names and messages are
+// escaped for the terminal (esc).
+func printRoute(w io.Writer, query string, res routed, s show) {
 	_, isAddr := domainOf(query)
 	rt := res.rt
 	dropped := droppedHosts(res)
@@ -101,23 +103,24 @@ func printRoute(w io.Writer, query string, res routed, dnssec bool) {
 			literal = isLiteral(rt.Domain)
 		}
 		fmt.Fprintln(w, head)
-		ad := func(string) string { return "" } // the AD column, when shown
-		if dnssec {
-			if rt != nil && !literal {
-				what := "MX RRset"
-				if rt.Implicit {
-					what = "MX NODATA" // what was authenticated is that there is no MX
-				}
-				fmt.Fprintf(w, "%s: %s\n", what, authenticMessage(rt.Authentic))
+		if s.dnssec && rt != nil && !literal {
+			what := "MX RRset"
+			if rt.Implicit {
+				what = "MX NODATA" // what was authenticated is that there is no MX
 			}
-			ad = func(v string) string { return v + "\t" }
+			fmt.Fprintf(w, "%s: %s\n", what, authenticMessage(rt.Authentic))
+		}
+		if s.tls {
+			for _, ev := range tlsNotes(res) {
+				printWrapped(w, "", "  ", esc(ev.Message))
+			}
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "PREF\tHOST\t%sADDRESS\tFAMILY\n", ad("AD"))
+		fmt.Fprintf(tw, "PREF\tHOST\t%sADDRESS\tFAMILY\n", columns(s, "AD", "TLS"))
 		if rt != nil {
 			for _, h := range rt.Hosts {
 				if h.Err != nil {
-					fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", h.Preference, esc(h.Name), ad("-"), esc(hostReason(h.Err)))
+					fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", h.Preference, esc(h.Name), columns(s, "-", "-"), esc(hostReason(h.Err)))
 					continue
 				}
 				for _, a := range h.Addrs {
@@ -125,27 +128,48 @@ func printRoute(w io.Writer, query string, res routed, dnssec bool) {
 					if literal {
 						status = "-"
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s%s\t%s\n", h.Preference, esc(h.Name), ad(status), a, family(a))
+					fmt.Fprintf(tw, "%d\t%s\t%s%s\t%s\n", h.Preference, esc(h.Name), columns(s, status, tlsModeText(h.TLS)), a, family(a))
 				}
 			}
 		}
+		none := columns(s, "-", "-")
 		for _, u := range unusable {
-			fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", u.pref, esc(u.name), ad("-"), esc(u.detail))
+			fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", u.pref, esc(u.name), none, esc(u.detail))
 		}
 		for _, ev := range res.events {
 			if ev.Step == mxroute.StepMaxAddrs && ev.Count > 0 {
-				fmt.Fprintf(tw, "%d\t%s\t%s-\tcut: more addresses beyond --max-addrs\n", ev.Preference, esc(ev.Host), ad("-"))
+				fmt.Fprintf(tw, "%d\t%s\t%s-\tcut: more addresses beyond --max-addrs\n", ev.Preference, esc(ev.Host), none)
 			}
 		}
 		for _, d := range dropped {
-			fmt.Fprintf(tw, "%d\t%s\t%s-\tdropped: %s\n", d.pref, esc(d.name), ad("-"), esc(d.detail))
+			fmt.Fprintf(tw, "%d\t%s\t%s-\tdropped: %s\n", d.pref, esc(d.name), none, esc(d.detail))
 		}
 		tw.Flush()
+	} else if s.tls {
+		// No table to head: a note names the domain itself (DANE
+		// unavailable is decided before the MX question).
+		for _, ev := range tlsNotes(res) {
+			printWrapped(w, label(query)+": ", "  ", esc(ev.Message))
+		}
 	}
 	if res.err != nil {
 		verdict, status := verdictOf(res.err)
 		fmt.Fprintf(w, "%s: %s %s: %s\n", label(query), verdict, status, esc(res.err.Error()))
 	}
+}
+
+// columns gives the cells of the columns a run shows between HOST and
+// ADDRESS, each followed by a tab: AD with --dnssec, TLS with --mta-sts or
+// --dane.
+func columns(s show, ad, tls string) string {
+	out := ""
+	if s.dnssec {
+		out += ad + "\t"
+	}
+	if s.tls {
+		out += tls + "\t"
+	}
+	return out
 }
 
 // failedHosts are the unusable hosts of a failure that returned no Route,
@@ -198,28 +222,38 @@ func eventMessage(ev mxroute.Event, dnssec bool) string {
 	return ev.Message
 }
 
-// printExplain writes a route's decisions, then its table.
-func printExplain(w io.Writer, query string, res routed, dnssec bool) {
-	printDecisions(w, query, res, dnssec)
-	printRoute(w, query, res, dnssec)
+// printExplain writes a route's decisions, with --mta-sts or --dane what
+// its TLS policies rest on, then its table.
+func printExplain(w io.Writer, query string, res routed, s show) {
+	printDecisions(w, query, res, s.dnssec)
+	if s.tls {
+		printTLS(w, query, res)
+	}
+	printRoute(w, query, res, s)
 }
 
 // printDecisions writes a route's decisions, numbered, each with its rule.
 func printDecisions(w io.Writer, query string, res routed, dnssec bool) {
 	fmt.Fprintf(w, "%s: %d decision(s)\n", label(query), len(res.events))
 	for i, ev := range res.events {
-		for j, line := range wrap(esc(eventMessage(ev, dnssec)), 80-5) {
-			if j == 0 {
-				fmt.Fprintf(w, "%3d. %s\n", i+1, line)
-			} else {
-				fmt.Fprintf(w, "     %s\n", line)
-			}
-		}
+		printWrapped(w, fmt.Sprintf("%3d. ", i+1), "     ", esc(eventMessage(ev, dnssec)))
 		if ev.Rule != "" {
 			fmt.Fprintf(w, "     [%s]\n", esc(ev.Rule))
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// printWrapped writes s wrapped to 80 columns, its first line after first,
+// the others after indent (as wide as first, or wider).
+func printWrapped(w io.Writer, first, indent, s string) {
+	for j, line := range wrap(s, 80-len(indent)) {
+		if j == 0 {
+			fmt.Fprintf(w, "%s%s\n", first, line)
+		} else {
+			fmt.Fprintf(w, "%s%s\n", indent, line)
+		}
+	}
 }
 
 func family(a netip.Addr) string {
