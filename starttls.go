@@ -313,6 +313,8 @@ func (dl *dialing) handshake(a *attempt, w *watch) {
 			msg += ": encrypted; no usable TLSA record, so not authenticated (RFC 7672, Section 2.2)"
 		case required:
 			msg += ": certificate verified by the " + p.String() + " policy"
+		case p.mode() == TLSMTASTSTesting:
+			msg += ": certificate passes the " + p.String() + " policy (testing: checked and reported, not enforced)"
 		default:
 			msg += ": encrypted, certificate not verified (" + p.mode().String() + ")"
 		}

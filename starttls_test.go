@@ -809,3 +809,41 @@ func TestStartTLSQuitOverTLS(t *testing.T) {
 	assert.Equal(t, "mx2.a.test", c.Target.Host)
 	assert.Equal(t, "QUIT\r\n", <-said)
 }
+
+// TestStartTLSTraceTesting: under MTA-STS testing the handshake's verdict
+// says what the check found, passing or not: the check runs (for the
+// report), so a passing certificate is no "certificate not verified".
+func TestStartTLSTraceTesting(t *testing.T) {
+	ca := testpki.NewRoot(t, "CA")
+	good := ca.Issue(t, testpki.Template{CommonName: "mx1.a.test", DNSNames: []string{"mx1.a.test", "mx2.a.test"}})
+	wrong := ca.Issue(t, testpki.Template{CommonName: "mx9.a.test", DNSNames: []string{"mx9.a.test"}})
+	for _, tt := range []struct {
+		reason string
+		cert   *testpki.Cert
+		want   string
+	}{
+		{"a certificate that passes the check", good, "passes"},
+		{"one that fails it", wrong, "fails, reported and not enforced"},
+	} {
+		t.Run(tt.reason, func(t *testing.T) {
+			d, n, _ := mtastsStartTLS(t, "testing", ca)
+			n.set("192.0.2.1:25", mailServer(tt.cert)(t))
+			var mu sync.Mutex
+			var verdict string
+			d.Router.Trace = func(_ context.Context, e Event) {
+				if e.Step == StepTLS {
+					mu.Lock()
+					verdict = e.Message
+					mu.Unlock()
+				}
+			}
+			c, err := d.Dial(t.Context(), "a.test")
+			require.NoError(t, err)
+			quit(t, c)
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Contains(t, verdict, tt.want)
+			assert.NotContains(t, verdict, "not verified")
+		})
+	}
+}
