@@ -96,10 +96,22 @@ func (p *TLSPolicy) TLSConfig() *tls.Config {
 		c := p.DANE.TLSConfig()
 		c.MinVersion = tls.VersionTLS12 // RFC 7672, Section 8.2 and RFC 8996
 		return c
+	case p.Mode == TLSDANE:
+		// Required, yet no records to check against: no certificate can
+		// pass, so the handshake fails rather than encrypting unverified.
+		return &tls.Config{ServerName: p.Host, InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error { return p.Verify(cs) }}
 	case p.Mode == TLSMTASTS:
 		return mtasts.TLSConfig(p.Host, p.Roots)
 	}
 	return &tls.Config{ServerName: p.Host, InsecureSkipVerify: true}
+}
+
+// errNoTLSA fails a TLSDANE policy built without its TLSA records (the
+// Router never builds one): RFC 7672, Section 2.2 makes authenticated TLS
+// mandatory, and nothing can authenticate the server.
+func (p *TLSPolicy) errNoTLSA() error {
+	return &dane.Error{Result: dane.DANERequired, Host: p.Host, Detail: "a DANE policy without TLSA records: no certificate can pass"}
 }
 
 // Verify checks a finished handshake against the policy and says why it
@@ -112,6 +124,8 @@ func (p *TLSPolicy) Verify(cs tls.ConnectionState) error {
 		return nil
 	case p.Mode == TLSDANE && p.DANE != nil:
 		return p.DANE.Verify(cs)
+	case p.Mode == TLSDANE:
+		return p.errNoTLSA()
 	case p.Mode == TLSMTASTS || p.Mode == TLSMTASTSTesting:
 		return mtasts.VerifyMX(cs.PeerCertificates, p.Host, p.Roots, time.Time{})
 	}

@@ -167,4 +167,13 @@ func TestTLSPolicyMethods(t *testing.T) {
 	assert.ErrorIs(t, dp.Verify(state(wrong)), dane.CertificateNotTrusted)
 	assert.Equal(t, "dane", TLSDANE.String())
 	assert.Equal(t, "TLSMode(9)", TLSMode(9).String())
+
+	// A DANE policy built by hand without its records is still required:
+	// it fails closed, never encrypting unverified (no silent downgrade).
+	bare := &TLSPolicy{Mode: TLSDANE, Host: "mx.a.test"}
+	assert.True(t, bare.Required())
+	cfg = bare.TLSConfig()
+	require.NotNil(t, cfg.VerifyConnection, "no records: the handshake must fail")
+	assert.ErrorIs(t, cfg.VerifyConnection(state(leaf)), dane.DANERequired)
+	assert.ErrorIs(t, bare.Verify(state(leaf)), dane.DANERequired)
 }
