@@ -96,8 +96,6 @@ type Client struct {
 	// timeout. A fetch that outlasts the caller's deadline counts as failed
 	// (one abandoned by a cancel does not). 0: 5 minutes.
 	RetryAfter time.Duration
-	// Now gives the time. Nil: time.Now.
-	Now func() time.Time
 
 	once  sync.Once
 	store Store
@@ -131,18 +129,11 @@ type failure struct {
 
 const maxFailures = 10000
 
-func (c *Client) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
-
 func (c *Client) getStore() Store {
 	c.once.Do(func() {
 		c.store = c.Store
 		if c.store == nil {
-			c.store = &MemoryStore{Now: c.Now}
+			c.store = &MemoryStore{}
 		}
 	})
 	return c.store
@@ -186,7 +177,7 @@ func (c *Client) LookupUsing(ctx context.Context, domain string, txt TXTFunc) (*
 		// host, and must not reach a URL.
 		return nil, StatusNone, &Error{Domain: domain, Err: ErrBadDomain}
 	}
-	now := c.now()
+	now := time.Now()
 	store := c.getStore()
 	cached, ok, serr := store.Get(ctx, domain)
 	if !ok || !cached.Valid(now) { // a failed Get may still give what it holds
@@ -271,7 +262,7 @@ func (c *Client) fetch(ctx context.Context, domain, id string) (*Policy, error) 
 			// queue bounces the mail. A cancel says nothing of the host.
 			if f.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				c.mu.Lock()
-				c.noteFailure(domain, id, c.now(), err)
+				c.noteFailure(domain, id, time.Now(), err)
 				c.mu.Unlock()
 			}
 		}
@@ -284,7 +275,7 @@ func (c *Client) fly(ctx context.Context, f *flight, domain, id string) {
 	defer close(f.done)
 	defer f.cancel()
 	p, err := c.Fetcher.Fetch(ctx, domain)
-	now := c.now()
+	now := time.Now()
 	f.cancelled = ctx.Err() != nil
 	if err == nil {
 		p.ID = id

@@ -50,8 +50,6 @@ type MemoryStore struct {
 	// MaxEntries bounds the domains kept. 0: 10,000. When full, an expired
 	// entry goes first, else the one that expires soonest.
 	MaxEntries int
-	// Now gives the time expiry is judged by when evicting. Nil: time.Now.
-	Now func() time.Time
 
 	mu sync.Mutex
 	m  map[string]Entry
@@ -64,13 +62,6 @@ func (s *MemoryStore) max() int {
 		return s.MaxEntries
 	}
 	return defaultMaxEntries
-}
-
-func (s *MemoryStore) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
 }
 
 // Get returns the entry of domain.
@@ -125,8 +116,6 @@ type FileStore struct {
 	Path string
 	// MaxEntries bounds the domains kept. 0: 10,000.
 	MaxEntries int
-	// Now gives the time expiry is judged by. Nil: time.Now.
-	Now func() time.Time
 
 	mu     sync.Mutex
 	loaded bool
@@ -154,7 +143,7 @@ func (s *FileStore) load() error {
 	if s.Path == "" {
 		return errors.New("mtasts: FileStore has no Path")
 	}
-	s.mem.MaxEntries, s.mem.Now = s.MaxEntries, s.Now
+	s.mem.MaxEntries = s.MaxEntries
 	b, err := os.ReadFile(s.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.loaded = true
@@ -210,7 +199,7 @@ func (s *FileStore) Put(_ context.Context, domain string, e Entry) error {
 	if lerr != nil {
 		return lerr // rewriting the file now would drop what it holds
 	}
-	now := s.mem.now()
+	now := time.Now()
 	f := fileFormat{Version: fileVersion, Entries: make(map[string]fileEntry, len(s.mem.m))}
 	for d, e := range s.mem.m {
 		if !e.Valid(now) {
