@@ -10,7 +10,8 @@
 //     exactly one is left the domain has no available policy.
 //   - A cached, unexpired policy with the record's id is used as it is: the
 //     TXT question is the only round-trip (Section 3.3, 5.1). A changed id, an
-//     expired policy, or one older than RefreshAfter is fetched anew.
+//     expired policy, or one due for refresh (at half its max_age, at most
+//     RefreshAfter, a day) is fetched anew.
 //   - The fetch is an HTTPS GET of https://mta-sts.<domain>/.well-known/mta-sts.txt
 //     (Section 3.3): the certificate must be WebPKI-valid for that name,
 //     redirects are not followed, only HTTP 200 with media type text/plain is

@@ -149,6 +149,30 @@ func TestLookupRefreshAndExpiry(t *testing.T) {
 	})
 }
 
+// TestLookupRefreshBeforeExpiry: a policy of max_age 86400 (a common
+// value) is refreshed while still valid (RFC 8461, Section 3.3: "MTAs
+// SHOULD proactively refresh cached policies before they expire"), so an
+// attacker who blocks the fetch when the first copy would have expired
+// meets a policy still in force. Before, the refresh came at RefreshAfter
+// (24 h), the moment the policy expired: the blocked fetch left no policy.
+func TestLookupRefreshBeforeExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newLookupEnv(t, nil)
+		e.run(t, dom, []step{
+			{reason: "first fetch", before: both(txt("v=STSv1; id=one"), serveMX("mx1.a.example", 86400)), status: StatusFetched, mx: "mx1.a.example", fetches: 1},
+			{reason: "11 hours later: cached", before: later(11 * time.Hour), status: StatusCached, mx: "mx1.a.example", fetches: 1},
+			{reason: "13 hours old, past half its max_age: refreshed while valid", before: both(later(2*time.Hour), serveMX("mx2.a.example", 86400)),
+				status: StatusFetched, mx: "mx2.a.example", fetches: 2},
+			{reason: "the attacker blocks the fetch after the first copy's expiry (26 h): the refreshed copy is in force", before: both(later(13*time.Hour), failHTTP),
+				status: StatusKept, mx: "mx2.a.example", fetches: 3, errIs: FetchError},
+			{reason: "a short max_age is refreshed at half of it too", before: both(later(time.Hour), txt("v=STSv1; id=two"), serveMX("mx3.a.example", 600)),
+				status: StatusFetched, mx: "mx3.a.example", fetches: 4},
+			{reason: "299 s later: cached", before: later(299 * time.Second), status: StatusCached, mx: "mx3.a.example", fetches: 4},
+			{reason: "300 s old: refreshed", before: later(time.Second), status: StatusFetched, mx: "mx3.a.example", fetches: 5},
+		})
+	})
+}
+
 func TestLookupFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newLookupEnv(t, nil)
