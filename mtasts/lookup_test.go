@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -272,7 +273,7 @@ func TestFileStore(t *testing.T) {
 
 		again := &FileStore{Path: path, MaxEntries: 2}
 		if _, ok, _ := again.Get(ctx, "a.example"); ok {
-			t.Error("MaxEntries 2: the entry that expires first was evicted")
+			t.Error("MaxEntries 2: the least recently used entry was evicted")
 		}
 		if _, ok, _ := again.Get(ctx, "gone.example"); ok {
 			t.Error("an expired entry is not written")
@@ -325,22 +326,121 @@ func TestFileStoreOldFailedKey(t *testing.T) {
 	})
 }
 
-func TestMemoryStoreBound(t *testing.T) {
+// TestMemoryStoreEviction: when full, a store evicts expired entries, then
+// policies in mode none or testing, then the least recently used; never by
+// expiry. Before, the entry that expired soonest went first: an attacker's
+// policies of a year's max_age evicted a victim's one-day enforce policy
+// in active use, and the next delivery to the victim, its fetch blocked,
+// went without MTA-STS (RFC 8461, Section 10.2).
+func TestMemoryStoreEviction(t *testing.T) {
 	ctx := context.Background()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := &MemoryStore{MaxEntries: 3}
-	for i := range 10 {
-		p := &Policy{Mode: ModeEnforce, MaxAge: time.Duration(i+1) * time.Hour}
-		s.Put(ctx, "d"+itoa(i)+".example", Entry{Policy: p, Fetched: now})
+	pol := func(mode Mode, maxAge time.Duration) *Policy {
+		return &Policy{Mode: mode, MX: []Pattern{{Domain: "mx.example"}}, MaxAge: maxAge}
 	}
-	if len(s.m) != 3 {
-		t.Fatalf("%d entries, want 3", len(s.m))
+	day, year := 24*time.Hour, 365*24*time.Hour
+	type op struct {
+		put    string // domain to put, with policy; "" : get
+		policy *Policy
+		get    string
+		sleep  time.Duration
 	}
-	for _, d := range []string{"d7.example", "d8.example", "d9.example"} {
-		if _, ok, _ := s.Get(ctx, d); !ok {
-			t.Errorf("%s (expires last) was evicted", d)
+	put := func(d string, p *Policy) op { return op{put: d, policy: p} }
+	get := func(d string) op { return op{get: d} }
+	tests := []struct {
+		name   string
+		reason string
+		ops    []op
+		want   []string // the domains kept, in any order
+	}{
+		{"attack", "a victim's one-day enforce policy in use outlives a flood of one-year policies",
+			[]op{put("victim", pol(ModeEnforce, day)),
+				put("evil1", pol(ModeEnforce, year)), get("victim"), put("evil2", pol(ModeEnforce, year)), get("victim"),
+				put("evil3", pol(ModeEnforce, year)), get("victim"), put("evil4", pol(ModeEnforce, year)), get("victim"),
+				put("evil5", pol(ModeEnforce, year))},
+			[]string{"victim", "evil4", "evil5"}},
+		{"expired first", "an expired entry goes first, however recently used",
+			[]op{put("short", pol(ModeEnforce, time.Minute)), put("b", pol(ModeEnforce, day)), put("c", pol(ModeEnforce, day)),
+				{sleep: time.Hour}, get("short"), put("d", pol(ModeEnforce, day))},
+			[]string{"b", "c", "d"}},
+		{"none and testing", "mode none and testing go before enforce, the least recently used of them first",
+			[]op{put("enforce", pol(ModeEnforce, day)), put("testing", pol(ModeTesting, year)), put("none", pol(ModeNone, year)),
+				get("testing"), put("d", pol(ModeEnforce, day))},
+			[]string{"enforce", "testing", "d"}},
+		{"least recently used", "among equals the least recently used goes",
+			[]op{put("a", pol(ModeEnforce, day)), put("b", pol(ModeEnforce, day)), put("c", pol(ModeEnforce, day)),
+				get("a"), put("d", pol(ModeEnforce, day))},
+			[]string{"a", "c", "d"}},
+		{"new testing kept", "the entry just put stays, even in mode testing: else it is fetched on every delivery",
+			[]op{put("a", pol(ModeEnforce, day)), put("b", pol(ModeEnforce, day)), put("c", pol(ModeEnforce, day)),
+				put("t", pol(ModeTesting, day))},
+			[]string{"b", "c", "t"}},
+		{"replace", "a new policy for a domain held replaces it, evicting none",
+			[]op{put("a", pol(ModeEnforce, day)), put("b", pol(ModeEnforce, day)), put("c", pol(ModeEnforce, day)),
+				put("a", pol(ModeTesting, day))},
+			[]string{"a", "b", "c"}},
+		{"expired put", "an entry expired when put is not kept",
+			[]op{put("gone", pol(ModeEnforce, 0)), put("a", pol(ModeEnforce, day))},
+			[]string{"a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &MemoryStore{MaxEntries: 3}
+				for _, o := range tt.ops {
+					time.Sleep(o.sleep)
+					if o.put != "" {
+						s.Put(ctx, o.put, Entry{Policy: o.policy, Fetched: time.Now()})
+					}
+					if o.get != "" {
+						s.Get(ctx, o.get)
+					}
+				}
+				var got []string
+				for d := range s.m {
+					got = append(got, d)
+				}
+				slices.Sort(got)
+				want := slices.Sorted(slices.Values(tt.want))
+				if !slices.Equal(got, want) {
+					t.Errorf("kept %q, want %q: %s", got, want, tt.reason)
+				}
+			})
+		})
+	}
+}
+
+// TestLookupEvictionAttack: the attack of TestMemoryStoreEviction through
+// Lookup: mail to the attacker's domains, each with a policy of a year's
+// max_age, between deliveries to the victim, then the victim's record and
+// policy host blocked: the victim's policy is still in force.
+func TestLookupEvictionAttack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newLookupEnv(t, &MemoryStore{MaxEntries: 2})
+		const victim = "a.example"
+		e.txt.set("_mta-sts."+victim, "v=STSv1; id=one")
+		e.ps.serve(victim, policy(policyText(ModeEnforce, 86400, "mx.a.example")))
+		lookup := func(d string, want Status) {
+			t.Helper()
+			if _, st, err := e.c.Lookup(context.Background(), d); st != want {
+				t.Fatalf("%s: %s, want %s (%v)", d, st, want, err)
+			}
 		}
-	}
+		lookup(victim, StatusFetched)
+		for _, d := range []string{"b.example", "c.example", "d.example"} {
+			e.txt.set("_mta-sts."+d, "v=STSv1; id=evil")
+			e.ps.serve(d, policy(policyText(ModeEnforce, 31557600, "mx."+d)))
+			time.Sleep(time.Minute)
+			lookup(d, StatusFetched)
+			time.Sleep(time.Minute)
+			lookup(victim, StatusCached)
+		}
+		e.txt.set("_mta-sts." + victim)
+		failHTTP(e)
+		p, st, _ := e.c.Lookup(context.Background(), victim)
+		if st != StatusKept || p == nil || !p.Match("mx.a.example") {
+			t.Fatalf("the victim's policy was evicted: %v %s", p, st)
+		}
+	})
 }
 
 // TestLookupConcurrent: many goroutines looking up the same and other

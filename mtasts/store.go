@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,13 +47,27 @@ type Store interface {
 }
 
 // MemoryStore is a Store in memory. The zero value is ready to use.
+//
+// When full it evicts what protects the least: expired entries first, then
+// policies in mode none or testing (whose loss costs a fetch, never a
+// downgrade), then the least recently used (by Get or Put). Never by
+// expiry: an attacker whose domains publish policies of a year's max_age
+// would evict a victim's one-day enforce policy in active use, the very
+// policy the cache is there to keep (RFC 8461, Section 10.2).
 type MemoryStore struct {
-	// MaxEntries bounds the domains kept. 0: 10,000. When full, an expired
-	// entry goes first, else the one that expires soonest.
+	// MaxEntries bounds the domains kept. 0: 10,000.
 	MaxEntries int
 
-	mu sync.Mutex
-	m  map[string]Entry
+	mu   sync.RWMutex
+	m    map[string]*item
+	tick atomic.Uint64 // the clock of last uses: one tick per Get hit or Put
+}
+
+// item is a stored entry and its last use. Get under the read lock stamps
+// used atomically, so readers never wait for each other.
+type item struct {
+	e    Entry
+	used atomic.Uint64
 }
 
 const defaultMaxEntries = 10000
@@ -66,43 +81,76 @@ func (s *MemoryStore) max() int {
 
 // Get returns the entry of domain.
 func (s *MemoryStore) Get(_ context.Context, domain string) (Entry, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.m[normDomain(domain)]
-	return e, ok, nil
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	it, ok := s.m[normDomain(domain)]
+	if !ok {
+		return Entry{}, false, nil
+	}
+	it.used.Store(s.tick.Add(1))
+	return it.e, true, nil
 }
 
-// Put stores the entry of domain, evicting another when full.
+// Put stores the entry of domain, evicting others when full. An entry
+// already expired is not kept, and drops the one it replaces.
 func (s *MemoryStore) Put(_ context.Context, domain string, e Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.put(normDomain(domain), e)
+	s.put(normDomain(domain), e, time.Now())
 	return nil
 }
 
-func (s *MemoryStore) put(domain string, e Entry) {
+// put is Put with s.mu held.
+func (s *MemoryStore) put(domain string, e Entry, now time.Time) {
+	if !e.Valid(now) {
+		delete(s.m, domain)
+		return
+	}
 	if s.m == nil {
-		s.m = make(map[string]Entry)
+		s.m = make(map[string]*item)
 	}
-	if _, ok := s.m[domain]; !ok && len(s.m) >= s.max() {
-		s.evict(len(s.m) - s.max() + 1)
+	it := &item{e: e}
+	it.used.Store(s.tick.Add(1))
+	s.m[domain] = it
+	if len(s.m) > s.max() {
+		s.evict(domain, now)
 	}
-	s.m[domain] = e
 }
 
-// evict drops n entries: those that expire first (expired ones included).
-func (s *MemoryStore) evict(n int) {
-	for ; n > 0 && len(s.m) > 0; n-- {
+// evict brings s within its bounds, never evicting keep (the entry just
+// put): every expired entry goes, then the entries of lowest rank.
+func (s *MemoryStore) evict(keep string, now time.Time) {
+	for d, it := range s.m {
+		if !it.e.Valid(now) {
+			delete(s.m, d)
+		}
+	}
+	for len(s.m) > s.max() {
 		var victim string
-		var first time.Time
-		for d, e := range s.m {
-			if victim == "" || e.Expires().Before(first) {
-				victim, first = d, e.Expires()
+		var low *item
+		for d, it := range s.m {
+			if d != keep && (low == nil || it.below(low)) {
+				victim, low = d, it
 			}
+		}
+		if low == nil {
+			return
 		}
 		delete(s.m, victim)
 	}
 }
+
+// below reports whether it is evicted before o: a policy in mode none or
+// testing before one in mode enforce, then the least recently used. (An
+// O(n) scan per eviction: a Put follows an HTTPS fetch, which costs more.)
+func (it *item) below(o *item) bool {
+	if a, b := it.enforce(), o.enforce(); a != b {
+		return b
+	}
+	return it.used.Load() < o.used.Load()
+}
+
+func (it *item) enforce() bool { return it.e.Policy != nil && it.e.Policy.Mode == ModeEnforce }
 
 // FileStore is a Store kept in one file, so cached policies survive a
 // restart: that is what keeps a policy in force when an attacker blocks the
@@ -114,7 +162,8 @@ func (s *MemoryStore) evict(n int) {
 type FileStore struct {
 	// Path is the file. Required.
 	Path string
-	// MaxEntries bounds the domains kept. 0: 10,000.
+	// MaxEntries bounds the domains kept, evicted as MemoryStore does.
+	// 0: 10,000.
 	MaxEntries int
 
 	mu     sync.Mutex
@@ -166,10 +215,10 @@ func (s *FileStore) load() error {
 			continue // an entry this version cannot read: fetch it again
 		}
 		p.ID = fe.ID
-		if have, ok := s.mem.m[normDomain(d)]; ok && !have.Fetched.Before(fe.Fetched) {
+		if have, ok := s.mem.m[normDomain(d)]; ok && !have.e.Fetched.Before(fe.Fetched) {
 			continue // put while the file could not be read: newer
 		}
-		s.mem.put(normDomain(d), Entry{Policy: p, ID: fe.ID, Fetched: fe.Fetched})
+		s.mem.put(normDomain(d), Entry{Policy: p, ID: fe.ID, Fetched: fe.Fetched}, time.Now())
 	}
 	s.loaded = true
 	return nil
@@ -195,18 +244,18 @@ func (s *FileStore) Put(_ context.Context, domain string, e Entry) error {
 	lerr := s.load()
 	s.mem.mu.Lock()
 	defer s.mem.mu.Unlock()
-	s.mem.put(normDomain(domain), e)
+	now := time.Now()
+	s.mem.put(normDomain(domain), e, now)
 	if lerr != nil {
 		return lerr // rewriting the file now would drop what it holds
 	}
-	now := time.Now()
 	f := fileFormat{Version: fileVersion, Entries: make(map[string]fileEntry, len(s.mem.m))}
-	for d, e := range s.mem.m {
-		if !e.Valid(now) {
+	for d, it := range s.mem.m {
+		if !it.e.Valid(now) {
 			delete(s.mem.m, d)
 			continue
 		}
-		f.Entries[d] = fileEntry{ID: e.ID, Fetched: e.Fetched, Policy: e.Policy.String()}
+		f.Entries[d] = fileEntry{ID: it.e.ID, Fetched: it.e.Fetched, Policy: it.e.Policy.String()}
 	}
 	b, err := json.Marshal(f)
 	if err != nil {
