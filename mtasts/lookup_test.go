@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -301,6 +302,125 @@ func TestFileStore(t *testing.T) {
 			t.Error("a FileStore without Path is an error")
 		}
 	})
+}
+
+// TestFileStoreReadsDuringWrite: while a Put's write of the file is held
+// up (a slow disk, a large file), Gets answer at once, the Put's own entry
+// included, and another Put changes memory at once too; the writes then
+// run one after the other, and the file holds every entry. Before, Put
+// held the store's only lock while it encoded and wrote the file, so a
+// route's Get waited up to a second behind it with a few hundred large
+// policies (BenchmarkFileStoreGetBehindPut).
+func TestFileStoreReadsDuringWrite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cache.json")
+	p, err := ParsePolicy([]byte(policyText(ModeEnforce, 86400, "mx.example.com")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(id string) Entry { return Entry{Policy: p, ID: id, Fetched: time.Now()} }
+	s := &FileStore{Path: path}
+	if err := s.Put(ctx, "a.example", entry("a")); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.writing = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	putDone := make(chan error, 2)
+	go func() { putDone <- s.Put(ctx, "b.example", entry("b")) }()
+	<-entered // a write is under way, and held
+
+	within := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { defer close(done); f() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second): // a deadlock detector, not a timing
+			close(release)
+			t.Fatalf("%s waited behind the write of the file", what)
+		}
+	}
+	for _, d := range []string{"a.example", "b.example"} {
+		within("Get "+d, func() {
+			if e, ok, err := s.Get(ctx, d); !ok || err != nil || e.ID != d[:1] {
+				t.Errorf("Get %s during a write: %+v %v %v", d, e, ok, err)
+			}
+		})
+	}
+	go func() { putDone <- s.Put(ctx, "c.example", entry("c")) }()
+	within("Get of an entry put during the write", func() {
+		for {
+			if _, ok, _ := s.Get(ctx, "c.example"); ok {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	close(release)
+	for range 2 {
+		if err := <-putDone; err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := &FileStore{Path: path}
+	for _, d := range []string{"a.example", "b.example", "c.example"} {
+		if _, ok, err := again.Get(ctx, d); !ok || err != nil {
+			t.Errorf("%s not in the file: %v %v", d, ok, err)
+		}
+	}
+}
+
+// TestFileStoreSkipsBadEntries: an entry of the file that does not parse
+// is skipped, the others are read, and the first Get says which were
+// skipped. Before, one entry whose JSON did not fit (a "fetched" that is
+// no time) made the whole file corrupt, every policy lost, and a policy
+// text that did not parse was dropped without a word.
+func TestFileStoreSkipsBadEntries(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cache.json")
+	now := time.Now()
+	good := policyText(ModeEnforce, 86400, "mx.example.com")
+	entries := map[string]any{
+		"good.example":      map[string]any{"id": "g", "fetched": now.Add(-time.Hour), "policy": good},
+		"also.example":      map[string]any{"id": "h", "fetched": now.Add(-time.Hour), "policy": good},
+		"badtime.example":   map[string]any{"id": "x", "fetched": "yesterday", "policy": good},
+		"badtype.example":   []int{1, 2},
+		"badpolicy.example": map[string]any{"id": "x", "fetched": now, "policy": "mode: sometimes"},
+		"bad domain/x":      map[string]any{"id": "x", "fetched": now, "policy": good},
+		"expired.example":   map[string]any{"id": "x", "fetched": now.Add(-48 * time.Hour), "policy": good},
+	}
+	b, err := json.Marshal(map[string]any{"version": 1, "entries": entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &FileStore{Path: path}
+	e, ok, err := s.Get(ctx, "good.example")
+	if !ok || e.ID != "g" {
+		t.Fatalf("the good entry: %+v %v %v", e, ok, err)
+	}
+	for _, d := range []string{"badtime.example", "badtype.example", "badpolicy.example", "bad domain/x"} {
+		if err == nil || !strings.Contains(err.Error(), strconv.Quote(d)) {
+			t.Errorf("the error does not name %q: %v", d, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "expired.example") {
+		t.Errorf("an expired entry is no error: %v", err)
+	}
+	if e, ok, err := s.Get(ctx, "also.example"); !ok || e.ID != "h" || err != nil {
+		t.Errorf("the other good entry, and the error said once: %+v %v %v", e, ok, err)
+	}
+	if _, err := os.Stat(path + ".corrupt"); err == nil {
+		t.Error("the file was moved aside")
+	}
 }
 
 // TestFileStoreOldFailedKey: a file written when entries carried a "failed"

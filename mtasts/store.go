@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,10 +157,19 @@ func (it *item) enforce() bool { return it.e.Policy != nil && it.e.Policy.Mode =
 // FileStore is a Store kept in one file, so cached policies survive a
 // restart: that is what keeps a policy in force when an attacker blocks the
 // fetch after the sender restarts (RFC 8461, Section 10.2). The file is
-// read on first use and rewritten whole on each Put, atomically (a
+// read on first use and rewritten whole after each Put, atomically (a
 // temporary file in the same directory, synced, then renamed over it), with
-// expired entries left out. A file that cannot be parsed is renamed to
-// Path+".corrupt" and the store starts empty. One process should use a file.
+// expired entries left out. One process should use a file.
+//
+// No reader waits on a write: Get answers from memory, under a read lock
+// that a Put holds only to change the map, never while it encodes or
+// writes the file. Writes are serialized among themselves, and a write
+// takes along every Put made before it, so Puts that pile up behind a slow
+// disk are written once.
+//
+// A file that cannot be parsed at all is renamed to Path+".corrupt" and the
+// store starts empty; an entry that does not parse is skipped, the others
+// are read, and the first Get returns the error naming it.
 type FileStore struct {
 	// Path is the file. Required.
 	Path string
@@ -166,15 +177,24 @@ type FileStore struct {
 	// 0: 10,000.
 	MaxEntries int
 
-	mu     sync.Mutex
-	loaded bool
-	mem    MemoryStore
+	mem MemoryStore // what Get reads; its lock guards gen too
+
+	loadMu  sync.Mutex            // serializes reading the file
+	loaded  atomic.Bool           // the file was read (or found missing)
+	skipped atomic.Pointer[error] // the entries the load skipped, for the next Get
+
+	gen     atomic.Uint64 // Puts so far; changed under mem.mu's write lock
+	writeMu sync.Mutex    // serializes writing the file
+	written uint64        // the gen of the last file written; guarded by writeMu
+
+	writing func() // test hook: called by a write, outside every lock readers take
 }
 
-// fileFormat is the file's JSON.
+// fileFormat is the file's JSON. Entries are decoded one by one, so that
+// one that does not parse costs only itself.
 type fileFormat struct {
-	Version int                  `json:"version"`
-	Entries map[string]fileEntry `json:"entries"`
+	Version int                        `json:"version"`
+	Entries map[string]json.RawMessage `json:"entries"`
 }
 
 type fileEntry struct {
@@ -185,17 +205,23 @@ type fileEntry struct {
 
 const fileVersion = 1
 
+// load reads the file once. It returns an error when the file cannot be
+// read; entries it skips are kept for the next Get.
 func (s *FileStore) load() error {
-	if s.loaded {
+	if s.loaded.Load() {
+		return nil
+	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if s.loaded.Load() {
 		return nil
 	}
 	if s.Path == "" {
 		return errors.New("mtasts: FileStore has no Path")
 	}
-	s.mem.MaxEntries = s.MaxEntries
 	b, err := os.ReadFile(s.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		s.loaded = true
+		s.loaded.Store(true)
 		return nil
 	}
 	if err != nil {
@@ -206,62 +232,134 @@ func (s *FileStore) load() error {
 		if err := os.Rename(s.Path, s.Path+".corrupt"); err != nil {
 			return fmt.Errorf("mtasts: policy cache %q is corrupt and cannot be moved aside: %w", s.Path, err)
 		}
-		s.loaded = true
+		s.loaded.Store(true)
 		return nil
 	}
-	for d, fe := range f.Entries {
-		p, err := ParsePolicy([]byte(fe.Policy))
+	type read struct {
+		domain string
+		e      Entry
+	}
+	var (
+		entries []read
+		errs    []error
+	)
+	for d, raw := range f.Entries {
+		e, err := decodeEntry(d, raw)
 		if err != nil {
-			continue // an entry this version cannot read: fetch it again
+			// Skipped (an entry this version cannot read is fetched
+			// again), and said.
+			errs = append(errs, fmt.Errorf("mtasts: policy cache %q: entry %q skipped: %w", s.Path, d, err))
+			continue
 		}
-		p.ID = fe.ID
-		if have, ok := s.mem.m[normDomain(d)]; ok && !have.e.Fetched.Before(fe.Fetched) {
+		entries = append(entries, read{normDomain(d), e})
+	}
+	// Oldest first, so that the last uses the store starts with follow
+	// the fetches.
+	slices.SortFunc(entries, func(a, b read) int { return a.e.Fetched.Compare(b.e.Fetched) })
+	now := time.Now()
+	s.mem.mu.Lock()
+	s.mem.MaxEntries = s.MaxEntries
+	for _, r := range entries {
+		if have, ok := s.mem.m[r.domain]; ok && !have.e.Fetched.Before(r.e.Fetched) {
 			continue // put while the file could not be read: newer
 		}
-		s.mem.put(normDomain(d), Entry{Policy: p, ID: fe.ID, Fetched: fe.Fetched}, time.Now())
+		s.mem.put(r.domain, r.e, now)
 	}
-	s.loaded = true
+	s.mem.mu.Unlock()
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	if err := errors.Join(errs...); err != nil {
+		s.skipped.Store(&err)
+	}
+	s.loaded.Store(true)
 	return nil
 }
 
-// Get returns the entry of domain, reading the file on first use. While
-// the file cannot be read, it answers from what Put kept in memory, with
-// the error.
-func (s *FileStore) Get(ctx context.Context, domain string) (Entry, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lerr := s.load()
-	e, ok, _ := s.mem.Get(ctx, domain)
-	return e, ok, lerr
+// decodeEntry reads one entry of the file.
+func decodeEntry(domain string, raw json.RawMessage) (Entry, error) {
+	if !validDomain(normDomain(domain)) {
+		return Entry{}, ErrBadDomain
+	}
+	var fe fileEntry
+	if err := json.Unmarshal(raw, &fe); err != nil {
+		return Entry{}, err
+	}
+	p, err := ParsePolicy([]byte(fe.Policy))
+	if err != nil {
+		return Entry{}, err
+	}
+	p.ID = fe.ID
+	return Entry{Policy: p, ID: fe.ID, Fetched: fe.Fetched}, nil
 }
 
-// Put stores the entry and rewrites the file. While the file cannot be
-// read, the entry is kept in memory only (and the error returned), so the
-// policy stays in force in this process.
+// Get returns the entry of domain, reading the file on first use; that Get
+// also returns the error naming the entries it skipped. While the file
+// cannot be read, Get answers from what Put kept in memory, with the error.
+func (s *FileStore) Get(ctx context.Context, domain string) (Entry, bool, error) {
+	err := s.load()
+	if s.skipped.Load() != nil { // once: Swap is a write every reader would share
+		if skipped := s.skipped.Swap(nil); skipped != nil {
+			err = *skipped
+		}
+	}
+	e, ok, _ := s.mem.Get(ctx, domain)
+	return e, ok, err
+}
+
+// Put stores the entry and has the file rewritten. While the file cannot
+// be read, the entry is kept in memory only (and the error returned), so
+// the policy stays in force in this process.
 func (s *FileStore) Put(_ context.Context, domain string, e Entry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	lerr := s.load()
 	s.mem.mu.Lock()
-	defer s.mem.mu.Unlock()
-	now := time.Now()
-	s.mem.put(normDomain(domain), e, now)
+	s.mem.MaxEntries = s.MaxEntries
+	s.mem.put(normDomain(domain), e, time.Now())
+	gen := s.gen.Add(1)
+	s.mem.mu.Unlock()
 	if lerr != nil {
 		return lerr // rewriting the file now would drop what it holds
 	}
-	f := fileFormat{Version: fileVersion, Entries: make(map[string]fileEntry, len(s.mem.m))}
+	return s.write(gen)
+}
+
+// write writes the file with what the store holds, unless a write since
+// Put number gen already did.
+func (s *FileStore) write(gen uint64) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.written >= gen {
+		return nil
+	}
+	// The snapshot: a copy of the entries under the read lock, which Gets
+	// share; the encoding and the disk come after it is released.
+	now := time.Now()
+	s.mem.mu.RLock()
+	have := s.gen.Load()
+	snap := make(map[string]Entry, len(s.mem.m))
 	for d, it := range s.mem.m {
-		if !it.e.Valid(now) {
-			delete(s.mem.m, d)
-			continue
+		if it.e.Valid(now) {
+			snap[d] = it.e
 		}
-		f.Entries[d] = fileEntry{ID: it.e.ID, Fetched: it.e.Fetched, Policy: it.e.Policy.String()}
+	}
+	s.mem.mu.RUnlock()
+	if s.writing != nil {
+		s.writing()
+	}
+	f := struct {
+		Version int                  `json:"version"`
+		Entries map[string]fileEntry `json:"entries"`
+	}{fileVersion, make(map[string]fileEntry, len(snap))}
+	for d, e := range snap {
+		f.Entries[d] = fileEntry{ID: e.ID, Fetched: e.Fetched, Policy: e.Policy.String()}
 	}
 	b, err := json.Marshal(f)
 	if err != nil {
 		return fmt.Errorf("mtasts: encoding policy cache: %w", err)
 	}
-	return writeAtomic(s.Path, b)
+	if err := writeAtomic(s.Path, b); err != nil {
+		return err
+	}
+	s.written = have
+	return nil
 }
 
 // writeAtomic replaces path with b: a reader sees the old file or the new
