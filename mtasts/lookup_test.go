@@ -529,6 +529,46 @@ func TestMemoryStoreEviction(t *testing.T) {
 	}
 }
 
+// TestMemoryStoreMaxBytes: the store is bounded in bytes as well as in
+// entries, by the same order of eviction: a flood of an attacker's 64 KiB
+// policies stays within MaxBytes and leaves the victim's small policy in
+// use. Before, only MaxEntries bounded it: 10,000 such policies (mail to
+// as many of the attacker's domains) held 640 MiB.
+func TestMemoryStoreMaxBytes(t *testing.T) {
+	ctx := context.Background()
+	var body strings.Builder
+	body.WriteString(policyText(ModeEnforce, 31557600, "mx.evil.example"))
+	for body.Len() < 64<<10-10 {
+		body.WriteString("x: y\r\n")
+	}
+	big, err := ParsePolicy([]byte(body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := &Policy{Mode: ModeEnforce, MX: []Pattern{{Domain: "mx.victim.example"}}, MaxAge: 24 * time.Hour}
+	s := &MemoryStore{MaxBytes: 200 << 10}
+	s.Put(ctx, "victim.example", Entry{Policy: small, Fetched: time.Now()})
+	for i := range 20 {
+		s.Put(ctx, "evil"+itoa(i)+".example", Entry{Policy: big, Fetched: time.Now()})
+		if _, ok, _ := s.Get(ctx, "victim.example"); !ok {
+			t.Fatalf("after %d of the attacker's policies the victim's is gone", i+1)
+		}
+		if s.bytes > s.MaxBytes {
+			t.Fatalf("after %d of the attacker's policies: %d bytes, over MaxBytes %d", i+1, s.bytes, s.MaxBytes)
+		}
+	}
+	bigSize := Entry{Policy: big}.size("evil10.example")
+	if n, want := len(s.m), 1+int((s.MaxBytes-s.m["victim.example"].size)/bigSize); n != want {
+		t.Errorf("%d entries, want the victim's and as many of the attacker's as fit: %d", n, want)
+	}
+
+	one := &MemoryStore{MaxBytes: 1000}
+	one.Put(ctx, "evil.example", Entry{Policy: big, Fetched: time.Now()})
+	if _, ok, _ := one.Get(ctx, "evil.example"); !ok {
+		t.Error("a policy larger than MaxBytes is still kept, alone: else it would be fetched on every delivery")
+	}
+}
+
 // TestLookupEvictionAttack: the attack of TestMemoryStoreEviction through
 // Lookup: mail to the attacker's domains, each with a policy of a year's
 // max_age, between deliveries to the victim, then the victim's record and

@@ -179,9 +179,13 @@ func TestStoredPolicyMemory(t *testing.T) {
 		runtime.KeepAlive(s)
 		per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
 		limit := int64(len(tt.body)) + 24*int64(len(p.MX)) + 4096
-		t.Logf("%s: body %d bytes, %d mx: %d bytes a stored policy (%.2fx the body)", tt.name, len(tt.body), len(p.MX), per, float64(per)/float64(len(tt.body)))
+		est := Entry{Policy: p, ID: "x"}.size("d10.example")
+		t.Logf("%s: body %d bytes, %d mx: %d bytes a stored policy (%.2fx the body; MaxBytes counts %d)", tt.name, len(tt.body), len(p.MX), per, float64(per)/float64(len(tt.body)), est)
 		if per > limit {
 			t.Errorf("%s: a stored policy of a %d-byte body costs %d bytes, over %d", tt.name, len(tt.body), per, limit)
+		}
+		if est < per*8/10 || est > per*12/10 {
+			t.Errorf("%s: MaxBytes counts %d bytes for a policy that costs %d", tt.name, est, per)
 		}
 	}
 }

@@ -50,7 +50,10 @@ type Store interface {
 
 // MemoryStore is a Store in memory. The zero value is ready to use.
 //
-// When full it evicts what protects the least: expired entries first, then
+// It is bounded in entries and in bytes: a policy costs about its body (up
+// to 64 KiB, see ParsePolicy), so 10,000 of an attacker's largest would
+// take 640 MiB where ordinary ones (a few hundred bytes) take a few. When
+// full it evicts what protects the least: expired entries first, then
 // policies in mode none or testing (whose loss costs a fetch, never a
 // downgrade), then the least recently used (by Get or Put). Never by
 // expiry: an attacker whose domains publish policies of a year's max_age
@@ -59,26 +62,57 @@ type Store interface {
 type MemoryStore struct {
 	// MaxEntries bounds the domains kept. 0: 10,000.
 	MaxEntries int
+	// MaxBytes bounds the memory the entries take: about their policies'
+	// bodies, 24 bytes an mx pattern and 256 an entry. 0: 32 MiB (10,000
+	// ordinary policies, or 500 of 64 KiB).
+	MaxBytes int64
 
-	mu   sync.RWMutex
-	m    map[string]*item
-	tick atomic.Uint64 // the clock of last uses: one tick per Get hit or Put
+	mu    sync.RWMutex
+	m     map[string]*item
+	bytes int64         // the Size of the entries in m
+	tick  atomic.Uint64 // the clock of last uses: one tick per Get hit or Put
 }
 
-// item is a stored entry and its last use. Get under the read lock stamps
-// used atomically, so readers never wait for each other.
+// item is a stored entry, its size and its last use. Get under the read
+// lock stamps used atomically, so readers never wait for each other.
 type item struct {
 	e    Entry
+	size int64
 	used atomic.Uint64
 }
 
-const defaultMaxEntries = 10000
+const (
+	defaultMaxEntries = 10000
+	defaultMaxBytes   = 32 << 20
+)
 
 func (s *MemoryStore) max() int {
 	if s.MaxEntries > 0 {
 		return s.MaxEntries
 	}
 	return defaultMaxEntries
+}
+
+func (s *MemoryStore) maxBytes() int64 {
+	if s.MaxBytes > 0 {
+		return s.MaxBytes
+	}
+	return defaultMaxBytes
+}
+
+// size is about the bytes of memory the entry of domain takes in a
+// MemoryStore: its policy's text, a Pattern (24 bytes) an mx pattern, and
+// the structures around them (checked by TestStoredPolicyMemory).
+func (e Entry) size(domain string) int64 {
+	const overhead = 256 // the item, its map slot, the Policy, slice and string headers
+	n := int64(overhead + len(domain) + len(e.ID))
+	if p := e.Policy; p != nil {
+		n += int64(len(p.ID) + len(p.ext) + len(p.MX)*24)
+		for _, m := range p.MX {
+			n += int64(len(m.Domain))
+		}
+	}
+	return n
 }
 
 // Get returns the entry of domain.
@@ -104,30 +138,41 @@ func (s *MemoryStore) Put(_ context.Context, domain string, e Entry) error {
 
 // put is Put with s.mu held.
 func (s *MemoryStore) put(domain string, e Entry, now time.Time) {
+	s.remove(domain)
 	if !e.Valid(now) {
-		delete(s.m, domain)
 		return
 	}
 	if s.m == nil {
 		s.m = make(map[string]*item)
 	}
-	it := &item{e: e}
+	it := &item{e: e, size: e.size(domain)}
 	it.used.Store(s.tick.Add(1))
 	s.m[domain] = it
-	if len(s.m) > s.max() {
+	s.bytes += it.size
+	if s.full() {
 		s.evict(domain, now)
 	}
 }
 
+func (s *MemoryStore) remove(domain string) {
+	if it, ok := s.m[domain]; ok {
+		delete(s.m, domain)
+		s.bytes -= it.size
+	}
+}
+
+func (s *MemoryStore) full() bool { return len(s.m) > s.max() || s.bytes > s.maxBytes() }
+
 // evict brings s within its bounds, never evicting keep (the entry just
-// put): every expired entry goes, then the entries of lowest rank.
+// put, which stays even if larger than MaxBytes): every expired entry
+// goes, then the entries of lowest rank.
 func (s *MemoryStore) evict(keep string, now time.Time) {
 	for d, it := range s.m {
 		if !it.e.Valid(now) {
-			delete(s.m, d)
+			s.remove(d)
 		}
 	}
-	for len(s.m) > s.max() {
+	for s.full() {
 		var victim string
 		var low *item
 		for d, it := range s.m {
@@ -138,7 +183,7 @@ func (s *MemoryStore) evict(keep string, now time.Time) {
 		if low == nil {
 			return
 		}
-		delete(s.m, victim)
+		s.remove(victim)
 	}
 }
 
@@ -173,9 +218,10 @@ func (it *item) enforce() bool { return it.e.Policy != nil && it.e.Policy.Mode =
 type FileStore struct {
 	// Path is the file. Required.
 	Path string
-	// MaxEntries bounds the domains kept, evicted as MemoryStore does.
-	// 0: 10,000.
+	// MaxEntries and MaxBytes bound the entries kept, evicted as
+	// MemoryStore does. 0: 10,000 entries, 32 MiB.
 	MaxEntries int
+	MaxBytes   int64
 
 	mem MemoryStore // what Get reads; its lock guards gen too
 
@@ -258,7 +304,7 @@ func (s *FileStore) load() error {
 	slices.SortFunc(entries, func(a, b read) int { return a.e.Fetched.Compare(b.e.Fetched) })
 	now := time.Now()
 	s.mem.mu.Lock()
-	s.mem.MaxEntries = s.MaxEntries
+	s.mem.MaxEntries, s.mem.MaxBytes = s.MaxEntries, s.MaxBytes
 	for _, r := range entries {
 		if have, ok := s.mem.m[r.domain]; ok && !have.e.Fetched.Before(r.e.Fetched) {
 			continue // put while the file could not be read: newer
@@ -311,7 +357,7 @@ func (s *FileStore) Get(ctx context.Context, domain string) (Entry, bool, error)
 func (s *FileStore) Put(_ context.Context, domain string, e Entry) error {
 	lerr := s.load()
 	s.mem.mu.Lock()
-	s.mem.MaxEntries = s.MaxEntries
+	s.mem.MaxEntries, s.mem.MaxBytes = s.MaxEntries, s.MaxBytes
 	s.mem.put(normDomain(domain), e, time.Now())
 	gen := s.gen.Add(1)
 	s.mem.mu.Unlock()
