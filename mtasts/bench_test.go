@@ -32,6 +32,41 @@ func BenchmarkLookupCached(b *testing.B) {
 	}
 }
 
+// BenchmarkMemoryStorePutFull: a Put of a new domain into a full store of
+// 10,000 entries, each evicting one (an O(n) scan for the lowest rank), and
+// the Get of a route meanwhile.
+func BenchmarkMemoryStorePutFull(b *testing.B) {
+	ctx := context.Background()
+	p, err := ParsePolicy([]byte(policyText(ModeEnforce, 86400, "mx1.example.com", "*.example.net")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &MemoryStore{}
+	names := make([]string, 2*defaultMaxEntries)
+	for i := range names {
+		names[i] = "d" + itoa(i) + ".example"
+	}
+	for _, d := range names[:defaultMaxEntries] {
+		s.Put(ctx, d, Entry{Policy: p, ID: "x", Fetched: time.Now()})
+	}
+	next := defaultMaxEntries // the names of the last 10,000 Puts are held, the others not
+	b.Run("put", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Put(ctx, names[next%len(names)], Entry{Policy: p, ID: "x", Fetched: time.Now()})
+			next++
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			s.Get(ctx, names[i%len(names)])
+			i++
+		}
+	})
+}
+
 func BenchmarkParsePolicy(b *testing.B) {
 	body := []byte("version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmx: backupmx.example.com\r\nmax_age: 604800\r\n")
 	b.ReportAllocs()

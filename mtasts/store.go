@@ -67,9 +67,10 @@ type MemoryStore struct {
 	// ordinary policies, or 500 of 64 KiB).
 	MaxBytes int64
 
-	mu    sync.RWMutex
+	putMu sync.Mutex   // serializes Puts: what is in m changes only under it
+	mu    sync.RWMutex // guards m and bytes; Puts write-lock it only to change them
 	m     map[string]*item
-	bytes int64         // the Size of the entries in m
+	bytes int64         // the size of the entries in m
 	tick  atomic.Uint64 // the clock of last uses: one tick per Get hit or Put
 }
 
@@ -128,16 +129,22 @@ func (s *MemoryStore) Get(_ context.Context, domain string) (Entry, bool, error)
 }
 
 // Put stores the entry of domain, evicting others when full. An entry
-// already expired is not kept, and drops the one it replaces.
+// already expired is not kept, and drops the one it replaces. Gets wait
+// only while the map changes, not while a Put looks for what to evict.
 func (s *MemoryStore) Put(_ context.Context, domain string, e Entry) error {
+	s.putMu.Lock()
+	defer s.putMu.Unlock()
+	domain = normDomain(domain)
+	now := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.put(normDomain(domain), e, time.Now())
+	s.set(domain, e, now)
+	s.mu.Unlock()
+	s.evict(domain, now)
 	return nil
 }
 
-// put is Put with s.mu held.
-func (s *MemoryStore) put(domain string, e Entry, now time.Time) {
+// set puts e in m, with putMu and mu held.
+func (s *MemoryStore) set(domain string, e Entry, now time.Time) {
 	s.remove(domain)
 	if !e.Valid(now) {
 		return
@@ -149,11 +156,9 @@ func (s *MemoryStore) put(domain string, e Entry, now time.Time) {
 	it.used.Store(s.tick.Add(1))
 	s.m[domain] = it
 	s.bytes += it.size
-	if s.full() {
-		s.evict(domain, now)
-	}
 }
 
+// remove drops the entry of domain, with putMu and mu held.
 func (s *MemoryStore) remove(domain string) {
 	if it, ok := s.m[domain]; ok {
 		delete(s.m, domain)
@@ -163,41 +168,85 @@ func (s *MemoryStore) remove(domain string) {
 
 func (s *MemoryStore) full() bool { return len(s.m) > s.max() || s.bytes > s.maxBytes() }
 
-// evict brings s within its bounds, never evicting keep (the entry just
-// put, which stays even if larger than MaxBytes): every expired entry
-// goes, then the entries of lowest rank.
-func (s *MemoryStore) evict(keep string, now time.Time) {
-	for d, it := range s.m {
-		if !it.e.Valid(now) {
-			s.remove(d)
-		}
+// rank is where an entry stands in the order of eviction.
+type rank struct {
+	domain  string
+	enforce bool   // mode enforce: evicted after none and testing
+	used    uint64 // its last use
+}
+
+// below reports whether r is evicted before o: a policy in mode none or
+// testing before one in mode enforce, then the least recently used.
+func (r rank) below(o rank) bool {
+	if r.enforce != o.enforce {
+		return o.enforce
 	}
-	for s.full() {
-		var victim string
-		var low *item
-		for d, it := range s.m {
-			if d != keep && (low == nil || it.below(low)) {
-				victim, low = d, it
-			}
-		}
-		if low == nil {
+	return r.used < o.used
+}
+
+// evict brings s within its bounds, with putMu held, never evicting keep
+// (the entry just put, which stays even if larger than MaxBytes): every
+// expired entry goes, then the entries of lowest rank. It looks under the
+// read lock, which Gets share (an O(n) scan, or a sort when more than one
+// entry must go), and write-locks only to remove: since Puts are
+// serialized, what it saw is still there.
+func (s *MemoryStore) evict(keep string, now time.Time) {
+	for {
+		s.mu.RLock()
+		if !s.full() {
+			s.mu.RUnlock()
 			return
 		}
-		s.remove(victim)
+		many := len(s.m) > s.max()+1 // a file loaded, or a bound lowered
+		var (
+			expired []string
+			all     []rank
+			low     rank
+		)
+		for d, it := range s.m {
+			r := rank{d, it.e.Policy.Mode == ModeEnforce, it.used.Load()}
+			switch {
+			case d == keep:
+			case !it.e.Valid(now):
+				expired = append(expired, d)
+			case many:
+				all = append(all, r)
+			case low.domain == "" || r.below(low):
+				low = r
+			}
+		}
+		s.mu.RUnlock()
+		slices.SortFunc(all, func(a, b rank) int {
+			if a.below(b) {
+				return -1
+			}
+			if b.below(a) {
+				return 1
+			}
+			return 0
+		})
+		s.mu.Lock()
+		switch {
+		case len(expired) > 0:
+			for _, d := range expired {
+				s.remove(d)
+			}
+		case len(all) > 0:
+			for _, r := range all {
+				if !s.full() {
+					break
+				}
+				s.remove(r.domain)
+			}
+		case low.domain != "":
+			s.remove(low.domain)
+		default: // keep alone is left
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
 	}
 }
-
-// below reports whether it is evicted before o: a policy in mode none or
-// testing before one in mode enforce, then the least recently used. (An
-// O(n) scan per eviction: a Put follows an HTTPS fetch, which costs more.)
-func (it *item) below(o *item) bool {
-	if a, b := it.enforce(), o.enforce(); a != b {
-		return b
-	}
-	return it.used.Load() < o.used.Load()
-}
-
-func (it *item) enforce() bool { return it.e.Policy != nil && it.e.Policy.Mode == ModeEnforce }
 
 // FileStore is a Store kept in one file, so cached policies survive a
 // restart: that is what keeps a policy in force when an attacker blocks the
@@ -223,13 +272,14 @@ type FileStore struct {
 	MaxEntries int
 	MaxBytes   int64
 
-	mem MemoryStore // what Get reads; its lock guards gen too
+	memOnce sync.Once
+	mem     *MemoryStore // what Get reads, made with the bounds above
 
 	loadMu  sync.Mutex            // serializes reading the file
 	loaded  atomic.Bool           // the file was read (or found missing)
 	skipped atomic.Pointer[error] // the entries the load skipped, for the next Get
 
-	gen     atomic.Uint64 // Puts so far; changed under mem.mu's write lock
+	gen     atomic.Uint64 // Puts so far, each counted once its entry is in mem
 	writeMu sync.Mutex    // serializes writing the file
 	written uint64        // the gen of the last file written; guarded by writeMu
 
@@ -303,21 +353,30 @@ func (s *FileStore) load() error {
 	// the fetches.
 	slices.SortFunc(entries, func(a, b read) int { return a.e.Fetched.Compare(b.e.Fetched) })
 	now := time.Now()
-	s.mem.mu.Lock()
-	s.mem.MaxEntries, s.mem.MaxBytes = s.MaxEntries, s.MaxBytes
+	mem := s.memory()
+	mem.putMu.Lock()
+	mem.mu.Lock()
 	for _, r := range entries {
-		if have, ok := s.mem.m[r.domain]; ok && !have.e.Fetched.Before(r.e.Fetched) {
+		if have, ok := mem.m[r.domain]; ok && !have.e.Fetched.Before(r.e.Fetched) {
 			continue // put while the file could not be read: newer
 		}
-		s.mem.put(r.domain, r.e, now)
+		mem.set(r.domain, r.e, now)
 	}
-	s.mem.mu.Unlock()
+	mem.mu.Unlock()
+	mem.evict("", now)
+	mem.putMu.Unlock()
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	if err := errors.Join(errs...); err != nil {
 		s.skipped.Store(&err)
 	}
 	s.loaded.Store(true)
 	return nil
+}
+
+// memory gives the store in memory, made on first use with the bounds.
+func (s *FileStore) memory() *MemoryStore {
+	s.memOnce.Do(func() { s.mem = &MemoryStore{MaxEntries: s.MaxEntries, MaxBytes: s.MaxBytes} })
+	return s.mem
 }
 
 // decodeEntry reads one entry of the file.
@@ -347,20 +406,17 @@ func (s *FileStore) Get(ctx context.Context, domain string) (Entry, bool, error)
 			err = *skipped
 		}
 	}
-	e, ok, _ := s.mem.Get(ctx, domain)
+	e, ok, _ := s.memory().Get(ctx, domain)
 	return e, ok, err
 }
 
 // Put stores the entry and has the file rewritten. While the file cannot
 // be read, the entry is kept in memory only (and the error returned), so
 // the policy stays in force in this process.
-func (s *FileStore) Put(_ context.Context, domain string, e Entry) error {
+func (s *FileStore) Put(ctx context.Context, domain string, e Entry) error {
 	lerr := s.load()
-	s.mem.mu.Lock()
-	s.mem.MaxEntries, s.mem.MaxBytes = s.MaxEntries, s.MaxBytes
-	s.mem.put(normDomain(domain), e, time.Now())
+	s.memory().Put(ctx, domain, e)
 	gen := s.gen.Add(1)
-	s.mem.mu.Unlock()
 	if lerr != nil {
 		return lerr // rewriting the file now would drop what it holds
 	}
@@ -376,17 +432,20 @@ func (s *FileStore) write(gen uint64) error {
 		return nil
 	}
 	// The snapshot: a copy of the entries under the read lock, which Gets
-	// share; the encoding and the disk come after it is released.
+	// share; the encoding and the disk come after it is released. A Put
+	// counts in gen after its entry is in the map: have counts no Put
+	// whose entry the snapshot lacks.
 	now := time.Now()
-	s.mem.mu.RLock()
+	mem := s.memory()
+	mem.mu.RLock()
 	have := s.gen.Load()
-	snap := make(map[string]Entry, len(s.mem.m))
-	for d, it := range s.mem.m {
+	snap := make(map[string]Entry, len(mem.m))
+	for d, it := range mem.m {
 		if it.e.Valid(now) {
 			snap[d] = it.e
 		}
 	}
-	s.mem.mu.RUnlock()
+	mem.mu.RUnlock()
 	if s.writing != nil {
 		s.writing()
 	}
