@@ -31,7 +31,11 @@
 //     a trailing dot do not matter.
 //
 // The policy cache is a [Store]: [MemoryStore], or [FileStore], which
-// survives restarts. Failures carry the RFC 8460 (TLSRPT) result type
+// survives restarts and whose reads never wait for its writes. Both are
+// bounded in entries and bytes (a policy costs about its body) and evict
+// expired entries, then policies in mode none or testing, then the least
+// recently used: never by expiry, which would let an attacker's year-long
+// policies push out a victim's one-day policy in use. Failures carry the RFC 8460 (TLSRPT) result type
 // ([Result]: sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid).
 //
 // [TLSConfig] is the STARTTLS configuration for an MX host under a policy
