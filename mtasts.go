@@ -90,8 +90,8 @@ func (ro *routing) joinMTASTS(ctx context.Context) *routeTLS {
 // resolverTXT is an mtasts.TXTFunc asking res, as the route asks it: the
 // answer validated as every other (lookup), CNAMEs followed, a Cache read in
 // place. NXDOMAIN and NODATA are (nil, nil); each TXT record's strings are
-// joined without spaces (RFC 8461, Section 3.1: "the TXT record ... MUST be
-// concatenated ... without spaces").
+// unescaped (txtBytes) and joined without spaces (RFC 8461, Section 3.1:
+// "the TXT record ... MUST be concatenated ... without spaces").
 func (r *Router) resolverTXT(res Resolver) mtasts.TXTFunc {
 	return func(ctx context.Context, name string) ([]string, error) {
 		ans, lerr := r.ask(ctx, res, dns.Fqdn(strings.ToLower(name)), dns.TypeTXT)
@@ -104,11 +104,48 @@ func (r *Router) resolverTXT(res Resolver) mtasts.TXTFunc {
 		out := make([]string, 0, len(ans.rrs))
 		for _, rr := range ans.rrs {
 			if t, ok := rr.(*dns.TXT); ok {
-				out = append(out, strings.Join(t.Txt, ""))
+				if len(t.Txt) == 1 {
+					out = append(out, txtBytes(t.Txt[0])) // no copy unless escaped
+					continue
+				}
+				var b strings.Builder
+				for _, s := range t.Txt {
+					b.WriteString(txtBytes(s))
+				}
+				out = append(out, b.String())
 			}
 		}
 		return out, nil
 	}
+}
+
+// txtBytes gives the bytes of a TXT character-string, which miekg/dns holds
+// in presentation form (RFC 1035, Section 5.1): \DDD is the byte of decimal
+// value DDD, \X is X. Joined as they are, a tab (\009) made a valid record
+// "v=STSv1;\tid=1" malformed.
+func txtBytes(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	digit := func(c byte) bool { return '0' <= c && c <= '9' }
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b = append(b, c)
+			continue
+		}
+		if i+3 < len(s) && digit(s[i+1]) && digit(s[i+2]) && digit(s[i+3]) {
+			if n := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0'); n <= 255 {
+				b = append(b, byte(n))
+				i += 3
+				continue
+			}
+		}
+		i++
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 // settleAll decides the TLS policy of every host of the current rounds

@@ -189,6 +189,40 @@ func TestMTASTSAntiDowngrade(t *testing.T) {
 	assert.EqualValues(t, 2, ph.requests.Load(), "the new id was fetched once")
 }
 
+// TestMTASTSEscapedTXT: the Router's own TXT question gives the record's
+// bytes: miekg/dns holds a TXT string in presentation form, where a tab is
+// \009, and the record "v=STSv1;<tab>id=1;" (a tab is white space of the
+// grammar, RFC 8461, Section 3.1) is valid. Before, the escaped strings
+// were joined as they were, the record was "malformed", and the policy was
+// never fetched.
+func TestMTASTSEscapedTXT(t *testing.T) {
+	ph := newPolicyHost(t, stsPolicy("enforce", "mx1.a.test"))
+	zone := append(stsZone(""), `_mta-sts.a.test. 300 IN TXT "v=STSv1;\009" "id=1;\009x=\"y\\"`)
+	s := &validatingServer{rrs: dnstest.RRs(zone...), insecure: []string{"test."}}
+	r := stsRouter(t, s, ph)
+	rt, err := r.Route(t.Context(), "a.test")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, ph.requests.Load(), "the record is valid: the policy is fetched")
+	assert.Equal(t, TLSMTASTS, rt.Hosts[0].TLS.Mode)
+	assert.ErrorIs(t, rt.Hosts[1].Err, ErrMTASTS)
+}
+
+func TestTXTBytes(t *testing.T) {
+	tests := []struct{ in, want, reason string }{
+		{"v=STSv1; id=1;", "v=STSv1; id=1;", "nothing escaped: the string itself"},
+		{`v=STSv1;\009id=1;`, "v=STSv1;\tid=1;", "\\DDD is a byte in decimal"},
+		{`\"q\"`, `"q"`, "\\X is X"},
+		{`a\\b`, `a\b`, "an escaped backslash"},
+		{`\255\000`, "\xff\x00", "the extremes of \\DDD"},
+		{`\256`, "256", "not a byte: \\2 and then 56"},
+		{`\12`, "12", "two digits are no \\DDD"},
+		{`end\`, `end\`, "a lone backslash at the end stays"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, txtBytes(tt.in), "%q: %s", tt.in, tt.reason)
+	}
+}
+
 // TestMTASTSParallel: the TXT question goes out with the MX question, not
 // after it: the server holds the MX answer until the TXT question has
 // arrived (a sequential router would never get it, and the test would

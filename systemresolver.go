@@ -13,9 +13,9 @@ import (
 
 // SystemResolver adapts Go's net.Resolver, for programs that must use the
 // system's resolution (cgo and nsswitch, a custom Dial) rather than talk to
-// DNS servers themselves. It answers MX, A, AAAA and CNAME questions with
-// replies synthesized from the standard library's results, and it is as
-// safe for concurrent use as its net.Resolver.
+// DNS servers themselves. It answers MX, A, AAAA, CNAME and TXT questions
+// with replies synthesized from the standard library's results, and it is
+// as safe for concurrent use as its net.Resolver.
 //
 // What the standard library hides, and what SystemResolver does about it:
 //
@@ -31,6 +31,10 @@ import (
 //     sorting and shuffling do not matter: the Router sorts and shuffles.
 //   - SERVFAIL, timeouts and other temporary failures come back as the
 //     standard library's error, which the Router treats as temporary.
+//   - LookupTXT joins the strings of each record: a TXT record comes back
+//     as one string, cut into strings of at most 255 bytes and escaped as
+//     miekg/dns holds them (presentation form: \", \\, \DDD), which is
+//     all the joined record an MTA-STS or TLSRPT reader needs.
 //   - Records carry TTL 0: the standard library does not report TTLs.
 //   - It cannot report DNSSEC status: replies never carry the AD bit, and
 //     a route through it is never Authentic.
@@ -83,6 +87,14 @@ func (s SystemResolver) Resolve(ctx context.Context, name string, qtype uint16) 
 		if err == nil && !strings.EqualFold(dns.Fqdn(cname), name) {
 			m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr, Target: dns.Fqdn(cname)})
 		}
+	case dns.TypeTXT:
+		// Without TXT, Router.MTASTS through a SystemResolver never found
+		// a policy, and said nothing.
+		var txts []string
+		txts, err = s.resolver().LookupTXT(ctx, name)
+		for _, t := range txts {
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: hdr, Txt: txtPresentation(t)})
+		}
 	default:
 		return nil, fmt.Errorf("mxroute: SystemResolver cannot ask for %s records", typeName(qtype))
 	}
@@ -114,4 +126,33 @@ func isTransient(ctx context.Context, err error) bool {
 	}
 	var dnsErr *net.DNSError
 	return errors.As(err, &dnsErr) && (dnsErr.IsTimeout || dnsErr.IsTemporary)
+}
+
+// txtPresentation turns a TXT record's bytes, as LookupTXT gives them, into
+// the character-strings of a dns.TXT as miekg/dns would have unpacked them:
+// at most 255 bytes each (RFC 1035, Section 3.3.14), in presentation form
+// (a quote or backslash escaped, a byte outside printable ASCII as \DDD).
+// The Router's TXT question undoes it (txtBytes).
+func txtPresentation(raw string) []string {
+	var out []string
+	for {
+		n := min(len(raw), 255)
+		var b strings.Builder
+		for i := range n {
+			switch c := raw[i]; {
+			case c == '"' || c == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c < ' ' || c > '~':
+				fmt.Fprintf(&b, "\\%03d", c)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		out = append(out, b.String())
+		raw = raw[n:]
+		if raw == "" {
+			return out
+		}
+	}
 }

@@ -10,7 +10,8 @@
 //     exactly one is left the domain has no available policy.
 //   - A cached, unexpired policy with the record's id is used as it is: the
 //     TXT question is the only round-trip (Section 3.3, 5.1). A changed id, an
-//     expired policy, or one older than RefreshAfter is fetched anew.
+//     expired policy, or one due for refresh (at half its max_age, at most
+//     RefreshAfter, a day) is fetched anew.
 //   - The fetch is an HTTPS GET of https://mta-sts.<domain>/.well-known/mta-sts.txt
 //     (Section 3.3): the certificate must be WebPKI-valid for that name,
 //     redirects are not followed, only HTTP 200 with media type text/plain is
@@ -30,7 +31,11 @@
 //     a trailing dot do not matter.
 //
 // The policy cache is a [Store]: [MemoryStore], or [FileStore], which
-// survives restarts. Failures carry the RFC 8460 (TLSRPT) result type
+// survives restarts and whose reads never wait for its writes. Both are
+// bounded in entries and bytes (a policy costs about its body) and evict
+// expired entries, then policies in mode none or testing, then the least
+// recently used: never by expiry, which would let an attacker's year-long
+// policies push out a victim's one-day policy in use. Failures carry the RFC 8460 (TLSRPT) result type
 // ([Result]: sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid).
 //
 // [TLSConfig] is the STARTTLS configuration for an MX host under a policy

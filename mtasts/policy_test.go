@@ -1,7 +1,11 @@
 package mtasts
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +80,25 @@ func TestParsePolicy(t *testing.T) {
 	}
 }
 
+// TestPolicyExtensions: fields the RFC does not define are kept in order,
+// values trimmed as the grammar's *WSP says, and printed back.
+func TestPolicyExtensions(t *testing.T) {
+	p, err := ParsePolicy([]byte("version: STSv1\nfoo: bar baz \nmode: enforce\nmx: a.example\nx_y.z-1:\tü\nmax_age: 10\nfoo: again\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Extension{{"foo", "bar baz"}, {"x_y.z-1", "ü"}, {"foo", "again"}}
+	if got := p.Extensions(); !slices.Equal(got, want) {
+		t.Errorf("Extensions() = %q, want %q", got, want)
+	}
+	if s := p.String(); !strings.HasSuffix(s, "max_age: 10\r\nfoo: bar baz\r\nx_y.z-1: ü\r\nfoo: again\r\n") {
+		t.Errorf("String() = %q", s)
+	}
+	if got := (&Policy{Mode: ModeNone}).Extensions(); got != nil {
+		t.Errorf("a Policy made by hand: Extensions() = %q", got)
+	}
+}
+
 func TestMatch(t *testing.T) {
 	p, err := ParsePolicy([]byte("version: STSv1\nmode: enforce\nmx: mail.example.com\nmx: *.example.net\nmax_age: 1\n"))
 	if err != nil {
@@ -103,6 +126,66 @@ func TestMatch(t *testing.T) {
 	for _, tc := range tests {
 		if got := p.Match(tc.host); got != tc.want {
 			t.Errorf("Match(%q) = %v: %s", tc.host, got, tc.reason)
+		}
+	}
+}
+
+// TestStoredPolicyMemory: a policy in a Store costs about its body, however
+// the body is cut into lines. Before, each extension field was a struct of
+// two strings in a growing slice, and every field kept the whole body
+// alive: a 64 KiB body of short extension lines took ~640 KiB of heap, so
+// a store full of an attacker's policies took ten times their size. An mx
+// pattern costs 24 bytes beyond its text (Policy.MX is a []Pattern). The
+// heap is measured (runtime.MemStats after a GC, over many policies), not
+// timed.
+func TestStoredPolicyMemory(t *testing.T) {
+	body := func(line func(i int) string) []byte {
+		var b strings.Builder
+		b.WriteString("version: STSv1\r\nmode: enforce\r\nmx: mx.example.com\r\nmax_age: 86400\r\n")
+		for i := 0; ; i++ {
+			l := line(i)
+			if b.Len()+len(l) > 64<<10 {
+				return []byte(b.String())
+			}
+			b.WriteString(l)
+		}
+	}
+	tests := []struct {
+		name string
+		body []byte
+	}{
+		{"short extension lines, LF", body(func(int) string { return "a:b\n" })},
+		{"short extension lines, CRLF", body(func(int) string { return "e: v\r\n" })},
+		{"long extension lines", body(func(int) string { return "ext: " + strings.Repeat("v", 200) + "\r\n" })},
+		{"mx lines", body(func(i int) string { return fmt.Sprintf("mx: m%d.example.com\r\n", i) })},
+		{"short mx lines", body(func(i int) string { return fmt.Sprintf("mx:%x\n", i) })},
+	}
+	const n = 40
+	for _, tt := range tests {
+		s := &MemoryStore{}
+		p, err := ParsePolicy(tt.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range n {
+			p, _ := ParsePolicy(tt.body)
+			s.Put(context.Background(), fmt.Sprintf("d%d.example", i), Entry{Policy: p, ID: "x", Fetched: time.Now()})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(s)
+		per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+		limit := int64(len(tt.body)) + 24*int64(len(p.MX)) + 4096
+		est := Entry{Policy: p, ID: "x"}.size("d10.example")
+		t.Logf("%s: body %d bytes, %d mx: %d bytes a stored policy (%.2fx the body; MaxBytes counts %d)", tt.name, len(tt.body), len(p.MX), per, float64(per)/float64(len(tt.body)), est)
+		if per > limit {
+			t.Errorf("%s: a stored policy of a %d-byte body costs %d bytes, over %d", tt.name, len(tt.body), per, limit)
+		}
+		if est < per*8/10 || est > per*12/10 {
+			t.Errorf("%s: MaxBytes counts %d bytes for a policy that costs %d", tt.name, est, per)
 		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"log"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -40,31 +43,129 @@ type policyServer struct {
 	requests atomic.Int64
 }
 
-// newPolicyServer starts the server with certificates from ca for
-// mta-sts.example.com and mta-sts.example.org (and whatever certs add), and
-// a Fetcher whose client trusts ca and dials the server for any name.
+// newPolicyServer starts the server on loopback TCP with certificates from
+// ca for mta-sts.example.com and mta-sts.example.org (and whatever certs
+// add), and a Fetcher whose client trusts ca and dials the server for any
+// name.
 func newPolicyServer(t *testing.T, ca *testCA, certs ...tls.Certificate) (*policyServer, Fetcher) {
 	t.Helper()
 	ps := &policyServer{handlers: map[string]http.HandlerFunc{}}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ps.requests.Add(1)
-		ps.mu.Lock()
-		h := ps.handlers[r.Host]
-		ps.mu.Unlock()
-		if h == nil {
-			http.NotFound(w, r)
-			return
-		}
-		h(w, r)
+	all := append([]tls.Certificate{ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), policyNames()...)}, certs...)
+	client := testpki.ServeHTTPS(t, ps, ca.pool, all...)
+	return ps, Fetcher{Client: client, Timeout: 5 * time.Second}
+}
+
+// newBubblePolicyServer is newPolicyServer for a test in a synctest bubble,
+// whose clock the test moves: the same HTTPS server, inside the bubble, its
+// connections net.Pipe pairs (a socket is not durably blocking, so a
+// server on one would stop the bubble's clock), with a CA and a
+// certificate valid for years of the bubble's time.
+func newBubblePolicyServer(t *testing.T) (*policyServer, Fetcher) {
+	t.Helper()
+	now := time.Now()
+	root := testpki.NewRootValid(t, "mtasts bubble CA", now.Add(-time.Hour), now.AddDate(10, 0, 0))
+	ca := &testCA{Cert: root, pool: testpki.Pool(root)}
+	ps := &policyServer{handlers: map[string]http.HandlerFunc{}}
+	cert := ca.issue(t, now.Add(-time.Hour), now.AddDate(10, 0, 0), policyNames()...)
+
+	ln := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	srv := &http.Server{Handler: ps, ErrorLog: log.New(io.Discard, "", 0)}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	}()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}, DialContext: ln.dial}
+	t.Cleanup(func() {
+		// The pipes close first: TLS over a pipe, both sides closing at
+		// once would both block writing their close_notify, and after the
+		// test the bubble's clock no longer moves to the deadline that
+		// ends such a write.
+		ln.closePipes()
+		srv.Close()
+		<-served
+		tr.CloseIdleConnections()
 	})
+	return ps, Fetcher{Client: &http.Client{Transport: tr}, Timeout: 5 * time.Second}
+}
+
+// ServeHTTP counts the request and answers as the test set for its host.
+func (ps *policyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ps.requests.Add(1)
+	ps.mu.Lock()
+	h := ps.handlers[r.Host]
+	ps.mu.Unlock()
+	if h == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h(w, r)
+}
+
+// policyNames are the names of the server's default certificate.
+func policyNames() []string {
 	names := []string{"mta-sts.example.com", "mta-sts.example.org"}
 	for _, d := range testDomains {
 		names = append(names, "mta-sts."+d)
 	}
-	all := append([]tls.Certificate{ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), names...)}, certs...)
-	client := testpki.ServeHTTPS(t, h, ca.pool, all...)
-	return ps, Fetcher{Client: client, Timeout: 5 * time.Second}
+	return names
 }
+
+// pipeListener is a net.Listener whose connections are the server ends of
+// net.Pipe pairs made by dial.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+	mu    sync.Mutex
+	pipes []net.Conn // both ends of every pipe made
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+// dial is an http.Transport's DialContext: every name reaches the server.
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	c, s := net.Pipe()
+	l.mu.Lock()
+	l.pipes = append(l.pipes, c, s)
+	l.mu.Unlock()
+	select {
+	case l.conns <- s:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// closePipes closes every pipe: a blocked read or write on one returns.
+func (l *pipeListener) closePipes() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.pipes {
+		c.Close()
+	}
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
 
 // testDomains have a name in the server's default certificate.
 var testDomains = []string{"t404.example.com", "t500.example.com", "html.example.com", "nomt.example.com",
@@ -155,22 +256,4 @@ func (f *fakeTXT) lookup(_ context.Context, name string) ([]string, error) {
 		return nil, err
 	}
 	return f.txts[name], nil
-}
-
-// clock is a settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }

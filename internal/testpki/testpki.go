@@ -41,6 +41,13 @@ func NewRoot(t testing.TB, cn string) *Cert {
 	return issue(t, nil, Template{CommonName: cn, CA: true})
 }
 
+// NewRootValid makes a self-signed root CA valid from notBefore to notAfter,
+// for a test whose clock moves (a synctest bubble) beyond NewRoot's day.
+func NewRootValid(t testing.TB, cn string, notBefore, notAfter time.Time) *Cert {
+	t.Helper()
+	return issue(t, nil, Template{CommonName: cn, CA: true, NotBefore: notBefore, NotAfter: notAfter})
+}
+
 // Issue makes a certificate signed by c.
 func (c *Cert) Issue(t testing.TB, tmpl Template) *Cert {
 	t.Helper()
