@@ -190,13 +190,20 @@ func joinDetail(detail string, err error) string {
 
 // receivingHELO is the name the server gave for itself (Section 4.4's
 // receiving-mx-helo): the first word of its EHLO (or HELO) reply, else of
-// its greeting.
+// its greeting, when it is a domain or an address literal, as RFC 5321,
+// Section 4.1.1.1 has it ("ehlo-ok-rsp = "250" SP Domain [ SP ehlo-greet
+// ]"); some servers put a greeting word there ("250-Hello client"), which
+// names nothing.
 func receivingHELO(a *attempt) string {
 	for _, rep := range []smtpReply{a.hello, a.greeting} {
 		if len(rep.lines) == 0 || len(rep.lines[0]) < 4 {
 			continue
 		}
-		if f := strings.Fields(rep.lines[0][4:]); len(f) > 0 {
+		f := strings.Fields(rep.lines[0][4:])
+		if len(f) == 0 {
+			continue
+		}
+		if _, ok := parseAddressLiteral(f[0]); ok || isFQDN(strings.ToLower(strings.TrimSuffix(f[0], "."))) {
 			return f[0]
 		}
 	}

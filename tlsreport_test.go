@@ -156,6 +156,28 @@ func TestTLSSession(t *testing.T) {
 				return a
 			}(),
 			want: &tlsrpt.Session{Policy: tlsrpt.TLSA("mx1.a.test", []string{"3 1 1 " + strings.Repeat("ab", 32)})}},
+		{reason: "the HELO name from the greeting when the EHLO reply's first word is no domain (go-smtp's \"250-Hello client\")",
+			a: func() *attempt {
+				a := at(nil, 0)
+				a.hello = smtpReply{code: 250, lines: []string{"250-Hello client.test", "250 PIPELINING"}}
+				return a
+			}(),
+			want: func() *tlsrpt.Session {
+				s := detailed(notFound, tlsrpt.StartTLSNotSupported, reasonNoOffer)
+				s.HELO = "greeter.a.test"
+				return s
+			}()},
+		{reason: "an address literal names the server too",
+			a: func() *attempt {
+				a := at(nil, 0)
+				a.hello = smtpReply{code: 250, lines: []string{"250 [192.0.2.1] at your service"}}
+				return a
+			}(),
+			want: func() *tlsrpt.Session {
+				s := detailed(notFound, tlsrpt.StartTLSNotSupported, reasonNoOffer)
+				s.HELO = "[192.0.2.1]"
+				return s
+			}()},
 		{reason: "the HELO name from the greeting when there is no EHLO reply",
 			a: func() *attempt {
 				a := at(nil, 0)
