@@ -1,11 +1,17 @@
 package mxroute
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -452,4 +458,91 @@ func TestReportDialer(t *testing.T) {
 	deliver(t, c)
 	assert.Equal(t, tlsrpt.Summary{TotalFailure: 1}, reportOf(t, mail.TLSReports, "mx1.a.test").Policies[0].Summary,
 		"the report's own delivery counted nowhere")
+}
+
+var updateGolden = flag.Bool("update", false, "rewrite testdata/tlsreport.golden with the current output")
+
+// TestTLSReportRun: the TLS report of a real run, the one docs/tlsrpt.md
+// shows. shop.example has three MX hosts, each a go-smtp server on
+// loopback: mx1 has a DANE-EE record (DNSSEC-signed, as a validating
+// resolver vouches) for a key it does not present; mx2 and mx3 have no
+// TLSA records (an authenticated denial) and fall under the domain's
+// MTA-STS policy in mode enforce, fetched over HTTPS, and mx2's
+// certificate names another host. The Dialer passes over mx1 and mx2 and
+// delivers to mx3; its TLSReports then give two reports: shop.example's
+// (the MTA-STS policy: one success, one certificate-host-mismatch) and
+// mx1.shop.example's (the TLSA record: one certificate-not-trusted). The
+// TLSA record's key is fixed (testpki.KeyFrom) and the sessions are
+// counted on one day (oneDay), so the reports are the same on every run;
+// the addresses are the zone's, mapped to the loopback servers, and the
+// sending address is the sockets' own, 127.0.0.1.
+func TestTLSReportRun(t *testing.T) {
+	const policy = "version: STSv1\nmode: enforce\nmx: *.shop.example\nmax_age: 604800\n"
+	mailCA := testpki.NewRoot(t, "mail CA")
+	right := mailCA.Issue(t, testpki.Template{CommonName: "mx1.shop.example", DNSNames: []string{"mx1.shop.example"},
+		Key: testpki.KeyFrom("mx1.shop.example, the key its TLSA record names")})
+	mx1 := mailCA.Issue(t, testpki.Template{CommonName: "mx1.shop.example", DNSNames: []string{"mx1.shop.example"}}) // another key
+	mx2 := mailCA.Issue(t, testpki.Template{CommonName: "mail.elsewhere.example", DNSNames: []string{"mail.elsewhere.example"}})
+	mx3 := mailCA.Issue(t, testpki.Template{CommonName: "mx3.shop.example", DNSNames: []string{"mx3.shop.example"}})
+	dns := &validatingServer{rrs: dnstest.RRs(
+		"shop.example. 300 IN MX 10 mx1.shop.example.", "shop.example. 300 IN MX 20 mx2.shop.example.",
+		"shop.example. 300 IN MX 30 mx3.shop.example.",
+		"mx1.shop.example. 300 IN A 192.0.2.1", "mx2.shop.example. 300 IN A 192.0.2.2", "mx3.shop.example. 300 IN A 192.0.2.3",
+		tlsaFor(t, "mx1.shop.example", right),
+		`_mta-sts.shop.example. 300 IN TXT "v=STSv1; id=20260501"`)}
+
+	policyCA := testpki.NewRoot(t, "policy CA")
+	policyHost := policyCA.Issue(t, testpki.Template{CommonName: "mta-sts.shop.example", DNSNames: []string{"mta-sts.shop.example"}})
+	client := testpki.ServeHTTPS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, policy)
+	}), testpki.Pool(policyCA), policyHost.TLS())
+
+	n := newTestNet()
+	for i, cert := range []*testpki.Cert{mx1, mx2, mx3} {
+		c := cert.TLS()
+		n.set(fmt.Sprintf("192.0.2.%d:25", i+1), smtptest.StartMail(t, fmt.Sprintf("mx%d.shop.example", i+1), &c).Addr)
+	}
+	reports := newReportCollector()
+	d := &Dialer{
+		Router: &Router{
+			Resolver: &DNSResolver{Servers: []string{dnstest.Serve(t, dns)}, Timeout: 2 * time.Second, Attempts: 1, DNSSEC: true},
+			DANE:     true,
+			MTASTS:   &mtasts.Client{Fetcher: mtasts.Fetcher{Client: client, Timeout: 5 * time.Second}},
+			RootCAs:  testpki.Pool(mailCA),
+		},
+		DialContext: n.dial,
+		StartTLS:    true,
+		Hello:       "mail.sender.example",
+		TLSReports:  reports,
+	}
+	c, err := d.Dial(t.Context(), "shop.example")
+	require.NoError(t, err)
+	require.Equal(t, "mx3.shop.example", c.Target.Host)
+	deliver(t, c)
+
+	due, err := reports.Store.Pending(t.Context(), reportDay.AddDays(1))
+	require.NoError(t, err)
+	var domains []string
+	for _, dd := range due {
+		domains = append(domains, dd.Domain)
+	}
+	assert.ElementsMatch(t, []string{"shop.example", "mx1.shop.example"}, domains, "the policy domains with a report due")
+	var out bytes.Buffer
+	for _, domain := range []string{"shop.example", "mx1.shop.example"} {
+		enc := json.NewEncoder(&out)
+		enc.SetIndent("", "  ")
+		require.NoError(t, enc.Encode(reportOf(t, reports, domain)))
+	}
+	const golden = "testdata/tlsreport.golden"
+	if *updateGolden {
+		require.NoError(t, os.WriteFile(golden, out.Bytes(), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), out.String(), "the reports of the run (go test -run TestTLSReportRun -update rewrites %s)", golden)
+
+	doc, err := os.ReadFile("docs/tlsrpt.md")
+	require.NoError(t, err)
+	assert.Contains(t, string(doc), "```json\n"+string(want)+"```\n", "docs/tlsrpt.md shows %s as it is", golden)
 }
