@@ -546,3 +546,31 @@ func TestTLSReportRun(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(doc), "```json\n"+string(want)+"```\n", "docs/tlsrpt.md shows %s as it is", golden)
 }
+
+// BenchmarkDialTLSReports: a Dial with StartTLS to a go-smtp server on
+// loopback (opportunistic TLS, one target), without TLSReports and with a
+// Collector over a MemoryStore: what counting each session costs beside
+// the session itself.
+func BenchmarkDialTLSReports(b *testing.B) {
+	ca := testpki.NewRoot(b, "CA")
+	cert := ca.Issue(b, testpki.Template{CommonName: "mx.one.test", DNSNames: []string{"mx.one.test"}})
+	n := newTestNet()
+	n.set("192.0.2.1:25", mailServer(cert)(b))
+	for _, bc := range []struct {
+		name    string
+		reports *tlsrpt.Collector
+	}{{"nil", nil}, {"memory", &tlsrpt.Collector{}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := &Dialer{Router: &Router{Resolver: testZone(b, "test.", dialZone)}, DialContext: n.dial, StartTLS: true,
+				Hello: "client.test", TLSReports: bc.reports}
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := d.Dial(b.Context(), "one.test")
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = c.Close()
+			}
+		})
+	}
+}
