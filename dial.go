@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/mxroute-go/mxroute/tlsrpt"
 )
 
 // Defaults and bounds of a Dialer.
@@ -99,6 +102,18 @@ type Dialer struct {
 	// StartTLSTimeout bounds the wait for the whole reply to STARTTLS, and
 	// then the TLS handshake. 0: 5 min, Postfix's smtp_starttls_timeout.
 	StartTLSTimeout time.Duration
+	// TLSReports counts each attempt's TLS session for SMTP TLS Reporting
+	// (RFC 8460) once the attempt ends (tlsreport.go): under the policy it
+	// applied (MTA-STS, DANE's TLSA records, none), a success or a failure
+	// with its result type, addresses, MX host and HELO name. Only with
+	// StartTLS, and only sessions that got to TLS: a refused connect, a
+	// timeout or a rejected greeting is no TLS session. A Collector error
+	// never fails the delivery: it goes to Router.Trace (StepTLSReport).
+	// nil: nothing counted, as for the Dialer that delivers the reports
+	// themselves (RFC 8460, Section 3: a report's delivery is not counted
+	// in a report, and gets through despite TLS failures: a Router without
+	// MTASTS and DANE; docs/tlsrpt.md).
+	TLSReports *tlsrpt.Collector
 }
 
 // defaultRouter serves Dialers whose Router is nil.
@@ -390,6 +405,7 @@ type attempt struct {
 	hello      smtpReply            // the reply to EHLO, or HELO
 	state      *tls.ConnectionState // the TLS session, once up
 	check      error                // Conn.TLSCheck
+	local      netip.Addr           // the socket's own address, for TLS reporting
 }
 
 // signalBegun calls begun once: the server is there and greeting.
@@ -542,8 +558,10 @@ func (dl *dialing) begin(ctx context.Context, t Target, prev *attempt) *attempt 
 	return a
 }
 
-// ended reports an ended attempt to the trace.
+// ended reports an ended attempt to the trace and, with TLSReports, counts
+// its TLS session.
 func (dl *dialing) ended(a *attempt) {
+	dl.tlsReport(a)
 	r := dl.r
 	if r.Trace == nil {
 		return

@@ -2,6 +2,7 @@ package mxroute
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -223,12 +224,27 @@ func (ro *routing) settle(ctx context.Context, h *mxHost) (cut bool) {
 			h.err = stsError(ro.domain, h.name, sts)
 		}
 	}
+	if st != nil && st.policy == nil && st.status == mtasts.StatusFailed {
+		p.MTASTSFailure = reportableSTS(st.err)
+	}
 	t.policy = p
 	if r.Trace != nil {
 		r.traceTLSA(ctx, ro.domain, h)
 		r.traceMTASTSHost(ctx, ro.domain, h, sts)
 	}
 	return h.cut() || (st != nil && st.cut)
+}
+
+// reportableSTS is err when it is a policy failure RFC 8460 names
+// (Section 4.3.2.2: the fetch, the policy, the policy host's certificate),
+// nil otherwise: a TXT record that is missing, malformed or not answered
+// leaves no policy to report on.
+func reportableSTS(err error) error {
+	var me *mtasts.Error
+	if errors.As(err, &me) && me.Result != "" {
+		return err
+	}
+	return nil
 }
 
 func patterns(p *mtasts.Policy) string {

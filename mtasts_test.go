@@ -103,19 +103,23 @@ func TestMTASTSModes(t *testing.T) {
 		want             []string // per host: TLS mode, or "unusable"
 		wantFetches      int64
 		reason           string
+		failure          TLSResult // TLSPolicy.MTASTSFailure's result; "": none
 	}{
 		{"enforce", stsPolicy("enforce", "*.a.test"), "1", false, []string{"mta-sts", "unusable"}, 1,
-			"Section 4.1: mx2.other.test matches no pattern: not used; mx1 needs WebPKI TLS"},
+			"Section 4.1: mx2.other.test matches no pattern: not used; mx1 needs WebPKI TLS", ""},
 		{"enforce, nothing matches", stsPolicy("enforce", "mx.elsewhere.test"), "1", true, []string{"unusable", "unusable"}, 1,
-			"Section 5: no host left: the mail waits (temporary), never a bounce"},
+			"Section 5: no host left: the mail waits (temporary), never a bounce", ""},
 		{"testing", stsPolicy("testing", "mx.elsewhere.test"), "1", false, []string{"mta-sts-testing", "mta-sts-testing"}, 1,
-			"Section 5: in mode testing failures MUST NOT be treated as delivery failures"},
+			"Section 5: in mode testing failures MUST NOT be treated as delivery failures", ""},
 		{"none", "version: STSv1\nmode: none\nmax_age: 86400\n", "1", false, []string{"opportunistic", "opportunistic"}, 1,
-			"mode none: no MTA-STS"},
+			"mode none: no MTA-STS", ""},
 		{"no record", stsPolicy("enforce", "mx.elsewhere.test"), "", false, []string{"opportunistic", "opportunistic"}, 0,
-			"Section 3.3: no TXT record and nothing cached: no policy, no fetch"},
+			"Section 3.3: no TXT record and nothing cached: no policy, no fetch", ""},
 		{"fetch fails, nothing cached", "", "1", false, []string{"opportunistic", "opportunistic"}, 1,
-			"Section 3.3: no policy could be fetched: deliver as without MTA-STS"},
+			"Section 3.3: no policy could be fetched: deliver as without MTA-STS; the failure kept for TLSRPT", mtasts.FetchError},
+		{"invalid policy, nothing cached", "version: STSv1\nmode: sometimes\nmax_age: 86400\n", "1", false,
+			[]string{"opportunistic", "opportunistic"}, 1,
+			"Section 3.2: an invalid policy is none; RFC 8460's sts-policy-invalid kept for TLSRPT", mtasts.PolicyInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,6 +154,11 @@ func TestMTASTSModes(t *testing.T) {
 				require.NoError(t, h.Err, "%s: %s", h.Name, tt.reason)
 				require.NotNil(t, h.TLS)
 				assert.Equal(t, tt.want[i], h.TLS.Mode.String(), "%s: %s", h.Name, tt.reason)
+				if tt.failure == "" {
+					assert.NoError(t, h.TLS.MTASTSFailure, "%s: %s", h.Name, tt.reason)
+				} else {
+					assert.ErrorIs(t, h.TLS.MTASTSFailure, tt.failure, "%s: %s", h.Name, tt.reason)
+				}
 			}
 			assert.True(t, hasStep(events, StepMTASTS, ""), "the policy decision is traced")
 			if tt.name == "testing" {
@@ -172,6 +181,7 @@ func TestMTASTSAntiDowngrade(t *testing.T) {
 		rt, err := r.Route(t.Context(), "a.test")
 		require.NoError(t, err, step)
 		assert.Equal(t, TLSMTASTS, rt.Hosts[0].TLS.Mode, step)
+		assert.NoError(t, rt.Hosts[0].TLS.MTASTSFailure, "%s: a policy applies: nothing to report on its lookup", step)
 		assert.ErrorIs(t, rt.Hosts[1].Err, ErrMTASTS, "%s: mx2 still excluded", step)
 		assert.Equal(t, []Target{{Host: "mx1.a.test", Preference: 10, Addr: rt.Hosts[0].Addrs[0], TLS: rt.Hosts[0].TLS}}, rt.Targets(), step)
 	}

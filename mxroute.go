@@ -56,6 +56,11 @@
 // enforced MTA-STS policy excludes, or whose TLSA lookup failed, is unusable
 // with a temporary error, and a cached MTA-STS policy outlives a failed fetch.
 // The packages mtasts and dane work on their own for any MTA too.
+//
+// With [Dialer.StartTLS] the Dialer does EHLO and STARTTLS as each target's
+// policy asks, and with [Dialer.TLSReports] (a tlsrpt.Collector) it counts
+// each attempt's TLS session for the daily reports of SMTP TLS Reporting (RFC
+// 8460), which package tlsrpt writes and delivers.
 package mxroute
 
 import (

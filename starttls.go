@@ -139,6 +139,7 @@ func localLiteral(conn net.Conn) string {
 func (dl *dialing) session(a *attempt, w *watch, br *bufio.Reader) {
 	d, p := dl.d, a.Target.TLS
 	required := p.Required()
+	a.local = localAddr(a.conn)
 	hello := dl.hello
 	if hello == "" {
 		hello = localLiteral(a.conn)

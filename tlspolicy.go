@@ -70,6 +70,15 @@ type TLSPolicy struct {
 	// Roots verify MTA-STS certificates (Router.RootCAs). nil: the
 	// system's roots.
 	Roots *x509.CertPool
+	// MTASTSFailure is why the recipient domain's MTA-STS policy could not
+	// be had, with no cached policy to stand in (mtasts.StatusFailed): an
+	// *mtasts.Error whose Result is an RFC 8460 policy failure
+	// (sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid).
+	// The host is then used as without MTA-STS (RFC 8461, Section 3.3);
+	// the failure is for a TLSRPT report (Dialer.TLSReports counts the
+	// sessions under it). nil: a policy applies, the domain has none, or
+	// its TXT record is unusable (no policy to report on).
+	MTASTSFailure error
 }
 
 // Required reports whether the host must not be used without TLS that

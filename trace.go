@@ -140,6 +140,11 @@ const (
 	// what the policy's check found (Err when the handshake or a required
 	// check failed; a check that only reports is in Message).
 	StepTLS
+	// StepTLSReport: the attempt's TLS session counted in
+	// Dialer.TLSReports (RFC 8460) once the attempt has ended: Message
+	// gives the policy domain, type and result; Err when the Collector
+	// failed (the delivery goes on).
+	StepTLSReport
 )
 
 var stepNames = [...]string{
@@ -151,7 +156,7 @@ var stepNames = [...]string{
 	StepConnect: "connect", StepConnectFailed: "connect-failed", StepGreeted: "greeted", StepNoConnection: "no-connection",
 	StepMTASTS: "mta-sts", StepMTASTSHost: "mta-sts-host", StepTLSA: "tlsa",
 	StepDANEUnavailable: "dane-unavailable",
-	StepEHLO:            "ehlo", StepStartTLS: "starttls", StepTLS: "tls",
+	StepEHLO:            "ehlo", StepStartTLS: "starttls", StepTLS: "tls", StepTLSReport: "tls-report",
 }
 
 // String returns the step's short name, e.g. "loop-guard".

@@ -21,9 +21,6 @@ var ErrBadSession = errors.New("tlsrpt: malformed session")
 type Collector struct {
 	// Store keeps the counters. Nil: a MemoryStore of this Collector.
 	Store Store
-	// Now gives the time of a Session without one, and today for Pending.
-	// Nil: time.Now.
-	Now func() time.Time
 
 	once  sync.Once
 	store Store
@@ -37,13 +34,6 @@ func (c *Collector) getStore() Store {
 		}
 	})
 	return c.store
-}
-
-func (c *Collector) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
 }
 
 // Add counts one session. A session that delivers a TLS report (s.Report)
@@ -93,7 +83,7 @@ func (c *Collector) key(s Session) (Key, error) {
 	}
 	t := s.Time
 	if t.IsZero() {
-		t = c.now()
+		t = time.Now()
 	}
 	k := Key{Day: DayOf(t), Policy: p, Result: s.Failure}
 	if s.Failure == "" {
@@ -138,7 +128,7 @@ func (c *Collector) Report(ctx context.Context, sub Submitter, domain string, da
 // after the day ends, "perhaps several hours", random, so that receivers
 // are not flooded at midnight: when to call is the caller's.
 func (c *Collector) Pending(ctx context.Context) ([]DomainDay, error) {
-	return c.getStore().Pending(ctx, DayOf(c.now()))
+	return c.getStore().Pending(ctx, DayOf(time.Now()))
 }
 
 // Done removes the counters of a reported domain and day. An MTA calls it

@@ -7,23 +7,31 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
-// The collector tests run on 2016-04-01, the day of the RFC's example.
+// The collector's sessions are of 2016-04-01, the day of the RFC's example.
 var (
 	testNow = time.Date(2016, 4, 1, 12, 0, 0, 0, time.UTC)
 	testDay = DayOf(testNow)
 	testSub = Submitter{Domain: "mail.sender.example", Organization: "Sender Inc."}
 )
 
-func newTestCollector(s Store) *Collector {
-	return &Collector{Store: s, Now: func() time.Time { return testNow }}
+// testSessions are a day's sessions to example.com and its MX hosts, with
+// what the report of example.com should say of them; each is of testNow
+// unless it says otherwise.
+func testSessions() []Session {
+	s := daySessions()
+	for i := range s {
+		if s[i].Time.IsZero() {
+			s[i].Time = testNow
+		}
+	}
+	return s
 }
 
-// testSessions are a day's sessions to example.com and its MX hosts, with
-// what the report of example.com should say of them.
-func testSessions() []Session {
+func daySessions() []Session {
 	sts := STS("example.com", "version: STSv1\r\nmode: enforce\r\nmx: *.example.com\r\nmax_age: 86400\r\n")
 	expired := Session{Policy: sts, Failure: CertificateExpired, SendingIP: netip.MustParseAddr("192.0.2.1"),
 		ReceivingIP: netip.MustParseAddr("198.51.100.25"), MXHost: "mx1.example.com", HELO: "mx1.example.com"}
@@ -64,7 +72,7 @@ const testReportJSON = `{"organization-name":"Sender Inc.","date-range":{"start-
 // failures per detail, and the report they make.
 func TestCollector(t *testing.T) {
 	ctx := t.Context()
-	c := newTestCollector(nil)
+	c := &Collector{}
 	for _, s := range testSessions() {
 		if err := c.Add(ctx, s); err != nil {
 			t.Fatal(err)
@@ -93,7 +101,7 @@ func TestCollector(t *testing.T) {
 func TestCollectorBadSession(t *testing.T) {
 	ctx := t.Context()
 	s := &MemoryStore{}
-	c := newTestCollector(s)
+	c := &Collector{Store: s}
 	for _, tc := range []struct {
 		s    Session
 		want string
@@ -117,17 +125,18 @@ func TestCollectorBadSession(t *testing.T) {
 // counted (RFC 8460, Section 3: "SHOULD NOT include this SMTP session in
 // the next report"), so a report of a failure does not beget a report of
 // its own failed delivery, day after day.
-func TestCollectorReportLoop(t *testing.T) {
+func TestCollectorReportLoop(t *testing.T) { synctest.Test(t, testCollectorReportLoop) }
+
+func testCollectorReportLoop(t *testing.T) {
 	ctx := t.Context()
-	now := testNow
-	c := &Collector{Now: func() time.Time { return now }}
+	c := &Collector{}
 	broken := Session{Policy: STS("example.com", "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400"),
 		Failure: CertificateExpired, MXHost: "mx.example.com"}
 	if err := c.Add(ctx, broken); err != nil {
 		t.Fatal(err)
 	}
 	for day := range 3 {
-		now = now.Add(24 * time.Hour)
+		time.Sleep(24 * time.Hour) // the bubble's clock: the next day
 		due, err := c.Pending(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -155,7 +164,7 @@ func TestCollectorReportLoop(t *testing.T) {
 	if err := c.Add(ctx, broken); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(24 * time.Hour)
+	time.Sleep(24 * time.Hour)
 	if due, _ := c.Pending(ctx); len(due) != 1 {
 		t.Errorf("an unmarked session was not counted: %v", due)
 	}
@@ -163,22 +172,25 @@ func TestCollectorReportLoop(t *testing.T) {
 
 // TestCollectorPending: a day's report is due once the UTC day is over,
 // not before; Done removes it.
-func TestCollectorPending(t *testing.T) {
+func TestCollectorPending(t *testing.T) { synctest.Test(t, testCollectorPending) }
+
+func testCollectorPending(t *testing.T) {
 	ctx := t.Context()
-	now := time.Date(2016, 4, 1, 23, 59, 59, 0, time.UTC)
-	c := &Collector{Now: func() time.Time { return now }}
+	start := time.Now() // the bubble's clock: 2000-01-01 00:00:00 UTC
+	c := &Collector{}
 	if err := c.Add(ctx, Session{Policy: NoPolicy("example.com")}); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(start.Truncate(24 * time.Hour).Add(24*time.Hour - time.Second).Sub(start)) // 23:59:59 UTC
 	if due, _ := c.Pending(ctx); len(due) != 0 {
 		t.Errorf("due before the day is over: %v", due)
 	}
-	now = now.Add(time.Second)
+	time.Sleep(time.Second)
 	due, _ := c.Pending(ctx)
-	if len(due) != 1 || due[0] != (DomainDay{"example.com", Day{2016, 4, 1}}) {
-		t.Errorf("at midnight UTC: %v due, want example.com 2016-04-01", due)
+	if len(due) != 1 || due[0] != (DomainDay{"example.com", DayOf(start)}) {
+		t.Errorf("at midnight UTC: %v due, want example.com %s, the day of the session without a Time", due, DayOf(start))
 	}
-	if err := c.Done(ctx, "Example.com.", Day{2016, 4, 1}); err != nil {
+	if err := c.Done(ctx, "Example.com.", DayOf(start)); err != nil {
 		t.Fatal(err)
 	}
 	if due, _ := c.Pending(ctx); len(due) != 0 {
@@ -190,7 +202,7 @@ func TestCollectorPending(t *testing.T) {
 // same report as through a MemoryStore, byte for byte.
 func TestCollectorStoresAgree(t *testing.T) {
 	ctx := t.Context()
-	c := newTestCollector(newSQLStore(t, openSQLite(t), ""))
+	c := &Collector{Store: newSQLStore(t, openSQLite(t), "")}
 	for _, s := range testSessions() {
 		if err := c.Add(ctx, s); err != nil {
 			t.Fatal(err)
@@ -210,13 +222,13 @@ func TestCollectorStoresAgree(t *testing.T) {
 // and an MX host given as U-labels are counted and reported as A-labels.
 func TestCollectorALabels(t *testing.T) {
 	ctx := t.Context()
-	c := newTestCollector(nil)
-	s := Session{Policy: NoPolicy("Bücher.Example"), Failure: StartTLSNotSupported, MXHost: "mx.bücher.example"}
+	c := &Collector{}
+	s := Session{Policy: NoPolicy("Bücher.Example"), Failure: StartTLSNotSupported, MXHost: "mx.bücher.example", Time: testNow}
 	if err := c.Add(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	sts := STS("bücher.example", "version: STSv1\nmode: enforce\nmx: *.bücher.example\nmx: MX.Example.COM\nmax_age: 86400")
-	if err := c.Add(ctx, Session{Policy: sts}); err != nil {
+	if err := c.Add(ctx, Session{Policy: sts, Time: testNow}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := c.Report(ctx, testSub, "bücher.example", testDay)
@@ -228,5 +240,19 @@ func TestCollectorALabels(t *testing.T) {
 	}
 	if d, h := r.Policies[0].Policy.Domain, r.Policies[0].FailureDetails[0].ReceivingMXHostname; d != "xn--bcher-kva.example" || h != "mx.xn--bcher-kva.example" {
 		t.Errorf("policy-domain %q, receiving-mx-hostname %q: want A-labels", d, h)
+	}
+}
+
+// BenchmarkCollectorAdd: one failed session counted in a MemoryStore, the
+// Dialer's per-attempt cost with Dialer.TLSReports.
+func BenchmarkCollectorAdd(b *testing.B) {
+	c := &Collector{}
+	s := Session{Policy: NoPolicy("one.test"), Failure: StartTLSNotSupported, SendingIP: netip.MustParseAddr("127.0.0.1"),
+		ReceivingIP: netip.MustParseAddr("192.0.2.1"), MXHost: "mx.one.test", HELO: "mx.one.test", Time: testNow}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Add(b.Context(), s); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -23,10 +23,14 @@
 //     multipart/report message of Section 5.3 for a mailto: address, with
 //     "TLS-Required: No" (RFC 8689), as bytes for the MTA's own queue.
 //
-// A report's own delivery is never counted in a report (Section 3: sending
-// MTAs "SHOULD NOT include this SMTP session in the next report"): the MTA
-// marks the sessions that deliver a report message ([Session.Report]) and
-// the Collector drops them.
+// The mxroute Dialer feeds a Collector itself (its TLSReports field): each
+// attempt that got to TLS is one Session. A report's own delivery is never
+// counted in a report (Section 3: sending MTAs "SHOULD NOT include this SMTP
+// session in the next report"): with the mxroute Dialer, reports go out
+// through a Dialer without TLSReports (and without MTA-STS and DANE, so that
+// they get through "despite any TLS-related failures"); an MTA that feeds
+// the Collector itself marks the sessions that deliver a report message
+// ([Session.Report]) and the Collector drops them.
 //
 // The package also names the RFC 8460 result types ([Result]) that packages
 // dane and mtasts return, so an MTA counts a failure under one type whichever

@@ -14,14 +14,15 @@ import (
 // A day of sessions to example.com, counted, and the report they make.
 func ExampleCollector() {
 	ctx := context.Background()
-	day := time.Date(2016, 4, 1, 12, 0, 0, 0, time.UTC)
-	c := &tlsrpt.Collector{Now: func() time.Time { return day }}
+	day := time.Date(2016, 4, 1, 12, 0, 0, 0, time.UTC) // a Session without Time is of time.Now()
+	c := &tlsrpt.Collector{}
 	policy := tlsrpt.STS("example.com", "version: STSv1\nmode: enforce\nmx: *.example.com\nmax_age: 86400\n")
 	for range 9 {
-		c.Add(ctx, tlsrpt.Session{Policy: policy})
+		c.Add(ctx, tlsrpt.Session{Policy: policy, Time: day})
 	}
 	c.Add(ctx, tlsrpt.Session{
 		Policy:      policy,
+		Time:        day,
 		Failure:     tlsrpt.CertificateExpired,
 		SendingIP:   netip.MustParseAddr("192.0.2.1"),
 		ReceivingIP: netip.MustParseAddr("198.51.100.25"),
@@ -29,7 +30,7 @@ func ExampleCollector() {
 		HELO:        "mx1.example.com",
 	})
 	// The report's own delivery, failing the same way, is not counted.
-	c.Add(ctx, tlsrpt.Session{Policy: policy, Failure: tlsrpt.CertificateExpired, Report: true})
+	c.Add(ctx, tlsrpt.Session{Policy: policy, Time: day, Failure: tlsrpt.CertificateExpired, Report: true})
 
 	sub := tlsrpt.Submitter{Domain: "mail.sender.example", Organization: "Sender Inc."}
 	r, err := c.Report(ctx, sub, "example.com", tlsrpt.DayOf(day))

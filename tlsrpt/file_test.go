@@ -24,7 +24,7 @@ func TestFileName(t *testing.T) {
 // newTestEncoded encodes the report of testSessions.
 func newTestEncoded(t *testing.T, sub Submitter) *Encoded {
 	t.Helper()
-	c := newTestCollector(nil)
+	c := &Collector{}
 	for _, s := range testSessions() {
 		if err := c.Add(t.Context(), s); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"reflect"
@@ -223,5 +225,172 @@ func TestReportOtherCounters(t *testing.T) {
 	r.Policies = append(r.Policies, PolicyResult{Policy: NoPolicy("example.org")})
 	if _, err := r.PolicyDomain(); err == nil {
 		t.Error("a report of two domains has a policy domain")
+	}
+}
+
+// schemaKinds are the JSON kinds of the fields of Section 4.4 (Figure 3):
+// string, number, object, array (of strings, or of objects for
+// policies[] and failure-details[]).
+var schemaKinds = map[string]string{
+	"organization-name": "string", "date-range": "object", "date-range.start-datetime": "string",
+	"date-range.end-datetime": "string", "contact-info": "string", "report-id": "string",
+	"policies[]": "array", "policies[].policy": "object", "policies[].policy.policy-type": "string",
+	"policies[].policy.policy-string": "array", "policies[].policy.policy-domain": "string",
+	"policies[].policy.mx-host": "array", "policies[].summary": "object",
+	"policies[].summary.total-successful-session-count": "number", "policies[].summary.total-failure-session-count": "number",
+	"policies[].failure-details": "array", "policies[].failure-details[].result-type": "string",
+	"policies[].failure-details[].sending-mta-ip": "string", "policies[].failure-details[].receiving-mx-hostname": "string",
+	"policies[].failure-details[].receiving-mx-helo": "string", "policies[].failure-details[].receiving-ip": "string",
+	"policies[].failure-details[].failed-session-count":   "number",
+	"policies[].failure-details[].additional-information": "string", "policies[].failure-details[].failure-reason-code": "string",
+}
+
+// kinds gives the JSON kind of every field path of a document, and
+// whether a path met two kinds.
+func kinds(v any, prefix string, out map[string]string) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	for k, e := range m {
+		p := k
+		if prefix != "" {
+			p = prefix + "." + k
+		}
+		if k == "policies" {
+			p += "[]"
+		}
+		var kind string
+		switch e.(type) {
+		case string:
+			kind = "string"
+		case float64:
+			kind = "number"
+		case map[string]any:
+			kind = "object"
+		case []any:
+			kind = "array"
+		default:
+			kind = fmt.Sprintf("%T", e)
+		}
+		if old, seen := out[p]; seen && old != kind {
+			return fmt.Errorf("%s is both %s and %s", p, old, kind)
+		}
+		out[p] = kind
+		if err := kinds(e, p, out); err != nil {
+			return err
+		}
+		if arr, ok := e.([]any); ok {
+			sub := p
+			if k == "failure-details" {
+				sub += "[]"
+			}
+			for _, x := range arr {
+				if err := kinds(x, sub, out); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkSchema checks a report's JSON against Section 4.4 field by field:
+// every field one of the schema's with the schema's kind, every required
+// field present, the values of their grammar (read strictly into a Report:
+// RFC 3339 dates, addresses, counts), the known policy and result types,
+// each summary's failures the sum of its details; and the JSON is what
+// Report writes back.
+func checkSchema(t *testing.T, name string, raw []byte) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	got := map[string]string{}
+	if err := kinds(v, "", got); err != nil {
+		t.Errorf("%s: %v", name, err)
+	}
+	for p, k := range got {
+		if want, ok := schemaKinds[p]; !ok {
+			t.Errorf("%s: field %s is not in the schema of Section 4.4", name, p)
+		} else if k != want {
+			t.Errorf("%s: field %s is a JSON %s, the schema's is a %s", name, p, k, want)
+		}
+	}
+	// Every field is required but those of failure details, of which
+	// result-type and failed-session-count are, when there are details.
+	details := got["policies[].failure-details[].result-type"] != "" || got["policies[].failure-details[].failed-session-count"] != ""
+	for p := range schemaKinds {
+		detail := strings.HasPrefix(p, "policies[].failure-details[].")
+		required := !detail || details && (p == "policies[].failure-details[].result-type" || p == "policies[].failure-details[].failed-session-count")
+		if _, ok := got[p]; required && !ok {
+			t.Errorf("%s: required field %s missing", name, p)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var r Report
+	if err := dec.Decode(&r); err != nil {
+		t.Fatalf("%s: does not read as a Report: %v", name, err)
+	}
+	for _, p := range r.Policies {
+		if !p.Policy.Type.Known() {
+			t.Errorf("%s: policy-type %q", name, p.Policy.Type)
+		}
+		var failed int64
+		for _, f := range p.FailureDetails {
+			failed += f.FailedSessionCount
+			if !f.ResultType.Known() {
+				t.Errorf("%s: result-type %q", name, string(f.ResultType))
+			}
+		}
+		if failed != p.Summary.TotalFailure {
+			t.Errorf("%s: total-failure-session-count %d, its details %d", name, p.Summary.TotalFailure, failed)
+		}
+	}
+	back, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, again any
+	_ = json.Unmarshal(raw, &want)
+	_ = json.Unmarshal(back, &again)
+	if !reflect.DeepEqual(want, again) {
+		t.Errorf("%s written back differs:\n%s", name, back)
+	}
+}
+
+// TestRunReportSchema: the reports of the Dialer's real run
+// (../testdata/tlsreport.golden, which docs/tlsrpt.md shows; the root
+// package's TestTLSReportRun makes it) against the schema of Section 4.4,
+// field by field, as the RFC's own example (Appendix B) is: the example
+// passes the same check, so the check is the RFC's reading.
+func TestRunReportSchema(t *testing.T) {
+	example, err := os.ReadFile("testdata/rfc8460-appendix-b.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The example writes "0012" where RFC 5952 writes "12" (see
+	// TestRFCExample): canonical, it reads back the same.
+	checkSchema(t, "Appendix B", []byte(strings.NewReplacer(":0012:", ":12:", ":0013:", ":13:").Replace(string(example))))
+
+	raw, err := os.ReadFile("../testdata/tlsreport.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	n := 0
+	for ; ; n++ {
+		var doc json.RawMessage
+		if err := dec.Decode(&doc); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("report %d: %v", n+1, err)
+		}
+		checkSchema(t, fmt.Sprintf("tlsreport.golden, report %d", n+1), doc)
+	}
+	if n != 2 {
+		t.Errorf("%d reports in the run's golden file, want 2 (the MTA-STS and the DANE policy domains)", n)
 	}
 }

@@ -114,8 +114,8 @@ type Session struct {
 	// 4.3); "" for one that negotiated TLS as the policy asks. When a failure
 	// fits no other type, ValidationFailure with a ReasonCode (Section 4.3.3).
 	Failure Result
-	// Time is when the session was; zero: the Collector's Now. It picks the
-	// UTC day the session is counted in.
+	// Time is when the session was; zero: when Collector.Add is called. It
+	// picks the UTC day the session is counted in.
 	Time time.Time
 	// Report marks a session that delivers a TLS report: it is never
 	// counted, so a report never reports its own delivery ("SHOULD NOT

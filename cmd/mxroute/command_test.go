@@ -55,8 +55,8 @@ func TestOverview(t *testing.T) {
 		assert.Contains(t, o, line, c.name)
 		assert.Contains(t, strings.Join(strings.Fields(o), " "), c.short, "%s: its short line, whole", c.name)
 	}
-	assert.Equal(t, "route, explain, lint, version or help", names(nil))
-	assert.Equal(t, "route, explain, lint or version", names(cmdHelp))
+	assert.Equal(t, "route, explain, lint, report, version or help", names(nil))
+	assert.Equal(t, "route, explain, lint, report or version", names(cmdHelp))
 }
 
 // The manual's table of lint checks is allChecks', in the same order with

@@ -234,7 +234,7 @@ func TestHelpCommand(t *testing.T) {
 	}
 	bad := runBinary(t, "help", "deliver")
 	assert.Equal(t, 64, bad.status)
-	assert.Equal(t, "mxroute help: unknown command \"deliver\" (want route, explain, lint or version)\n", bad.stderr)
+	assert.Equal(t, "mxroute help: unknown command \"deliver\" (want route, explain, lint, report or version)\n", bad.stderr)
 }
 
 // Every failed route shows its table when hosts are known: a loop bounce

@@ -94,7 +94,7 @@ func TestUsageErrors(t *testing.T) {
 		wantErr    string
 	}{
 		{"no command", list(), 64, "usage: mxroute COMMAND"},
-		{"unknown command", list("deliver", "x"), 64, `mxroute: unknown command "deliver" (want route, explain, lint, version or help)` + "\n"},
+		{"unknown command", list("deliver", "x"), 64, `mxroute: unknown command "deliver" (want route, explain, lint, report, version or help)` + "\n"},
 		{"bad zone", list("route", "--zone", bad, "bad.test"), 66, "mxroute route: " + bad + `: mxroute: zone "bad.test.": dns: bad MX Pref: "ten" at line: 1:12` + "\n"},
 		{"missing zone", list("lint", "--zone", bad+".missing", "bad.test"), 66, "mxroute lint: open " + bad + ".missing: no such file or directory\n"},
 		{"missing from", list("explain", "--from", bad+".missing"), 66, "mxroute explain: open " + bad + ".missing: no such file or directory\n"},

@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -33,6 +34,21 @@ type Template struct {
 	// (RFC 5280, Section 4.2.1.10), for a CA. Empty: none.
 	PermittedDNSDomains []string
 	ExcludedDNSDomains  []string
+	// Key is the certificate's key, e.g. KeyFrom's, so that a digest of it
+	// (a TLSA record's) is the same on every run. nil: a new key.
+	Key *ecdsa.PrivateKey
+}
+
+// KeyFrom gives the P-256 key whose scalar is the SHA-256 of seed: the same
+// key for the same seed on every run, for tests whose golden output shows
+// a digest of a key. Never for anything but tests.
+func KeyFrom(seed string) *ecdsa.PrivateKey {
+	d := sha256.Sum256([]byte(seed))
+	k, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d[:])
+	if err != nil {
+		panic("testpki: seed " + seed + " gives no P-256 key: " + err.Error()) // a chance of 2^-32: take another seed
+	}
+	return k
 }
 
 // NewRoot makes a self-signed root CA.
@@ -66,9 +82,12 @@ func issue(t testing.TB, parent *Cert, tm Template) *Cert {
 // Make issues a certificate from tm signed by parent (nil: self-signed),
 // for callers without a testing.TB: examples and harnesses.
 func Make(parent *Cert, tm Template) (*Cert, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
+	key := tm.Key
+	if key == nil {
+		var err error
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return nil, err
+		}
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {

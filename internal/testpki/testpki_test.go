@@ -5,6 +5,25 @@ import (
 	"testing"
 )
 
+// TestKeyFrom: a seed gives the same key on every call, another seed
+// another key, and a certificate made with it carries it.
+func TestKeyFrom(t *testing.T) {
+	a, b := KeyFrom("mx1"), KeyFrom("mx1")
+	if !a.Equal(b) {
+		t.Fatal("one seed, two keys")
+	}
+	if a.Equal(KeyFrom("mx2")) {
+		t.Fatal("two seeds, one key")
+	}
+	c := NewRoot(t, "root").Issue(t, Template{CommonName: "mx1.example", Key: a})
+	if !a.PublicKey.Equal(c.Cert.PublicKey) {
+		t.Fatal("Template.Key is not the certificate's key")
+	}
+	if NewRoot(t, "root").Issue(t, Template{CommonName: "mx1.example"}).Key.Equal(a) {
+		t.Fatal("without Template.Key, the fixed key")
+	}
+}
+
 // TestIssueV1: a version 1 certificate has no extensions, so crypto/x509
 // sees no basic constraints and no DNS names, only the CN; its signature
 // verifies under the issuer, and it can sign a version 3 leaf.
