@@ -29,13 +29,13 @@ func (ro *routing) mx(ctx context.Context, name string) *Error {
 		return domainError(ro.domain, lerr)
 	}
 	r.traceMX(ctx, ro.domain, &mx)
-	ro.rt = &Route{Domain: name, Canonical: strings.TrimSuffix(mx.name, "."), Authentic: mx.authentic}
+	ro.rt = &Route{Domain: name, Canonical: bare(mx.name), Authentic: mx.authentic}
 	switch mx.kind {
 	case noDomain:
 		// RFC 5321, Section 5.1: "If a non-existent domain error is
 		// returned, this situation MUST be reported as an error."
 		return &Error{Domain: ro.domain, Status: statusNoDomain, Err: ErrNoSuchDomain,
-			Detail: "NXDOMAIN for " + mx.name}
+			Detail: "NXDOMAIN for " + bare(mx.name)}
 	case noData:
 		// RFC 5321, Section 5.1: "If an empty list of MXs is returned, the
 		// address is treated as if it was associated with an implicit MX

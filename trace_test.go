@@ -128,7 +128,7 @@ func TestTraceEvents(t *testing.T) {
 		}, "RFC 5321 §4.1.3: no DNS, no TTL"},
 		{"NXDOMAIN", "nowhere.tr.test", Router{}, []string{
 			"no-domain nowhere.tr.test does not exist (NXDOMAIN): bounce",
-			`done bounce: mxroute: "nowhere.tr.test": no such domain: NXDOMAIN for nowhere.tr.test. (5.1.2)`,
+			`done bounce: mxroute: "nowhere.tr.test": no such domain: NXDOMAIN for nowhere.tr.test (5.1.2)`,
 		}, "RFC 5321 §5.1: NXDOMAIN is an error"},
 		{"dedupe", "shared.tr.test", Router{Family: IPv4Only}, []string{
 			"mx MX RRset of shared.tr.test has 2 record(s), TTL 3600",
