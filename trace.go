@@ -76,7 +76,8 @@ const (
 	// earlier host and are not repeated; Count is how many are left.
 	StepDedupe
 	// StepMaxAddrs: Router.MaxAddrs cut a host's addresses; Count is how
-	// many are left (0: the host is dropped).
+	// many it keeps (at least one). The hosts after it are dropped, each
+	// reported by a StepMaxAddrsDropped.
 	StepMaxAddrs
 	// StepDone: Route returns. Err is its error, Count the number of targets.
 	StepDone
@@ -140,6 +141,13 @@ const (
 	// what the policy's check found (Err when the handshake or a required
 	// check failed; a check that only reports is in Message).
 	StepTLS
+
+	// Steps added since, each reported in its place in the route.
+
+	// StepMaxAddrsDropped: a host was dropped by Router.MaxAddrs: it comes
+	// after the host where the limit was reached (StepMaxAddrs when that
+	// host's addresses were cut too).
+	StepMaxAddrsDropped
 )
 
 var stepNames = [...]string{
@@ -152,6 +160,7 @@ var stepNames = [...]string{
 	StepMTASTS: "mta-sts", StepMTASTSHost: "mta-sts-host", StepTLSA: "tlsa",
 	StepDANEUnavailable: "dane-unavailable",
 	StepEHLO:            "ehlo", StepStartTLS: "starttls", StepTLS: "tls",
+	StepMaxAddrsDropped: "max-addrs-dropped",
 }
 
 // String returns the step's short name, e.g. "loop-guard".
@@ -436,7 +445,7 @@ func (r *Router) traceMaxAddrs(ctx context.Context, domain string, hosts []*mxHo
 	n, cut := 0, false
 	for _, h := range hosts {
 		if cut {
-			r.emit(ctx, Event{Step: StepMaxAddrs, Domain: domain, Host: h.name, Preference: h.pref, Rule: ruleRFC5321,
+			r.emit(ctx, Event{Step: StepMaxAddrsDropped, Domain: domain, Host: h.name, Preference: h.pref, Rule: ruleRFC5321,
 				Message: fmt.Sprintf("dropped %s (%d): beyond MaxAddrs %d", h.name, h.pref, r.MaxAddrs)})
 			continue
 		}

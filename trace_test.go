@@ -149,7 +149,7 @@ func TestTraceEvents(t *testing.T) {
 			"loop-guard dropped mx3.tr.test (20): it is this host (loop guard)",
 			"addrs mx2.tr.test (10) has 1 IPv4 address, TTL 3600",
 			"addrs mx1.tr.test (10) has 1 IPv4 address, TTL 3600",
-			"max-addrs dropped mx1.tr.test (10): beyond MaxAddrs 1",
+			"max-addrs-dropped dropped mx1.tr.test (10): beyond MaxAddrs 1",
 			"done routed: 1 host(s), 1 address(es) to try",
 		}, "loop guard then MaxAddrs, in the order applied"},
 		{"loop guard drops higher", "plain.tr.test", Router{LocalAddrs: []netip.Addr{netip.MustParseAddr("192.0.2.2")}, Family: IPv4Only}, []string{
@@ -182,7 +182,7 @@ func TestTraceEvents(t *testing.T) {
 			"mx MX RRset of cutoff.tr.test has 2 record(s), TTL 3600",
 			"addrs mx3.tr.test (10) has 1 IPv4 address, TTL 3600",
 			"unusable gone.tr.test (20) unusable: host does not exist (NXDOMAIN) (permanent 5.4.4)",
-			"max-addrs dropped gone.tr.test (20): beyond MaxAddrs 1",
+			"max-addrs-dropped dropped gone.tr.test (20): beyond MaxAddrs 1",
 			"done routed: 1 host(s), 1 address(es) to try",
 		}, "the Route leaves out every host after the cut, unusable ones too, and the trace says so"},
 		{"family filter", "mixed.tr.test", Router{Family: IPv6Only, LocalAddrs: []netip.Addr{netip.MustParseAddr("198.51.100.1")}}, []string{
@@ -403,7 +403,7 @@ func FuzzTrace(f *testing.F) {
 		unusable := map[string]bool{}
 		cut := map[string]bool{} // dropped whole by MaxAddrs: after the cut, unusable ones too
 		for _, e := range events {
-			if e.Step == StepMaxAddrs && e.Count == 0 {
+			if e.Step == StepMaxAddrsDropped {
 				cut[e.Host] = true
 			}
 		}
@@ -426,8 +426,8 @@ func FuzzTrace(f *testing.F) {
 			case rt == nil:
 			case e.Step == StepUnusable && !unusable[e.Host] && !cut[e.Host]:
 				t.Fatalf("%s reported unusable, neither so in the Route %+v nor reported dropped by MaxAddrs", e.Host, rt.Hosts)
-			case (e.Step == StepLoopGuard || e.Step == StepSelf || e.Step == StepMaxHosts ||
-				(e.Step == StepMaxAddrs || e.Step == StepDedupe) && e.Count == 0) && inRoute[e.Host]:
+			case (e.Step == StepLoopGuard || e.Step == StepSelf || e.Step == StepMaxHosts || e.Step == StepMaxAddrsDropped ||
+				e.Step == StepDedupe && e.Count == 0) && inRoute[e.Host]:
 				t.Fatalf("%s reported dropped (%s), but in the Route %+v", e.Host, e.Step, rt.Hosts)
 			}
 		}
