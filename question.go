@@ -83,6 +83,18 @@ func lookupFailed(qtype uint16, qname, what string, cause error) *lookupError {
 	return &lookupError{detail: typeName(qtype) + " lookup for " + bare(qname) + ": " + what, cause: cause}
 }
 
+// minTTL is the smallest TTL of rrs (0 for none), each TTL as senders
+// read it (see ttlOf).
+func minTTL(rrs []dns.RR) uint32 {
+	var ttl uint32
+	for i, rr := range rrs {
+		if t := ttlOf(rr); i == 0 || t < ttl {
+			ttl = t
+		}
+	}
+	return ttl
+}
+
 // bare is an FQDN without its trailing dot: how error details and trace
 // messages name a domain, as Route.Domain and Host.Name do.
 func bare(fqdn string) string { return strings.TrimSuffix(fqdn, ".") }

@@ -47,6 +47,10 @@ type routing struct {
 	daneTraced bool // the route's one DANE event of an unauthenticated MX RRset (see settle) is out
 }
 
+// trace returns the route's tracer: each stage reports its decisions
+// through it as it makes them.
+func (ro *routing) trace() tracer { return tracer{fn: ro.r.Trace, domain: ro.domain} }
+
 // begin runs the stages of a route before the address lookups: it parses
 // the domain, asks for its MX RRset, sorts the hosts, applies the loop guard
 // to what is known so far, and chooses the hosts to look up.

@@ -9,10 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/miekg/dns"
-	"github.com/mxroute-go/mxroute/mtasts"
 )
 
 // A Step is the kind of decision an [Event] reports.
@@ -209,102 +205,37 @@ type Event struct {
 // without Trace builds no Event at all.
 func (r *Router) emit(ctx context.Context, e Event) { r.Trace(ctx, e) }
 
-// traceMX reports what the MX answer for domain says: the CNAMEs followed,
-// NXDOMAIN, the implicit MX, and the MX RRset with its null, IP and
-// duplicate targets.
-func (r *Router) traceMX(ctx context.Context, domain string, a *answer) {
-	if r.Trace == nil {
-		return
-	}
-	r.traceChain(ctx, domain, "", 0, a.asked, a.chain)
-	name := strings.TrimSuffix(a.name, ".")
-	switch a.kind {
-	case noDomain:
-		r.emit(ctx, Event{Step: StepNoDomain, Domain: domain, Rule: ruleRFC5321,
-			Message: name + " does not exist (NXDOMAIN): bounce"})
-		return
-	case noData:
-		r.emit(ctx, Event{Step: StepImplicitMX, Domain: domain, Host: name, Rule: ruleRFC5321, Authentic: a.authentic,
-			Message: "no MX records: implicit MX, " + name + " itself at preference 0"})
-		return
-	}
-	r.emit(ctx, Event{Step: StepMX, Domain: domain, Rule: ruleRFC5321, Count: len(a.rrs), TTL: minTTL(a.rrs), Authentic: a.authentic,
-		Message: fmt.Sprintf("MX RRset of %s has %d record(s), TTL %d", name, len(a.rrs), minTTL(a.rrs))})
-	var nulls, real []uint16
-	seen := map[string][]uint16{}
-	var order []string
-	for _, rr := range a.rrs {
-		mx, ok := rr.(*dns.MX)
-		if !ok {
-			continue
-		}
-		pref, target := mx.Preference, NormalizeHost(mx.Mx)
-		if target == "" {
-			nulls = append(nulls, pref)
-			continue
-		}
-		real = append(real, pref)
-		if _, dup := seen[target]; !dup {
-			order = append(order, target)
-		}
-		seen[target] = append(seen[target], pref)
-	}
-	for _, p := range nulls {
-		if len(real) == 0 {
-			r.emit(ctx, Event{Step: StepNullMX, Domain: domain, Preference: p, Rule: ruleRFC7505,
-				Message: fmt.Sprintf("null MX (preference %d, target \".\"): the domain accepts no mail, bounce 5.1.10", p)})
-		} else {
-			r.emit(ctx, Event{Step: StepNullMXIgnored, Domain: domain, Preference: p, Rule: ruleRFC7505,
-				Message: fmt.Sprintf("null MX mixed with %d other MX record(s): ignored", len(real))})
-		}
-	}
-	for _, name := range order {
-		prefs := seen[name]
-		best := slices.Min(prefs)
-		if isIPName(name) {
-			r.emit(ctx, Event{Step: StepIPTarget, Domain: domain, Host: name, Preference: best, Rule: ruleRFC5321,
-				Message: name + " is an IP address, not a host name: unusable"})
-		} else if !isHostName(name) {
-			r.emit(ctx, Event{Step: StepBadTarget, Domain: domain, Host: name, Preference: best, Rule: ruleHostName,
-				Message: strconv.Quote(name) + " is not a host name: unusable"})
-		}
-		if len(prefs) > 1 {
-			r.emit(ctx, Event{Step: StepDuplicate, Domain: domain, Host: name, Preference: best, Rule: ruleRFC5321,
-				Count: len(prefs), Message: fmt.Sprintf("%s is listed %d times (preferences %s): kept once, at %d",
-					name, len(prefs), joinPrefs(prefs), best)})
-		}
-	}
+// A tracer reports the decisions of one route to Router.Trace, each from
+// the stage that makes it, beside its rule (as net/http/httptrace's hooks
+// are called where things happen). For a Router without Trace it is off:
+// callers test on before they build an Event, so that such a route builds
+// none and allocates nothing for the trace.
+type tracer struct {
+	fn     func(context.Context, Event) // Router.Trace
+	domain string                       // the domain routed, as given to Route
 }
 
-// traceChain reports each CNAME of a chain that starts at from.
-func (r *Router) traceChain(ctx context.Context, domain, host string, pref uint16, from string, chain []string) {
+// on reports whether the route's decisions are wanted.
+func (t tracer) on() bool { return t.fn != nil }
+
+// emit reports e, a decision about the route's domain.
+func (t tracer) emit(ctx context.Context, e Event) {
+	e.Domain = t.domain
+	t.fn(ctx, e)
+}
+
+// cnames reports each CNAME of a chain (FQDNs) that starts at from: of the
+// domain (host "") or of a mail host's lookups.
+func (t tracer) cnames(ctx context.Context, host string, pref uint16, from string, chain []string) {
 	rule, why := ruleRFC5321, "canonicalization"
 	if host != "" {
 		rule, why = ruleRFC2181, "followed, though an MX target must not be an alias"
 	}
-	for _, to := range chain {
-		f, t := strings.TrimSuffix(from, "."), strings.TrimSuffix(to, ".")
-		r.emit(ctx, Event{Step: StepCNAME, Domain: domain, Host: host, Preference: pref, Rule: rule, Target: t,
-			Message: "CNAME " + f + " → " + t + " (" + why + ")"})
-		from = to
-	}
-}
-
-// traceOrder reports the runs of equal preference that were shuffled.
-func (r *Router) traceOrder(ctx context.Context, domain string, hosts []*mxHost) {
-	if r.Trace == nil {
-		return
-	}
-	for i, j := 0, 0; i < len(hosts); i = j {
-		if j = tieEnd(hosts, i); j-i > 1 {
-			order := make([]string, 0, j-i)
-			for _, h := range hosts[i:j] {
-				order = append(order, h.name)
-			}
-			names := slices.Sorted(slices.Values(order))
-			r.emit(ctx, Event{Step: StepShuffle, Domain: domain, Preference: hosts[i].pref, Rule: ruleRFC5321, Count: j - i,
-				Message: fmt.Sprintf("%s share preference %d: shuffled into %s", joinAnd(names), hosts[i].pref, strings.Join(order, ", "))})
-		}
+	for _, next := range chain {
+		f, n := bare(from), bare(next)
+		t.emit(ctx, Event{Step: StepCNAME, Host: host, Preference: pref, Rule: rule, Target: n,
+			Message: "CNAME " + f + " → " + n + " (" + why + ")"})
+		from = next
 	}
 }
 
@@ -357,7 +288,7 @@ func (r *Router) traceHosts(ctx context.Context, domain string, hosts []*mxHost)
 		if len(chain) == 0 {
 			chain, from = h.v4.ans.chain, h.v4.ans.asked
 		}
-		r.traceChain(ctx, domain, h.name, h.pref, from, chain)
+		tracer{fn: r.Trace, domain: domain}.cnames(ctx, h.name, h.pref, from, chain)
 		if found := slices.Concat(h.v6.addrs, h.v4.addrs); len(found) > 0 {
 			rrs := slices.Concat(h.v6.ans.rrs, h.v4.ans.rrs)
 			ttl := minTTL(rrs)
@@ -523,16 +454,6 @@ func SlogTrace(l *slog.Logger, level slog.Level) func(context.Context, Event) {
 	}
 }
 
-func minTTL(rrs []dns.RR) uint32 {
-	var ttl uint32
-	for i, rr := range rrs {
-		if t := ttlOf(rr); i == 0 || t < ttl {
-			ttl = t
-		}
-	}
-	return ttl
-}
-
 func countFamilies(v6, v4 int) string {
 	var parts []string
 	if v6 > 0 {
@@ -554,91 +475,10 @@ func plural(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
-func joinPrefs(prefs []uint16) string {
-	s := make([]string, len(prefs))
-	for i, p := range prefs {
-		s[i] = strconv.Itoa(int(p))
-	}
-	return strings.Join(s, ", ")
-}
-
 func joinAddrs(addrs []netip.Addr) string {
 	s := make([]string, len(addrs))
 	for i, a := range addrs {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ", ")
-}
-
-// joinAnd joins names as "a and b" or "a, b and c".
-func joinAnd(names []string) string {
-	if len(names) < 2 {
-		return strings.Join(names, "")
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
-}
-
-// traceMTASTS reports the domain's MTA-STS policy decision.
-func (r *Router) traceMTASTS(ctx context.Context, domain string, t *routeTLS) {
-	if r.Trace == nil {
-		return
-	}
-	e := Event{Step: StepMTASTS, Domain: domain, Rule: ruleSTS, Err: t.err}
-	p := t.policy
-	switch {
-	case p != nil:
-		e.Count = len(p.MX)
-		e.TTL = uint32(min(p.MaxAge/time.Second, 1<<31-1))
-		e.Message = fmt.Sprintf("MTA-STS policy id %s, mode %s, mx %s, max_age %d (%s)", p.ID, p.Mode, patterns(p), e.TTL, t.status)
-		if t.status == mtasts.StatusKept {
-			e.Rule = ruleSTSLookup
-			e.Message += ": the cached policy stays in force"
-		}
-		if p.Mode == mtasts.ModeNone {
-			e.Message += ": no MTA-STS"
-		}
-	case t.status == mtasts.StatusFailed:
-		e.Rule = ruleSTSLookup
-		e.Message = "no MTA-STS policy applies: " + stsFailureNote
-	default:
-		e.Message = "no MTA-STS policy"
-	}
-	if t.err != nil {
-		e.Message += "; " + t.err.Error()
-	}
-	r.emit(ctx, e)
-}
-
-// traceMTASTSHost reports how the domain's policy treats h.
-func (r *Router) traceMTASTSHost(ctx context.Context, domain string, h *mxHost, p *mtasts.Policy) {
-	if p == nil || h.tls.stsWhy == "" {
-		return
-	}
-	rule := ruleSTSMatch
-	if h.tls.policy != nil && h.tls.policy.Mode == TLSDANE {
-		rule = ruleSTSvsDANE
-	}
-	e := Event{Step: StepMTASTSHost, Domain: domain, Host: h.name, Preference: h.pref, Rule: rule,
-		Message: fmt.Sprintf("%s (%d) %s (policy id %s)", h.name, h.pref, h.tls.stsWhy, p.ID)}
-	if h.err != nil && h.err.Err == ErrMTASTS {
-		e.Err = h.err
-	}
-	r.emit(ctx, e)
-}
-
-// traceTLSA reports h's DANE decision.
-func (r *Router) traceTLSA(ctx context.Context, domain string, h *mxHost) {
-	t := h.tls
-	if r.Trace == nil || t == nil || t.daneWhy == "" {
-		return
-	}
-	e := Event{Step: StepTLSA, Domain: domain, Host: h.name, Preference: h.pref, Rule: t.daneRule, Target: t.daneBase,
-		Message: h.name + ": " + t.daneWhy, Authentic: t.dane != nil}
-	if t.dane != nil {
-		e.Count = len(t.dane.Records)
-	}
-	if t.daneErr != nil {
-		e.Err = t.daneErr
-	}
-	r.emit(ctx, e)
 }
