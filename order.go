@@ -66,6 +66,15 @@ func tieEnd(hosts []*mxHost, i int) int {
 	return j
 }
 
+// tieStart returns the start of that run.
+func tieStart(hosts []*mxHost, i int) int {
+	j := i
+	for j > 0 && hosts[j-1].pref == hosts[i].pref {
+		j--
+	}
+	return j
+}
+
 // randLocks serialise the shuffles drawn from one *rand.Rand, which is not
 // safe for concurrent use, so that a Router may route from many goroutines.
 // The lock follows the Rand, not the Router value: copies of a Router share

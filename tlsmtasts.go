@@ -180,14 +180,6 @@ func txtBytes(s string) string {
 	return string(b)
 }
 
-// settleAll decides the TLS policy of every host of the current rounds
-// (see settle).
-func (ro *routing) settleAll(ctx context.Context) {
-	for _, h := range ro.hosts {
-		ro.settle(ctx, h)
-	}
-}
-
 // settle decides h's TLS policy once its lookups have ended: DANE when its
 // TLSA records say so (or unusable when their lookup failed), else the
 // domain's MTA-STS policy (in mode enforce, a host matching no mx pattern
