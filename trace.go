@@ -11,21 +11,21 @@ import (
 // A Step is the kind of decision an [Event] reports.
 type Step int
 
-// The decisions Route reports to Router.Trace, in the order they are made.
+// The decisions of a route, in the order they are made. Route reports them
+// to Router.Trace; Targets and Dialer.Dial, which walk the same route,
+// report the same ones in the same order, but for StepDone.
 const (
 	// StepCNAME: a CNAME was followed, for the domain (Host "") or for a
 	// mail host. Target is the name it points to.
 	StepCNAME Step = iota + 1
 	// StepNoDomain: the domain does not exist (NXDOMAIN).
 	StepNoDomain
-	// StepMX: the MX RRset was found. Count is its size, TTL its TTL,
-	// Authentic whether it was DNSSEC-authenticated (Route.Authentic).
+	// StepMX: the MX RRset was found (TTL, Authentic as Route.Authentic).
 	StepMX
 	// StepImplicitMX: no MX RRset; the domain itself is the mail host.
 	// Authentic: the NODATA for MX was DNSSEC-authenticated.
 	StepImplicitMX
-	// StepNullMX: a lone null MX; the domain accepts no mail.
-	// Preference is the null MX's preference.
+	// StepNullMX: a lone null MX (at Preference); the domain accepts no mail.
 	StepNullMX
 	// StepNullMXIgnored: a null MX mixed with real MX records, ignored.
 	StepNullMXIgnored
@@ -36,9 +36,9 @@ const (
 	// unusable.
 	StepBadTarget
 	// StepDuplicate: a mail host is listed more than once; it is kept once,
-	// at its lowest preference (Preference). Count is how often it is listed.
+	// at its lowest preference (Preference).
 	StepDuplicate
-	// StepShuffle: Count hosts share Preference and were put in random order.
+	// StepShuffle: hosts share Preference and were put in random order.
 	StepShuffle
 	// StepLoopGuard: a host was dropped by the loop guard.
 	StepLoopGuard
@@ -46,7 +46,8 @@ const (
 	// exchangers, at Preference: every host from that preference on is
 	// dropped (each one reported by a StepLoopGuard that follows).
 	StepSelf
-	// StepMaxHosts: a host was dropped by Router.MaxHosts.
+	// StepMaxHosts: a host was dropped by Router.MaxHosts: it comes after
+	// the last host MaxHosts allows.
 	StepMaxHosts
 	// StepAddrs: a mail host's addresses were found. Addrs are the
 	// addresses (AAAA, then A, as each lookup returned them, before the
@@ -59,24 +60,24 @@ const (
 	// IPv4-mapped in an AAAA record; see Router.AllowLoopback) and is not
 	// used. Message says which block and why.
 	StepSpecialAddr
-	// StepFamily: Count addresses of a host are not used because of
-	// Router.Family.
+	// StepFamily: Router.Family leaves out addresses of a host, or
+	// interleaves them.
 	StepFamily
 	// StepUnusable: a mail host has no usable address. Err says why (an
 	// *Error, temporary or permanent).
 	StepUnusable
-	// StepDedupe: addresses of a host (Addrs) were already listed under an
-	// earlier host and are not repeated; Count is how many are left.
+	// StepDedupe: addresses of a host (Addrs) were already listed, under an
+	// earlier host or earlier in this one, and are not repeated; a host
+	// that keeps none is dropped.
 	StepDedupe
-	// StepMaxAddrs: Router.MaxAddrs cut a host's addresses; Count is how
-	// many it keeps (at least one). The hosts after it are dropped, each
-	// reported by a StepMaxAddrsDropped.
+	// StepMaxAddrs: Router.MaxAddrs is reached with a host, whose addresses
+	// were cut. Each host after it is a StepMaxAddrsDropped.
 	StepMaxAddrs
-	// StepDone: Route returns. Err is its error, Count the number of targets.
+	// StepDone: Route returns. Err is its error.
 	StepDone
 
-	// The steps of Dialer.Dial, after the route's. Count is the attempt's
-	// number (1 for the first), Host and Preference its target's.
+	// The steps of Dialer.Dial, after the route's; Host and Preference are
+	// the attempt's target's.
 
 	// StepConnect: an attempt starts (Rule "RFC 8305, Section 5" when
 	// earlier ones are still running).
@@ -88,8 +89,7 @@ const (
 	// (quoted in Message) and, with Dialer.StartTLS, through EHLO and
 	// STARTTLS (StepEHLO, StepStartTLS and StepTLS before it).
 	StepGreeted
-	// StepNoConnection: Dial returns an error: Err; Count is the number of
-	// attempts made (0 when the route itself failed).
+	// StepNoConnection: Dial returns an error: Err.
 	StepNoConnection
 
 	// The TLS policy steps (Router.MTASTS, Router.DANE), reported when a
@@ -98,17 +98,17 @@ const (
 	// StepMTASTS: the domain's MTA-STS policy, once known: Message gives
 	// its id, mode, mx patterns and where it came from (fetched, cached,
 	// kept by RFC 8461, Section 3.3 when the TXT lookup or the fetch
-	// failed), or that none applies; Count is the number of mx patterns,
-	// TTL its max_age, Err what failed on the way (never a bounce).
+	// failed), or that none applies; TTL is its max_age, Err what failed
+	// on the way (never a bounce).
 	StepMTASTS
 	// StepMTASTSHost: how the policy treats a host (mode enforce or
 	// testing): matched, matching no pattern (Err: the host's *Error in
 	// mode enforce), or DANE taking precedence (RFC 8461, Section 2).
 	StepMTASTSHost
 	// StepTLSA: a host's DANE decision (RFC 7672): TLSA records found
-	// (Count, Target the TLSA base domain, Authentic), an authenticated
-	// denial, address records not authenticated, or a failed lookup that
-	// makes the host unusable (Err). With Host "": the MX RRset is not
+	// (Target the TLSA base domain, Authentic), an authenticated denial,
+	// address records not authenticated, or a failed lookup that makes the
+	// host unusable (Err). With Host "": the MX RRset is not
 	// authenticated, so no TLSA question is asked.
 	StepTLSA
 	// StepDANEUnavailable: Router.DANE is on, but the Resolver never reports
@@ -135,11 +135,10 @@ const (
 	// check failed; a check that only reports is in Message).
 	StepTLS
 
-	// Steps added since, each reported in its place in the route.
+	// Steps added since, each in its place in the route.
 
 	// StepMaxAddrsDropped: a host was dropped by Router.MaxAddrs: it comes
-	// after the host where the limit was reached (StepMaxAddrs when that
-	// host's addresses were cut too).
+	// after the host where the limit was reached (StepMaxAddrs).
 	StepMaxAddrsDropped
 )
 
@@ -177,24 +176,34 @@ const (
 	ruleSpecial  = "RFC 6890"
 )
 
-// An Event is one decision of Route, reported to Router.Trace.
+// An Event is one decision of a route, reported to Router.Trace.
 type Event struct {
 	Step       Step
-	Domain     string       // the domain routed, as given to Route
-	Host       string       // the mail host concerned, or "" when the event is about the domain
-	Preference uint16       // the host's MX preference (StepNullMX: the null MX's)
-	Rule       string       // the rule applied, e.g. "RFC 5321, Section 5.1"; "" for a plain fact
-	Message    string       // one line for people, e.g. "mx2 and mx3 share preference 10: shuffled"
-	Target     string       // StepCNAME: the name the CNAME points to, no trailing dot
-	TTL        uint32       // StepMX, StepAddrs: the RRset's TTL in seconds, as published (a Cache reports it cold and warm alike); one with the top bit set counts as 0 (RFC 2181, Section 8)
-	Count      int          // see each Step
-	Addrs      []netip.Addr // StepAddrs, StepDedupe: see each Step; the Event's own copy
-	Err        error        // StepUnusable: the host's *Error; StepDone: Route's error, or nil
+	Domain     string // the domain routed, as given to Route
+	Host       string // the mail host concerned, or "" when the event is about the domain
+	Preference uint16 // the host's MX preference (StepNullMX: the null MX's)
+	Rule       string // the rule applied, e.g. "RFC 5321, Section 5.1"; "" for a plain fact
+	Message    string // one line for people, e.g. "mx2 and mx3 share preference 10: shuffled"
+	Target     string // StepCNAME: the name the CNAME points to; StepTLSA: the TLSA base domain; no trailing dot
+	TTL        uint32 // StepMX, StepAddrs: the RRset's TTL in seconds, as published (a Cache reports it cold and warm alike); one with the top bit set counts as 0 (RFC 2181, Section 8); StepMTASTS: max_age
+	// Count is how many of one thing, the same thing for every event of a
+	// Step: StepMX, StepTLSA: records in the RRset; StepDuplicate: MX
+	// records naming the host; StepShuffle: hosts shuffled; StepAddrs:
+	// addresses found (len(Addrs)); StepFamily: the host's addresses left
+	// out, or interleaved; StepDedupe, StepMaxAddrs: addresses the host
+	// keeps; StepDone: targets; StepMTASTS: mx patterns; StepNoConnection:
+	// attempts made. The steps of an attempt (StepConnect to StepGreeted,
+	// StepEHLO, StepStartTLS, StepTLS): its number, 1 for the first. 0 for
+	// every other Step.
+	Count int
+	Addrs []netip.Addr // StepAddrs, StepSpecialAddr, StepDedupe: see each Step; the Event's own copy
+	Err   error        // StepUnusable: the host's *Error; StepDone: Route's error, or nil; see each Step
 	// Authentic: StepMX, StepImplicitMX: the MX RRset (or the NODATA that
 	// says there is none) came with the AD bit in every response of its
 	// CNAME chain, as Route.Authentic; StepAddrs: every address lookup of
-	// the host did, as Host.Authentic. Only a trusted validating resolver
-	// makes it true (see DNSResolver.DNSSEC); false otherwise.
+	// the host did, as Host.Authentic; StepTLSA: secure TLSA records. Only
+	// a trusted validating resolver makes it true (see
+	// DNSResolver.DNSSEC); false otherwise.
 	Authentic bool
 }
 
