@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Address order and limits, once the lookups have ended: the Family (which
@@ -240,4 +241,27 @@ func (ro *routing) limit(ctx context.Context, h *mxHost, listed *int) bool {
 		h.addrs = h.addrs[:keep]
 	}
 	return true
+}
+
+// countFamilies says, for a message, how many addresses of each family:
+// "1 IPv6 address and 2 IPv4 addresses".
+func countFamilies(v6, v4 int) string {
+	var parts []string
+	if v6 > 0 {
+		parts = append(parts, plural(v6, "IPv6 address", "IPv6 addresses"))
+	}
+	if v4 > 0 {
+		parts = append(parts, plural(v4, "IPv4 address", "IPv4 addresses"))
+	}
+	if len(parts) == 0 {
+		return "no address"
+	}
+	return strings.Join(parts, " and ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }

@@ -288,27 +288,6 @@ func SlogTrace(l *slog.Logger, level slog.Level) func(context.Context, Event) {
 	}
 }
 
-func countFamilies(v6, v4 int) string {
-	var parts []string
-	if v6 > 0 {
-		parts = append(parts, plural(v6, "IPv6 address", "IPv6 addresses"))
-	}
-	if v4 > 0 {
-		parts = append(parts, plural(v4, "IPv4 address", "IPv4 addresses"))
-	}
-	if len(parts) == 0 {
-		return "no address"
-	}
-	return strings.Join(parts, " and ")
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
-}
-
 func joinAddrs(addrs []netip.Addr) string {
 	s := make([]string, len(addrs))
 	for i, a := range addrs {
