@@ -1,8 +1,12 @@
 package mxroute
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Address order and limits, once the lookups have ended: the Family (which
@@ -72,16 +76,33 @@ func (r *Router) usedAddrs(h *mxHost) [2][]netip.Addr {
 	return out
 }
 
-// appendHostAddrs appends h's addresses to buf in the order to try (see
+// hostAddrs appends h's addresses to buf in the order to try (see
 // orderAddrs), without special-purpose ones (see special.go), at most
-// MaxAddrsPerHost of them.
-func (r *Router) appendHostAddrs(buf []netip.Addr, h *mxHost) []netip.Addr {
+// MaxAddrsPerHost of them. It reports each special-purpose address and the
+// addresses of a family the Family leaves out.
+func (ro *routing) hostAddrs(ctx context.Context, buf []netip.Addr, h *mxHost) []netip.Addr {
+	r, tr := ro.r, ro.trace()
 	start := len(buf)
 	buf = orderAddrs(buf, h.v6.addrs, h.v4.addrs, r.Family)
 	kept := buf[:start]
 	for _, a := range buf[start:] {
-		if r.special(a) == nil {
+		b := r.special(a)
+		if b == nil {
 			kept = append(kept, a)
+		} else if tr.on() {
+			tr.emit(ctx, Event{Step: StepSpecialAddr, Host: h.name, Preference: h.pref, Addrs: []netip.Addr{a},
+				Rule: ruleSpecial + "; " + b.source, Message: fmt.Sprintf("%s (%d): %s; not used", h.name, h.pref, b.describe(a))})
+		}
+	}
+	if useV6, useV4 := r.Family.wants(); tr.on() {
+		// RFC 6724, Section 2.1: the family policy leaves these out.
+		if n := len(h.v6.addrs); !useV6 && n > 0 {
+			tr.emit(ctx, Event{Step: StepFamily, Host: h.name, Preference: h.pref, Count: n, Rule: ruleRFC6724,
+				Message: fmt.Sprintf("%s: %s not used (family %s)", h.name, countFamilies(n, 0), r.Family)})
+		}
+		if n := len(h.v4.addrs); !useV4 && n > 0 {
+			tr.emit(ctx, Event{Step: StepFamily, Host: h.name, Preference: h.pref, Count: n, Rule: ruleRFC6724,
+				Message: fmt.Sprintf("%s: %s not used (family %s)", h.name, countFamilies(0, n), r.Family)})
 		}
 	}
 	return kept[:start+min(len(kept)-start, r.maxAddrsPerHost())]
@@ -122,32 +143,42 @@ func orderAddrs(out, v6, v4 []netip.Addr, f Family) []netip.Addr {
 	return out
 }
 
-// dedupeAddrs removes from each host's addresses those already listed under
-// an earlier host (or earlier in the same host), and drops hosts that had
-// addresses but have none left: mail already tried at an address gains
-// nothing from trying it again under another name. Hosts that carry an
-// error are kept, so that callers can see why they are unusable.
-func dedupeAddrs(hosts []*mxHost) []*mxHost {
-	var seen addrSet
-	kept := hosts[:0]
-	for _, h := range hosts {
-		if h.err != nil {
-			kept = append(kept, h)
-			continue
-		}
-		addrs := h.addrs[:0]
-		for _, a := range h.addrs {
-			if seen.add(a) {
-				addrs = append(addrs, a)
-			}
-		}
-		h.addrs = addrs
-		if len(addrs) > 0 {
-			kept = append(kept, h)
+// dedupe removes from h's addresses those already listed (seen), under an
+// earlier host or earlier in h, and reports whether h stays in the route: a
+// host that had addresses and has none left goes, since mail already tried
+// at an address gains nothing from trying it again under another name. A
+// host that carries an error stays, so that callers can see why it is
+// unusable. earlier are the hosts listed so far, which the trace names.
+func (ro *routing) dedupe(ctx context.Context, seen *addrSet, h *mxHost, earlier []*mxHost) bool {
+	if h.err != nil {
+		return true
+	}
+	var dups []netip.Addr // for the trace
+	addrs := h.addrs[:0]
+	for _, a := range h.addrs {
+		if seen.add(a) {
+			addrs = append(addrs, a)
+		} else if ro.trace().on() {
+			dups = append(dups, a)
 		}
 	}
-	clear(hosts[len(kept):])
-	return kept
+	if len(dups) > 0 {
+		under := h.name // a duplicate within h, unless an earlier host has it
+		for _, e := range earlier {
+			if slices.ContainsFunc(e.addrs, func(a netip.Addr) bool { return a.Unmap() == dups[0].Unmap() }) {
+				under = e.name
+				break
+			}
+		}
+		msg := fmt.Sprintf("%s (%d): %s already listed under %s: not repeated", h.name, h.pref, joinAddrs(dups), under)
+		if len(addrs) == 0 {
+			msg += "; the host has nothing new and is dropped"
+		}
+		ro.trace().emit(ctx, Event{Step: StepDedupe, Host: h.name, Preference: h.pref, Addrs: dups, Count: len(addrs),
+			Rule: ruleRFC5321, Message: msg})
+	}
+	h.addrs = addrs
+	return len(addrs) > 0
 }
 
 // addrSet is a set of addresses, IPv4-mapped IPv6 addresses taken as IPv4.
@@ -187,23 +218,50 @@ func (s *addrSet) add(a netip.Addr) bool {
 	return true
 }
 
-// limitAddrs keeps the first max addresses in route order (max 0: all) and
-// drops the hosts after the one where the limit was reached.
+// limit applies MaxAddrs to h, whose addresses come after listed others,
+// and reports whether the limit is reached with h: h keeps what fits, and
+// the hosts after it go (see walk).
 //
 // RFC 5321, Section 5.1: "there MAY also be a configurable limit on the number
 // of alternate addresses that can be tried. In any case, the SMTP client
 // SHOULD try at least two addresses."
-func limitAddrs(hosts []*mxHost, max int) []*mxHost {
-	if max <= 0 {
-		return hosts
+func (ro *routing) limit(ctx context.Context, h *mxHost, listed *int) bool {
+	max := ro.r.MaxAddrs
+	if max <= 0 || len(h.addrs) == 0 {
+		return false
 	}
-	n := 0
-	for i, h := range hosts {
-		if n+len(h.addrs) >= max {
-			h.addrs = h.addrs[:max-n] // n < max here, so at least one is left
-			return hosts[:i+1]
+	if *listed += len(h.addrs); *listed < max {
+		return false
+	}
+	if keep := len(h.addrs) - (*listed - max); keep < len(h.addrs) { // keep > 0: listed was below max
+		if ro.trace().on() {
+			ro.trace().emit(ctx, Event{Step: StepMaxAddrs, Host: h.name, Preference: h.pref, Count: keep, Rule: ruleRFC5321,
+				Message: fmt.Sprintf("%s (%d): %d of %d address(es) kept (MaxAddrs %d)", h.name, h.pref, keep, len(h.addrs), max)})
 		}
-		n += len(h.addrs)
+		h.addrs = h.addrs[:keep]
 	}
-	return hosts
+	return true
+}
+
+// countFamilies says, for a message, how many addresses of each family:
+// "1 IPv6 address and 2 IPv4 addresses".
+func countFamilies(v6, v4 int) string {
+	var parts []string
+	if v6 > 0 {
+		parts = append(parts, plural(v6, "IPv6 address", "IPv6 addresses"))
+	}
+	if v4 > 0 {
+		parts = append(parts, plural(v4, "IPv4 address", "IPv4 addresses"))
+	}
+	if len(parts) == 0 {
+		return "no address"
+	}
+	return strings.Join(parts, " and ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }

@@ -47,7 +47,14 @@ func TestDedupeAddrs(t *testing.T) {
 		{name: "b", addrs: mustAddrs("::ffff:192.0.2.1", "2001:db8::1")},
 		{name: "c", addrs: mustAddrs("192.0.2.1", "192.0.2.9")},
 	}
-	got := dedupeAddrs(hs)
+	ro := &routing{r: &Router{}}
+	var seen addrSet
+	var got []*mxHost
+	for _, h := range hs {
+		if ro.dedupe(t.Context(), &seen, h, got) {
+			got = append(got, h)
+		}
+	}
 	assert.Equal(t, []string{"a", "broken", "c"}, names(got), "b has nothing new and goes; an erring host stays")
 	assert.Equal(t, mustAddrs("192.0.2.1", "2001:db8::1"), got[0].addrs, "a duplicate within a host goes too")
 	assert.Equal(t, mustAddrs("192.0.2.9"), got[2].addrs)
@@ -76,7 +83,15 @@ func TestLimitAddrs(t *testing.T) {
 		{9, []string{"a", "err", "b", "c"}, 1, "more than all"},
 	}
 	for _, tt := range tests {
-		got := limitAddrs(mk(), tt.max)
+		ro := &routing{r: &Router{MaxAddrs: tt.max}}
+		var got []*mxHost
+		listed := 0
+		for _, h := range mk() {
+			got = append(got, h)
+			if ro.limit(t.Context(), h, &listed) {
+				break // the hosts after it go (see walk)
+			}
+		}
 		assert.Equal(t, tt.wantHosts, names(got), "max %d: %s", tt.max, tt.reason)
 		assert.Len(t, got[len(got)-1].addrs, tt.wantLast, "max %d", tt.max)
 	}

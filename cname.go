@@ -44,15 +44,15 @@ func followCNAMEs(a *answer, msg *dns.Msg, qtype uint16, limit int) (advanced bo
 		if target == "" {
 			return advanced, nil
 		}
-		if !isHostName(strings.TrimSuffix(target, ".")) {
+		if !isHostName(bare(target)) {
 			return advanced, &lookupError{cname: true, badName: true,
-				detail: "CNAME target " + strconv.Quote(strings.TrimSuffix(target, ".")) + " of " + a.name + " is not a host name (RFC 1123, Section 2.1)"}
+				detail: "CNAME target " + strconv.Quote(bare(target)) + " of " + bare(a.name) + " is not a host name (RFC 1123, Section 2.1)"}
 		}
 		if target == a.asked || slices.Contains(a.chain, target) {
-			return advanced, &lookupError{cname: true, detail: "CNAME loop at " + a.name + " -> " + target}
+			return advanced, &lookupError{cname: true, detail: "CNAME loop at " + bare(a.name) + " -> " + bare(target)}
 		}
 		if len(a.chain) >= maxCNAMEs {
-			return advanced, &lookupError{cname: true, detail: "CNAME chain longer than 10 links at " + a.name}
+			return advanced, &lookupError{cname: true, detail: "CNAME chain longer than 10 links at " + bare(a.name)}
 		}
 		a.chain = append(a.chain, target)
 		a.name = target

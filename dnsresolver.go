@@ -216,13 +216,13 @@ rounds:
 				break rounds
 			}
 			if err := sleepCtx(ctx, wait); err != nil {
-				return nil, fmt.Errorf("%s %s: %w", name, typeName(qtype), err)
+				return nil, fmt.Errorf("%s %s: %w", bare(name), typeName(qtype), err)
 			}
 		}
 		for i := range n {
 			server := cfg.addrs[(start+i)%n]
 			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("%s %s: %w", name, typeName(qtype), err)
+				return nil, fmt.Errorf("%s %s: %w", bare(name), typeName(qtype), err)
 			}
 			resp, err := r.exchange(ctx, q, server, cfg.timeout)
 			if err != nil {
@@ -247,7 +247,7 @@ rounds:
 	if lastErr == nil {
 		lastErr = errors.New("no servers")
 	}
-	return nil, fmt.Errorf("%s %s: %w", name, typeName(qtype), lastErr)
+	return nil, fmt.Errorf("%s %s: %w", bare(name), typeName(qtype), lastErr)
 }
 
 // backoff is how long to wait before round (1, 2, ...) over the servers:

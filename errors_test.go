@@ -7,6 +7,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -22,8 +23,8 @@ func TestError(t *testing.T) {
 		{"domain", &Error{Domain: "Example.COM", Status: "5.1.2", Err: ErrNoSuchDomain},
 			`mxroute: "Example.COM": no such domain (5.1.2)`, ErrNoSuchDomain, false},
 		{"host with detail", &Error{Domain: "example.com", Host: "mx.example.com", Status: "4.4.3", Temporary: true,
-			Err: ErrTemporary, Detail: "A lookup for mx.example.com.: SERVFAIL"},
-			`mxroute: "example.com": host "mx.example.com": temporary DNS failure: A lookup for mx.example.com.: SERVFAIL (4.4.3)`, ErrTemporary, true},
+			Err: ErrTemporary, Detail: "A lookup for mx.example.com: SERVFAIL"},
+			`mxroute: "example.com": host "mx.example.com": temporary DNS failure: A lookup for mx.example.com: SERVFAIL (4.4.3)`, ErrTemporary, true},
 		{"quotes odd input", &Error{Domain: "a\"b\n", Status: "5.1.3", Err: ErrBadDomain},
 			`mxroute: "a\"b\n": malformed domain (5.1.3)`, ErrBadDomain, false},
 		{"no sentinel", &Error{Domain: "x"}, `mxroute: "x": routing failed`, nil, false},
@@ -84,7 +85,7 @@ func TestSentinelsPrefixed(t *testing.T) {
 }
 
 func TestHostError(t *testing.T) {
-	temp := &lookupError{detail: "A lookup for h.: SERVFAIL"}
+	temp := &lookupError{detail: "A lookup for h: SERVFAIL"}
 	loop := &lookupError{cname: true, detail: "CNAME loop"}
 	tests := []struct {
 		name          string
@@ -118,5 +119,62 @@ func TestHostError(t *testing.T) {
 			assert.Equal(t, "h", e.Host)
 			assert.Equal(t, "d.test", e.Domain)
 		})
+	}
+}
+
+// TestDetailNamesWithoutTrailingDot: the details of every error a route
+// gives, of the route and of its hosts, name domains as Route.Domain and
+// Host.Name do, without the trailing dot of the DNS question ("MX lookup
+// for d.test: REFUSED", not "d.test.: REFUSED").
+func TestDetailNamesWithoutTrailingDot(t *testing.T) {
+	z := testZone(t, "dot.test.", `
+$ORIGIN dot.test.
+@          3600 IN SOA ns hostmaster 1 3600 600 86400 300
+hosts      IN MX 10 failing
+           IN MX 20 looping
+           IN MX 30 badcname
+looping    IN CNAME loop2
+loop2      IN CNAME looping
+badcname   IN CNAME bad\060name.dot.test.
+long       IN MX 10 c0
+c0 IN CNAME c1
+c1 IN CNAME c2
+c2 IN CNAME c3
+c3 IN CNAME c4
+c4 IN CNAME c5
+c5 IN CNAME c6
+c6 IN CNAME c7
+c7 IN CNAME c8
+c8 IN CNAME c9
+c9 IN CNAME c10
+c10 IN CNAME c11
+c11 IN A 192.0.2.1
+`)
+	res := ResolverFunc(func(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+		switch name {
+		case "refused.dot.test.", "failing.dot.test.":
+			return reply(name, qtype, dns.RcodeRefused), nil
+		}
+		return z.Resolve(ctx, name, qtype)
+	})
+	r := &Router{Resolver: res}
+	var details []string
+	for _, domain := range []string{"nowhere.dot.test", "refused.dot.test", "hosts.dot.test", "long.dot.test"} {
+		rt, err := r.Route(t.Context(), domain)
+		var e *Error
+		require.ErrorAs(t, err, &e, domain)
+		details = append(details, e.Detail)
+		if rt != nil {
+			for _, h := range rt.Hosts {
+				require.ErrorAs(t, h.Err, &e, domain)
+				details = append(details, e.Detail)
+			}
+		}
+	}
+	require.Len(t, details, 8, "every route fails; hosts.dot.test has three unusable hosts, long.dot.test one")
+	for _, d := range details {
+		t.Log(d)
+		assert.NotRegexp(t, `[a-z0-9]\.([:,;) ]|$)`, d, "a name with its trailing dot")
+		assert.Contains(t, d, "dot.test", "the detail names what failed")
 	}
 }

@@ -138,7 +138,7 @@ func ExampleResolverFunc() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// mxroute: "example.org": temporary DNS failure: MX lookup for example.org.: SERVFAIL (4.4.3)
+	// mxroute: "example.org": temporary DNS failure: MX lookup for example.org: SERVFAIL (4.4.3)
 }
 
 // IsTemporary is the defer-or-bounce decision; Status goes into the DSN.

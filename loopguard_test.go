@@ -47,7 +47,11 @@ func TestLoopGuard(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kept, dropped, self := tt.router.loopGuard(mk())
+			hosts := mk()
+			ro := &routing{r: &tt.router, hosts: hosts, rt: &Route{Canonical: "vega-gw.vega.ru"}}
+			err := ro.loopGuard(t.Context())
+			kept, dropped, self := ro.hosts, hosts[len(ro.hosts):], ro.self
+			assert.Equal(t, len(kept) == 0, err != nil, "ErrLoop when nothing is left")
 			if tt.wantKept == nil {
 				tt.wantKept = []string{}
 			}

@@ -50,7 +50,7 @@ func TestMXHosts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hs, err := mxHosts("d.test", mxRRs(t, tt.mx...))
+			hs, err := mxHosts(t.Context(), tracer{}, "d.test", mxRRs(t, tt.mx...))
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr, tt.reason)
 				assert.Equal(t, "5.1.10", err.Status)

@@ -66,6 +66,7 @@ package mxroute
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 
@@ -127,10 +128,12 @@ type Router struct {
 	// Section 5.4.1 ranks additional data below answers (docs/rules.md, The
 	// additional section).
 	UseAdditional bool
-	// Trace is called with each decision Route makes, in order, with its
-	// rule (see Step and docs/rules.md). It may be called from several
-	// goroutines at once and Route waits for it. nil: no tracing, at no
-	// cost. SlogTrace adapts a *slog.Logger.
+	// Trace is called with each decision of a route as it is made, in
+	// route order, with its rule (see Step and docs/rules.md): by Route,
+	// and alike by Targets and Dialer.Dial, on the goroutine that routes
+	// (never a lookup's). It may be called from several goroutines at once
+	// and the route waits for it. nil: no tracing, at no cost. SlogTrace
+	// adapts a *slog.Logger.
 	Trace func(ctx context.Context, e Event)
 	// MTASTS applies the recipient domain's MTA-STS policy (RFC 8461): its
 	// TXT question goes out with the MX question, and in mode enforce a
@@ -246,8 +249,16 @@ func (rt *Route) Targets() []Target {
 // A route costs two round-trips: one for the MX RRset, one for the A and
 // AAAA records of all its hosts, asked in parallel. [Router.Targets] gives
 // the same targets as they become known.
-func (r *Router) Route(ctx context.Context, domain string) (out *Route, outErr error) {
-	defer r.traceDone(ctx, domain, &out, &outErr)
+func (r *Router) Route(ctx context.Context, domain string) (*Route, error) {
+	rt, err := r.route(ctx, domain)
+	if r.Trace != nil {
+		r.Trace(ctx, doneEvent(domain, rt, err))
+	}
+	return rt, err
+}
+
+// route is Route but for its last event.
+func (r *Router) route(ctx context.Context, domain string) (*Route, error) {
 	ro, err := r.begin(ctx, domain)
 	if err != nil {
 		return nil, err
@@ -255,4 +266,50 @@ func (r *Router) Route(ctx context.Context, domain string) (out *Route, outErr e
 	defer ro.stopMTASTS()
 	ro.startLookups(ctx, ro.hosts)
 	return ro.finish(ctx)
+}
+
+// finish waits for the lookups, walks the hosts (see routing.walk) and makes
+// the Route, or says why there is none.
+func (ro *routing) finish(ctx context.Context) (*Route, error) {
+	ro.wait()
+	n := 0
+	for _, h := range ro.hosts {
+		n += len(h.v6.addrs) + len(h.v4.addrs)
+	}
+	end, err := ro.walk(ctx, make([]netip.Addr, 0, n), nil) // one array for every host's addresses
+	ro.stop()                                               // the lookups of hosts past a limit
+	switch {
+	case err != nil:
+		return nil, err // the loop guard left no host
+	case end == walkCut || ctx.Err() != nil:
+		return nil, ctxError(ro.domain, ctx.Err())
+	}
+	rt := ro.rt
+	if err := ro.noTarget(ctx); err != nil {
+		if rt.Implicit {
+			return nil, err
+		}
+		rt.Hosts = publicHosts(ro.hosts) // for diagnostics: why each host is unusable
+		return rt, err
+	}
+	rt.Hosts = publicHosts(ro.hosts)
+	return rt, nil
+}
+
+// doneEvent is the last event of Route: what it returns.
+func doneEvent(domain string, rt *Route, err error) Event {
+	e := Event{Step: StepDone, Domain: domain, Err: err}
+	if err != nil {
+		verdict := "bounce"
+		if IsTemporary(err) {
+			verdict = "defer"
+		}
+		e.Message = verdict + ": " + err.Error()
+		return e
+	}
+	for _, h := range rt.Hosts {
+		e.Count += len(h.Addrs)
+	}
+	e.Message = fmt.Sprintf("routed: %d host(s), %d address(es) to try", len(rt.Hosts), e.Count)
+	return e
 }

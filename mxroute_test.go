@@ -197,9 +197,9 @@ null IN MX 0 .
 		domain, want string
 	}{
 		{"Null.M.Test", `mxroute: "Null.M.Test": domain accepts no mail (null MX) (5.1.10)`},
-		{"gone.m.test", `mxroute: "gone.m.test": no such domain: NXDOMAIN for gone.m.test. (5.1.2)`},
+		{"gone.m.test", `mxroute: "gone.m.test": no such domain: NXDOMAIN for gone.m.test (5.1.2)`},
 		{"a b", `mxroute: "a b": malformed domain: character not allowed in a domain: ' ' (5.1.3)`},
-		{"other.test", `mxroute: "other.test": temporary DNS failure: MX lookup for other.test.: REFUSED (4.4.3)`},
+		{"other.test", `mxroute: "other.test": temporary DNS failure: MX lookup for other.test: REFUSED (4.4.3)`},
 	}
 	for _, tt := range tests {
 		_, err := r.Route(t.Context(), tt.domain)

@@ -5,9 +5,12 @@ package mxroute
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -22,16 +25,34 @@ import (
 //
 // The hosts are first put in a fixed order (preference, then name), so that a
 // seeded Rand gives the same route whichever order the resolver rotated the
-// RRset into.
-func sortHosts(hosts []*mxHost, rng *rand.Rand) {
+// RRset into. Each run shuffled is reported.
+func sortHosts(ctx context.Context, tr tracer, hosts []*mxHost, rng *rand.Rand) {
 	slices.SortFunc(hosts, func(a, b *mxHost) int {
 		return cmp.Or(cmp.Compare(a.pref, b.pref), cmp.Compare(a.name, b.name))
 	})
 	for i, j := 0, 0; i < len(hosts); i = j {
 		if j = tieEnd(hosts, i); j-i > 1 {
+			var sorted []string
+			if tr.on() {
+				sorted = namesOf(hosts[i:j])
+			}
 			shuffle(hosts[i:j], rng)
+			if tr.on() {
+				tr.emit(ctx, Event{Step: StepShuffle, Preference: hosts[i].pref, Rule: ruleRFC5321, Count: j - i,
+					Message: fmt.Sprintf("%s share preference %d: shuffled into %s", joinAnd(sorted), hosts[i].pref,
+						strings.Join(namesOf(hosts[i:j]), ", "))})
+			}
 		}
 	}
+}
+
+// namesOf returns the names of hosts, in order.
+func namesOf(hosts []*mxHost) []string {
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		names[i] = h.name
+	}
+	return names
 }
 
 // tieEnd returns the end of the run of hosts (sorted by preference) that
@@ -41,6 +62,15 @@ func tieEnd(hosts []*mxHost, i int) int {
 	j := i + 1
 	for j < len(hosts) && hosts[j].pref == hosts[i].pref {
 		j++
+	}
+	return j
+}
+
+// tieStart returns the start of that run.
+func tieStart(hosts []*mxHost, i int) int {
+	j := i
+	for j > 0 && hosts[j-1].pref == hosts[i].pref {
+		j--
 	}
 	return j
 }
@@ -75,4 +105,12 @@ func shuffle(hosts []*mxHost, rng *rand.Rand) {
 	mu.Lock()
 	rng.Shuffle(len(hosts), swap)
 	mu.Unlock()
+}
+
+// joinAnd joins names as "a and b" or "a, b and c".
+func joinAnd(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }

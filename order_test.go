@@ -1,6 +1,7 @@
 package mxroute
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -31,7 +32,7 @@ func names(hs []*mxHost) []string {
 
 func TestSortHostsByPreference(t *testing.T) {
 	hs := hostsNamed(map[string]uint16{"c": 30, "a": 10, "b": 20, "z": 0, "m": 65535})
-	sortHosts(hs, rand.New(rand.NewPCG(1, 1)))
+	sortHosts(context.Background(), tracer{}, hs, rand.New(rand.NewPCG(1, 1)))
 	assert.Equal(t, []string{"z", "a", "b", "c", "m"}, names(hs), "RFC 5321, Section 5.1: ascending preference")
 }
 
@@ -46,7 +47,7 @@ func TestSortHostsSeeded(t *testing.T) {
 		for i, n := range rotated {
 			hs[i] = &mxHost{name: n, pref: 10}
 		}
-		sortHosts(hs, rand.New(rand.NewPCG(42, 7)))
+		sortHosts(context.Background(), tracer{}, hs, rand.New(rand.NewPCG(42, 7)))
 		if want == nil {
 			want = names(hs)
 			continue
@@ -63,7 +64,7 @@ func TestSortHostsShuffles(t *testing.T) {
 	orders := map[string]bool{}
 	for seed := range uint64(3000) {
 		hs := hostsNamed(map[string]uint16{"best": 5, "x": 10, "y": 10, "z": 10, "worst": 20})
-		sortHosts(hs, rand.New(rand.NewPCG(seed, seed)))
+		sortHosts(context.Background(), tracer{}, hs, rand.New(rand.NewPCG(seed, seed)))
 		n := names(hs)
 		require.Equal(t, "best", n[0], "ties never jump ahead of a better preference")
 		require.Equal(t, "worst", n[4], "ties never fall behind a worse preference")
@@ -80,7 +81,7 @@ func TestSortHostsNilRand(t *testing.T) {
 	seen := map[string]bool{}
 	for range 200 {
 		hs := hostsNamed(map[string]uint16{"x": 10, "y": 10})
-		sortHosts(hs, nil)
+		sortHosts(context.Background(), tracer{}, hs, nil)
 		seen[names(hs)[0]] = true
 	}
 	assert.Len(t, seen, 2, "a nil Rand still randomizes")
@@ -97,11 +98,11 @@ func BenchmarkOrderMX20(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	b.ReportAllocs()
 	for b.Loop() {
-		hosts, err := mxHosts("example", rrs)
+		hosts, err := mxHosts(context.Background(), tracer{}, "example", rrs)
 		if err != nil {
 			b.Fatal(err)
 		}
-		sortHosts(hosts, rng)
+		sortHosts(context.Background(), tracer{}, hosts, rng)
 	}
 }
 
@@ -136,6 +137,6 @@ func BenchmarkSortHosts20(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(hs, base)
-		sortHosts(hs, rng)
+		sortHosts(context.Background(), tracer{}, hs, rng)
 	}
 }

@@ -71,11 +71,33 @@ func (r *Router) maxAddrsPerHost() int {
 type lookupError struct {
 	cname   bool   // a CNAME loop, an over-long chain or a bad target (ErrCNAME), not a failed query
 	badName bool   // a CNAME target that is no host name (with cname)
-	detail  string // e.g. "MX lookup for example.com.: SERVFAIL"
+	detail  string // e.g. "MX lookup for example.com: SERVFAIL"
 	cause   error  // the Resolver's error, if any
 }
 
 func (e *lookupError) Error() string { return e.detail }
+
+// lookupFailed is the lookupError of a question of type qtype about qname
+// (an FQDN) that got no usable answer; what says why.
+func lookupFailed(qtype uint16, qname, what string, cause error) *lookupError {
+	return &lookupError{detail: typeName(qtype) + " lookup for " + bare(qname) + ": " + what, cause: cause}
+}
+
+// minTTL is the smallest TTL of rrs (0 for none), each TTL as senders
+// read it (see ttlOf).
+func minTTL(rrs []dns.RR) uint32 {
+	var ttl uint32
+	for i, rr := range rrs {
+		if t := ttlOf(rr); i == 0 || t < ttl {
+			ttl = t
+		}
+	}
+	return ttl
+}
+
+// bare is an FQDN without its trailing dot: how error details and trace
+// messages name a domain, as Route.Domain and Host.Name do.
+func bare(fqdn string) string { return strings.TrimSuffix(fqdn, ".") }
 
 // An inPlaceResolver is a Resolver that can hand out the messages it holds
 // without copying them: the Cache. The Router never modifies a message (the
@@ -156,44 +178,44 @@ func lookup(ctx context.Context, res Resolver, name string, qtype uint16, limit 
 	res = shared(res)
 	for {
 		if err := ctx.Err(); err != nil {
-			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": " + err.Error(), cause: err}
+			return a, lookupFailed(qtype, qname, err.Error(), err)
 		}
 		msg, err := res.Resolve(ctx, qname, qtype)
 		switch {
 		case err != nil:
-			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": " + err.Error(), cause: err}
+			return a, lookupFailed(qtype, qname, err.Error(), err)
 		case msg == nil:
-			return a, &lookupError{detail: typeName(qtype) + " lookup for " + qname + ": no response"}
+			return a, lookupFailed(qtype, qname, "no response", nil)
 		case !sameQuestion(msg, dns.Question{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}):
 			// RFC 5452, Section 3: a resolver accepts a reply only when
 			// its question section equals that of the question waiting
 			// for it. Whatever Resolver produced it, a reply to another
 			// question says nothing of this one.
-			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: the response answers another question", typeName(qtype), qname)}
+			return a, lookupFailed(qtype, qname, "the response answers another question", nil)
 		case msg.Truncated:
 			// RFC 2181, Section 9: "When a DNS client receives a reply
 			// with TC set, it should ignore that response, and query
 			// again, using a mechanism, such as a TCP connection, that
 			// will permit larger replies." A partial MX set could skip
 			// the best host; the Resolver should have asked over TCP.
-			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: truncated response", typeName(qtype), qname)}
+			return a, lookupFailed(qtype, qname, "truncated response", nil)
 		case msg.Rcode != dns.RcodeSuccess && msg.Rcode != dns.RcodeNameError:
 			// RFC 5321, Section 5.1: "If a temporary error is returned, the
 			// message MUST be queued and retried later." SERVFAIL, REFUSED
 			// and the rest say nothing about the name, so they never bounce.
-			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: %s", typeName(qtype), qname, rcodeName(msg.Rcode))}
+			return a, lookupFailed(qtype, qname, rcodeName(msg.Rcode), nil)
 		case isReferral(msg):
 			// A server that is neither authoritative nor recursive for
 			// the name hands out a referral: it says nothing of the
 			// name's data, so it must not read as NODATA (which would
 			// make an implicit MX, then a bounce).
-			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: referral from a server that does not recurse", typeName(qtype), qname)}
+			return a, lookupFailed(qtype, qname, "referral from a server that does not recurse", nil)
 		case isLame(msg):
 			// The same without NS records: Go's resolver calls it a lame
 			// referral (golang/go#15434) and libresolv skips the server.
 			// A real NODATA carries the SOA (RFC 2308, Section 2.2) or
 			// comes from a server that is authoritative or recursive.
-			return a, &lookupError{detail: fmt.Sprintf("%s lookup for %s: lame reply (NOERROR, no answer, no SOA, neither AA nor RA)", typeName(qtype), qname)}
+			return a, lookupFailed(qtype, qname, "lame reply (NOERROR, no answer, no SOA, neither AA nor RA)", nil)
 		}
 		authentic = authentic && msg.AuthenticatedData
 		advanced, lerr := followCNAMEs(&a, msg, qtype, limit)

@@ -3,7 +3,6 @@ package mxroute
 import (
 	"context"
 	"iter"
-	"net/netip"
 )
 
 // Targets streams the targets of domain: exactly those Route(ctx, domain)
@@ -24,6 +23,10 @@ import (
 // since any of them may turn out to be this host (by address, or by a
 // CNAME to one of LocalNames) and drop it.
 //
+// Router.Trace sees the decisions Route reports, in the same order, each as
+// it is made (a host's before its targets are yielded), up to where the
+// iteration ends; StepDone is Route's alone.
+//
 // Stopping the iteration early (break) cancels the lookups still in flight;
 // no goroutine started by Targets outlives the iteration. Each iteration of
 // the returned sequence routes afresh.
@@ -37,87 +40,31 @@ func (r *Router) Targets(ctx context.Context, domain string) iter.Seq2[Target, e
 		ro.startLookups(ctx, ro.hosts)
 		defer ro.stopMTASTS()
 		defer ro.stop()
-		n, end := ro.stream(ctx, yield)
+		n, cut := 0, false
+		end, lerr := ro.walk(ctx, nil, func(h *mxHost) bool {
+			for _, a := range h.addrs {
+				if ctx.Err() != nil {
+					cut = true
+					return false
+				}
+				if !yield(Target{Host: h.name, Preference: h.pref, Addr: a, TLS: h.tlsPolicy(), Authentic: ro.rt.Authentic}, nil) {
+					return false
+				}
+				n++
+			}
+			return true
+		})
 		switch {
-		case end == streamStopped:
+		case lerr != nil:
+			yield(Target{}, lerr) // the loop guard left no host
+		case end == walkCut || cut:
+			yield(Target{}, ctxError(domain, ctx.Err()))
+		case end == walkStopped:
 		case n == 0:
-			// Nothing usable: the verdict is Route's, over the same
-			// lookups (all ended by now, or ending with ctx).
-			if _, err := ro.finish(ctx); err != nil {
+			// Nothing usable: Route's verdict, over the same hosts.
+			if err := ro.noTarget(ctx); err != nil {
 				yield(Target{}, err)
 			}
-		case end == streamCut:
-			yield(Target{}, ctxError(domain, ctx.Err()))
-		}
-	}
-}
-
-// How a stream ended.
-type streamEnd int
-
-const (
-	streamComplete streamEnd = iota // every host seen to its end: the route is complete
-	streamStopped                   // the consumer stopped, or MaxAddrs was reached
-	streamCut                       // ctx ended before the route was complete
-)
-
-// stream yields the usable addresses of the hosts in route order as their
-// lookups end, applying the loop guard by address and CNAME, MaxHosts
-// (looking further down the list as finish does), the Family,
-// special-purpose addresses, de-duplication and MaxAddrs as finish does.
-// It returns the number of targets yielded and how it ended.
-func (ro *routing) stream(ctx context.Context, yield func(Target, error) bool) (n int, _ streamEnd) {
-	r := ro.r
-	guard := r.guardsAfterLookup()
-	checked := 0 // ro.hosts[:checked] are known not to be this host
-	usable := 0
-	var seen addrSet
-	var buf []netip.Addr
-	for i := 0; ; i++ {
-		if i == len(ro.hosts) && !ro.lookFurther(ctx) {
-			return n, streamComplete
-		}
-		h := ro.hosts[i]
-		if guard {
-			// RFC 5321, Section 5.1: a match drops "all records at that
-			// preference level and higher-numbered ones", so h is safe
-			// only once no host at or below its preference matches.
-			for ; checked < len(ro.hosts) && ro.hosts[checked].pref <= h.pref; checked++ {
-				c := ro.hosts[checked]
-				c.wait()
-				if c.cut() {
-					return n, streamCut
-				}
-				if r.isSelf(c) {
-					return n, streamComplete
-				}
-			}
-		} else if h.wait(); h.cut() {
-			return n, streamCut
-		}
-		if ro.settle(ctx, h) { // its TLS policy, which may make it unusable
-			return n, streamCut
-		}
-		if !r.hasTarget(h) {
-			continue
-		}
-		buf = r.appendHostAddrs(buf[:0], h)
-		for _, a := range buf {
-			if !seen.add(a) {
-				continue
-			}
-			if ctx.Err() != nil {
-				return n, streamCut
-			}
-			if !yield(Target{Host: h.name, Preference: h.pref, Addr: a, TLS: h.tlsPolicy(), Authentic: ro.rt.Authentic}, nil) {
-				return n, streamStopped
-			}
-			if n++; n == r.MaxAddrs {
-				return n, streamStopped
-			}
-		}
-		if usable++; usable == r.MaxHosts {
-			return n, streamComplete
 		}
 	}
 }

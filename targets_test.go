@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -52,10 +53,33 @@ func jittery(next mxroute.Resolver) mxroute.Resolver {
 	})
 }
 
+// recorder is a Router.Trace that records each event as "step host:
+// message", but for StepDone, which only Route reports.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (rec *recorder) trace(_ context.Context, e mxroute.Event) {
+	if e.Step == mxroute.StepDone {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.events = append(rec.events, e.Step.String()+" "+e.Host+": "+e.Message)
+}
+
+func (rec *recorder) got() []string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.events)
+}
+
 // TestTargetsSameAsRoute: for every RFC vector and many seeds, Targets
-// yields exactly Route's targets in Route's order, or Route's error, once.
-// The lookups run synchronously (ZoneResolver), out of order (jittery), and
-// from a warm Cache, so every path of the streaming loop is taken.
+// yields exactly Route's targets in Route's order, or Route's error, once,
+// and reports to Router.Trace every decision Route reports, in the same
+// order. The lookups run synchronously (ZoneResolver), out of order
+// (jittery), and from a warm Cache, so every path of the walk is taken.
 func TestTargetsSameAsRoute(t *testing.T) {
 	z, err := rfcvectors.NewZoneResolver()
 	require.NoError(t, err)
@@ -76,8 +100,11 @@ func TestTargetsSameAsRoute(t *testing.T) {
 				for seed := range res.seeds {
 					a, b := v.Router(resolver), v.Router(resolver)
 					a.Rand, b.Rand = rand.New(rand.NewPCG(seed, 7)), rand.New(rand.NewPCG(seed, 7))
+					var ra, rb recorder
+					a.Trace, b.Trace = ra.trace, rb.trace
 					rt, rerr := a.Route(t.Context(), v.Domain)
 					got, errs := collect(b, t.Context(), v.Domain)
+					require.Equal(t, ra.got(), rb.got(), "%s seed %d: the decisions Route reports, in its order", v.Name, seed)
 					if rerr != nil {
 						require.Len(t, errs, 1, "%s: Route's error, once", v.Name)
 						assert.Equal(t, rerr.Error(), errs[0].Error(), "%s: the same error", v.Name)
@@ -303,7 +330,8 @@ func TestTargetsBadDomain(t *testing.T) {
 // FuzzTargets feeds an arbitrary DNS message as the answer to every
 // question and checks that Targets and Route agree whatever the wire says:
 // the same targets in the same order for the same seed, or the same error
-// once; with the loop guard by address, MaxHosts and MaxAddrs in play.
+// once, and the same decisions reported in the same order; with the loop
+// guard by address, MaxHosts and MaxAddrs in play.
 func FuzzTargets(f *testing.F) {
 	seed := func(rrs ...string) []byte {
 		m := new(dns.Msg)
@@ -332,13 +360,17 @@ func FuzzTargets(f *testing.F) {
 			return
 		}
 		res := mxroute.ResolverFunc(func(context.Context, string, uint16) (*dns.Msg, error) { return msg.Copy(), nil })
-		router := func() *mxroute.Router {
+		router := func(rec *recorder) *mxroute.Router {
 			return &mxroute.Router{Resolver: res, Rand: rand.New(rand.NewPCG(seed, 0)),
 				LocalAddrs: []netip.Addr{netip.MustParseAddr("192.0.2.9")},
-				MaxHosts:   int(limits & 0xf), MaxAddrs: int(limits >> 4)}
+				MaxHosts:   int(limits & 0xf), MaxAddrs: int(limits >> 4), Trace: rec.trace}
 		}
-		rt, rerr := router().Route(t.Context(), "d.test")
-		got, errs := collect(router(), t.Context(), "d.test")
+		var ra, rb recorder
+		rt, rerr := router(&ra).Route(t.Context(), "d.test")
+		got, errs := collect(router(&rb), t.Context(), "d.test")
+		if !slices.Equal(ra.got(), rb.got()) {
+			t.Fatalf("Route reported\n%s\nTargets reported\n%s", strings.Join(ra.got(), "\n"), strings.Join(rb.got(), "\n"))
+		}
 		if rerr != nil {
 			if len(errs) != 1 || errs[0].Error() != rerr.Error() || len(got) > 0 {
 				t.Fatalf("Route: %v; Targets: %v then %v", rerr, got, errs)
@@ -434,4 +466,40 @@ func TestTargetsLoopGuardAlias(t *testing.T) {
 	_, errs = collect(r, t.Context(), "aliasfirst.t")
 	require.Len(t, errs, 1)
 	assert.ErrorIs(t, errs[0], mxroute.ErrLoop)
+}
+
+// TestDialReportsRouteDecisions: the Dialer walks Router.Targets, so its
+// trace has every decision Route reports, in Route's order, beside its own
+// attempts: a Dialer user with SlogTrace learns why a host was skipped.
+func TestDialReportsRouteDecisions(t *testing.T) {
+	z, err := mxroute.NewZoneResolver(strings.NewReader(`
+$ORIGIN dial.test.
+@     3600 IN SOA ns hostmaster 1 3600 600 86400 300
+@     IN MX 10 local
+      IN MX 20 gone
+      IN MX 30 mx
+      IN MX 40 192.0.2.9.
+local IN A 127.0.0.1
+mx    IN A 192.0.2.1
+`), "dial.test.")
+	require.NoError(t, err)
+	var routed, dialled recorder
+	_, err = (&mxroute.Router{Resolver: z, Trace: routed.trace}).Route(t.Context(), "dial.test")
+	require.NoError(t, err)
+	d := &mxroute.Dialer{Router: &mxroute.Router{Resolver: z, Trace: dialled.trace},
+		DialContext: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no route to host") }}
+	_, err = d.Dial(t.Context(), "dial.test")
+	require.ErrorIs(t, err, mxroute.ErrNoConnection)
+	var decisions, attempts []string
+	for _, e := range dialled.got() {
+		if strings.HasPrefix(e, "connect") || strings.HasPrefix(e, "no-connection") {
+			attempts = append(attempts, e)
+		} else {
+			decisions = append(decisions, e)
+		}
+	}
+	assert.Equal(t, routed.got(), decisions, "the route's decisions, as Route reports them")
+	assert.Contains(t, decisions, "unusable local.dial.test: local.dial.test (10) unusable: no usable address: 127.0.0.1 is in 127.0.0.0/8 (loopback, RFC 1122, Section 3.2.1.3): this host (permanent 5.4.4)",
+		"why the first host was skipped")
+	assert.Len(t, attempts, 3, "one attempt, failed, then no connection")
 }

@@ -348,7 +348,7 @@ func TestLintFamilyLookupFailed(t *testing.T) {
 			assert.Equal(t, 1, status, "a warning either way")
 			if len(tt.fail) > 0 {
 				res := runBinary(t, "lint", "--server", server, "family.lint.example")
-				assert.Contains(t, res.stdout, "family.lint.example: warning: mx-lookup-failed: MX 10 mx2.lint.example: AAAA lookup for mx2.lint.example.: SERVFAIL (only its other addresses are used)\n")
+				assert.Contains(t, res.stdout, "family.lint.example: warning: mx-lookup-failed: MX 10 mx2.lint.example: AAAA lookup for mx2.lint.example: SERVFAIL (only its other addresses are used)\n")
 			}
 		})
 	}

@@ -248,7 +248,7 @@ func findMXLookupFailed(d *linted, report reportFunc) {
 	for i, pf := range d.families() {
 		for _, f := range pf.failed {
 			report(place{atFamilies, i}, f.host, "MX %d %s: %s lookup for %s: %s (only its other addresses are used)",
-				pf.pref, f.host, dns.TypeToString[f.qtype], f.name, f.detail)
+				pf.pref, f.host, dns.TypeToString[f.qtype], f.host, f.detail)
 		}
 	}
 }

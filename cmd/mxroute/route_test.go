@@ -177,7 +177,7 @@ func TestRouteJSONSchema(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &bounced))
 	assert.Equal(t, "bounce", bounced.Result)
 	assert.Equal(t, &jsonError{Reason: "no-such-domain", Status: "5.1.2", Temporary: false,
-		Message: `mxroute: "nowhere.vega.ru": no such domain: NXDOMAIN for nowhere.vega.ru. (5.1.2)`}, bounced.Error)
+		Message: `mxroute: "nowhere.vega.ru": no such domain: NXDOMAIN for nowhere.vega.ru (5.1.2)`}, bounced.Error)
 	assert.Empty(t, bounced.Targets)
 }
 

@@ -34,10 +34,7 @@ func droppedHosts(res routed) []dropped {
 			}
 		case mxroute.StepMaxHosts:
 			d = dropped{reason: "max-hosts", detail: "beyond --max-hosts"}
-		case mxroute.StepMaxAddrs:
-			if ev.Count > 0 {
-				continue // cut, not dropped
-			}
+		case mxroute.StepMaxAddrsDropped:
 			cut = append(cut, dropped{name: ev.Host, pref: ev.Preference, reason: "max-addrs", detail: "beyond --max-addrs"})
 			continue
 		case mxroute.StepDedupe:
@@ -137,7 +134,7 @@ func printRoute(w io.Writer, query string, res routed, s show) {
 			fmt.Fprintf(tw, "%d\t%s\t%s-\tunusable: %s\n", u.pref, esc(u.name), none, esc(u.detail))
 		}
 		for _, ev := range res.events {
-			if ev.Step == mxroute.StepMaxAddrs && ev.Count > 0 {
+			if ev.Step == mxroute.StepMaxAddrs {
 				fmt.Fprintf(tw, "%d\t%s\t%s-\tcut: more addresses beyond --max-addrs\n", ev.Preference, esc(ev.Host), none)
 			}
 		}

@@ -3,7 +3,9 @@ package mxroute
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -84,8 +86,38 @@ func (ro *routing) joinMTASTS(ctx context.Context) *routeTLS {
 	if t.policy == nil && ctx.Err() != nil {
 		t.cut = true // what the domain publishes is not known
 	}
-	ro.r.traceMTASTS(ctx, ro.domain, t)
+	if ro.trace().on() {
+		ro.trace().emit(ctx, t.event())
+	}
 	return t
+}
+
+// event is the StepMTASTS event of the policy decision.
+func (t *routeTLS) event() Event {
+	e := Event{Step: StepMTASTS, Rule: ruleSTS, Err: t.err}
+	p := t.policy
+	switch {
+	case p != nil:
+		e.Count = len(p.MX)
+		e.TTL = uint32(min(p.MaxAge/time.Second, 1<<31-1))
+		e.Message = fmt.Sprintf("MTA-STS policy id %s, mode %s, mx %s, max_age %d (%s)", p.ID, p.Mode, patterns(p), e.TTL, t.status)
+		if t.status == mtasts.StatusKept {
+			e.Rule = ruleSTSLookup
+			e.Message += ": the cached policy stays in force"
+		}
+		if p.Mode == mtasts.ModeNone {
+			e.Message += ": no MTA-STS"
+		}
+	case t.status == mtasts.StatusFailed:
+		e.Rule = ruleSTSLookup
+		e.Message = "no MTA-STS policy applies: " + stsFailureNote
+	default:
+		e.Message = "no MTA-STS policy"
+	}
+	if t.err != nil {
+		e.Message += "; " + t.err.Error()
+	}
+	return e
 }
 
 // resolverTXT is an mtasts.TXTFunc asking res, as the route asks it: the
@@ -149,14 +181,6 @@ func txtBytes(s string) string {
 	return string(b)
 }
 
-// settleAll decides the TLS policy of every host of the current rounds
-// (see settle).
-func (ro *routing) settleAll(ctx context.Context) {
-	for _, h := range ro.hosts {
-		ro.settle(ctx, h)
-	}
-}
-
 // settle decides h's TLS policy once its lookups have ended: DANE when its
 // TLSA records say so (or unusable when their lookup failed), else the
 // domain's MTA-STS policy (in mode enforce, a host matching no mx pattern
@@ -177,8 +201,8 @@ func (ro *routing) settle(ctx context.Context, h *mxHost) (cut bool) {
 	st := ro.joinMTASTS(ctx)
 	if r.DANE && !ro.rt.Authentic && !ro.daneTraced {
 		ro.daneTraced = true
-		if r.Trace != nil {
-			r.emit(ctx, Event{Step: StepTLSA, Domain: ro.domain, Rule: ruleDANEMX,
+		if ro.trace().on() {
+			ro.trace().emit(ctx, Event{Step: StepTLSA, Rule: ruleDANEMX,
 				Message: "MX RRset of " + ro.rt.Canonical + " not authenticated: DANE does not apply, no TLSA question asked"})
 		}
 	}
@@ -228,9 +252,22 @@ func (ro *routing) settle(ctx context.Context, h *mxHost) (cut bool) {
 		p.MTASTSFailure = reportableSTS(st.err)
 	}
 	t.policy = p
-	if r.Trace != nil {
-		r.traceTLSA(ctx, ro.domain, h)
-		r.traceMTASTSHost(ctx, ro.domain, h, sts)
+	if tr := ro.trace(); tr.on() {
+		if t.daneWhy != "" {
+			tr.emit(ctx, t.daneEvent(h))
+		}
+		if sts != nil && t.stsWhy != "" {
+			rule := ruleSTSMatch
+			if p.Mode == TLSDANE {
+				rule = ruleSTSvsDANE
+			}
+			e := Event{Step: StepMTASTSHost, Host: h.name, Preference: h.pref, Rule: rule,
+				Message: fmt.Sprintf("%s (%d) %s (policy id %s)", h.name, h.pref, t.stsWhy, sts.ID)}
+			if h.err != nil && h.err.Err == ErrMTASTS {
+				e.Err = h.err
+			}
+			tr.emit(ctx, e)
+		}
 	}
 	return h.cut() || (st != nil && st.cut)
 }

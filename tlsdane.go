@@ -59,13 +59,13 @@ func tlsOf(h *mxHost) *hostTLS {
 // Section 4.9.3), and this Resolver never reports it. The event stands for
 // the route's StepTLSA event of an unauthenticated MX RRset.
 func (ro *routing) daneUnavailable(ctx context.Context) {
-	r := ro.r
-	if !r.DANE || r.Trace == nil {
+	tr := ro.trace()
+	if !ro.r.DANE || !tr.on() {
 		return
 	}
 	if why := neverAD(ro.res); why != "" {
 		ro.daneTraced = true
-		r.emit(ctx, Event{Step: StepDANEUnavailable, Domain: ro.domain, Rule: ruleDANENoAD,
+		tr.emit(ctx, Event{Step: StepDANEUnavailable, Rule: ruleDANENoAD,
 			Message: "Router.DANE is on, but " + why + ": DANE can never apply, no TLSA question is asked"})
 	}
 }
@@ -229,4 +229,17 @@ func (ro *routing) nextHopNames() []string {
 		return []string{ro.rt.Domain}
 	}
 	return []string{ro.rt.Domain, ro.rt.Canonical}
+}
+
+// daneEvent is the StepTLSA event of h's DANE decision.
+func (t *hostTLS) daneEvent(h *mxHost) Event {
+	e := Event{Step: StepTLSA, Host: h.name, Preference: h.pref, Rule: t.daneRule, Target: t.daneBase,
+		Message: h.name + ": " + t.daneWhy, Authentic: t.dane != nil}
+	if t.dane != nil {
+		e.Count = len(t.dane.Records)
+	}
+	if t.daneErr != nil {
+		e.Err = t.daneErr
+	}
+	return e
 }
