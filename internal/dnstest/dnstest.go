@@ -15,7 +15,7 @@ import (
 // the test ends.
 func Serve(t testing.TB, h dns.Handler) string {
 	t.Helper()
-	pc, ln, err := listen()
+	pc, ln, err := Listen()
 	if err != nil {
 		t.Fatalf("dnstest: %v", err)
 	}
@@ -29,10 +29,10 @@ func Serve(t testing.TB, h dns.Handler) string {
 	return pc.LocalAddr().String()
 }
 
-// listen opens a UDP and a TCP socket on the same free loopback port. The
-// kernel picks the UDP port; the same TCP port may be in use (by another
-// test's connection), so it tries again with another.
-func listen() (net.PacketConn, net.Listener, error) {
+// Listen opens a UDP and a TCP socket on the same free loopback port, for a
+// DNS server on both. The kernel picks the UDP port; the same TCP port may
+// be in use (by another test's connection), so it tries again with another.
+func Listen() (net.PacketConn, net.Listener, error) {
 	var err error
 	for range 20 {
 		var pc net.PacketConn

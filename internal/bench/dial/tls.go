@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/mxroute-go/mxroute/internal/dnstest"
 
 	"github.com/mxroute-go/mxroute"
 	"github.com/mxroute-go/mxroute/dane"
@@ -128,13 +129,8 @@ func (b *tlsBench) startDNS(z *mxroute.ZoneResolver) error {
 		m.Id, m.Response, m.RecursionAvailable, m.AuthenticatedData = req.Id, true, true, true
 		_ = w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ln, err := dnstest.Listen()
 	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		_ = pc.Close()
 		return err
 	}
 	b.addr = pc.LocalAddr().String()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/mxroute-go/mxroute/internal/dnstest"
 
 	"github.com/mxroute-go/mxroute"
 )
@@ -103,18 +104,13 @@ func (s *server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 
 // startServer serves UDP and TCP on one loopback port.
 func startServer(rtt time.Duration) (*server, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ln, err := dnstest.Listen()
 	if err != nil {
 		return nil, err
 	}
 	// A burst of thousands of questions overflows the default socket
 	// buffer on a busy machine: a dropped question costs a timeout.
 	_ = pc.(*net.UDPConn).SetReadBuffer(8 << 20)
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
 	s := &server{addr: pc.LocalAddr().String(), rtt: rtt}
 	srvs := []*dns.Server{{PacketConn: pc, Handler: s}, {Listener: ln, Handler: s}}
 	for _, srv := range srvs {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/mxroute-go/mxroute/internal/dnstest"
 )
 
 // serveEnv, set in the environment of a re-executed harness, makes it the
@@ -79,18 +80,7 @@ func serve(in io.Reader, out io.Writer) error {
 	hosts, _ := strconv.Atoi(os.Getenv(serveEnv + "_HOSTS"))
 	rtt, _ := time.ParseDuration(os.Getenv(serveEnv + "_RTT"))
 	z := zone{hosts: max(hosts, 1), rtt: rtt}
-	var pc net.PacketConn
-	var ln net.Listener
-	var err error
-	for range 20 { // the UDP port's TCP twin may be taken: try another
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			return err
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-	}
+	pc, ln, err := dnstest.Listen()
 	if err != nil {
 		return err
 	}
