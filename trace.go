@@ -140,6 +140,15 @@ const (
 	// what the policy's check found (Err when the handshake or a required
 	// check failed; a check that only reports is in Message).
 	StepTLS
+
+	// StepBackoff: a decision of Dialer.Backoff, the memory of addresses
+	// that could not be reached (RFC 5321, Section 4.5.4.1): an address in
+	// backoff held back, to be tried after all the others (never dropped);
+	// an attempt's failure remembered, with the time until which the
+	// address waits; a remembered address that greeted, forgotten; or the
+	// store failing (Err; the address is then tried in route order).
+	// Count is the address's failures remembered (0 once forgotten).
+	StepBackoff
 )
 
 var stepNames = [...]string{
@@ -152,6 +161,7 @@ var stepNames = [...]string{
 	StepMTASTS: "mta-sts", StepMTASTSHost: "mta-sts-host", StepTLSA: "tlsa",
 	StepDANEUnavailable: "dane-unavailable",
 	StepEHLO:            "ehlo", StepStartTLS: "starttls", StepTLS: "tls",
+	StepBackoff: "backoff",
 }
 
 // String returns the step's short name, e.g. "loop-guard".
