@@ -388,21 +388,25 @@ func TestDialBackoffTLS(t *testing.T) {
 }
 
 // TestDialBackoffPlaintextRetry: a failed opportunistic handshake retried
-// in plaintext is no failure of the address: the plaintext session clears
-// it.
+// in plaintext is no failure of the address: nothing is recorded, and the
+// plaintext session clears an address remembered before.
 func TestDialBackoffPlaintextRetry(t *testing.T) {
-	d, n := startTLSTest(t)
-	store := seededBackoff(map[string]BackoffState{"192.0.2.1:25": due()})
-	d.Backoff = store
-	n.set("192.0.2.1:25", (&smtpScript{upgrade: breakTLS}).serve(t))
-	c, err := d.Dial(t.Context(), "one.test")
-	require.NoError(t, err)
-	defer c.Close()
-	require.Len(t, c.Attempts, 1)
-	assert.Equal(t, FailTLS, c.Attempts[0].Failure)
-	assert.Nil(t, c.TLSState)
-	st, _ := store.Get(t.Context(), ap("192.0.2.1:25"))
-	assert.Zero(t, st)
+	for _, before := range []map[string]BackoffState{nil, {"192.0.2.1:25": due()}} {
+		t.Run(fmt.Sprintf("%d remembered before", len(before)), func(t *testing.T) {
+			d, n := startTLSTest(t)
+			store := seededBackoff(before)
+			d.Backoff = store
+			n.set("192.0.2.1:25", (&smtpScript{upgrade: breakTLS}).serve(t))
+			c, err := d.Dial(t.Context(), "one.test")
+			require.NoError(t, err)
+			defer c.Close()
+			require.Len(t, c.Attempts, 1)
+			assert.Equal(t, FailTLS, c.Attempts[0].Failure)
+			assert.Nil(t, c.TLSState)
+			st, _ := store.Get(t.Context(), ap("192.0.2.1:25"))
+			assert.Zero(t, st)
+		})
+	}
 }
 
 // TestDialBackoffLastChance: when every other address fails, the one in

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -292,28 +293,37 @@ func TestFileBackoffBadEntries(t *testing.T) {
 	}
 }
 
-// TestFileBackoffReadersDoNotWait: a Get is answered while a write of the
-// file is under way.
+// TestFileBackoffReadersDoNotWait: a Get is answered while a Fail is
+// writing the file (held here at the file's lock).
 func TestFileBackoffReadersDoNotWait(t *testing.T) {
 	s := &FileBackoff{Path: filepath.Join(t.TempDir(), "backoff.json")}
-	_, err := s.Fail(t.Context(), ap("192.0.2.1:25"), time.UnixMilli(t0), FailRefused)
+	a := ap("192.0.2.1:25")
+	_, err := s.Fail(t.Context(), a, time.UnixMilli(t0), FailRefused)
 	require.NoError(t, err)
-	s.wmu.Lock() // a writer holds the file
-	done := make(chan BackoffState)
+	s.wmu.Lock() // the file is being written
+	writing := make(chan error)
 	go func() {
-		st, _ := s.Get(t.Context(), ap("192.0.2.1:25"))
-		done <- st
+		_, err := s.Fail(t.Context(), a, time.UnixMilli(t0+mn), FailRefused)
+		writing <- err
+	}()
+	for st, _ := s.mem.Get(t.Context(), a); st.Failures < 2; st, _ = s.mem.Get(t.Context(), a) {
+		runtime.Gosched() // until the second Fail is at the file
+	}
+	read := make(chan BackoffState)
+	go func() {
+		st, _ := s.Get(t.Context(), a)
+		read <- st
 	}()
 	select {
-	case st := <-done:
-		assert.Equal(t, 1, st.Failures)
-	case <-time.After(10 * time.Second):
-		t.Error("Get waited for the writer")
+	case st := <-read:
+		assert.Equal(t, 2, st.Failures, "the new state, before the file has it")
 		s.wmu.Unlock()
-		<-done
-		return
+	case <-time.After(10 * time.Second):
+		t.Error("Get waited for the write")
+		s.wmu.Unlock()
+		<-read
 	}
-	s.wmu.Unlock()
+	require.NoError(t, <-writing)
 }
 
 // TestFileBackoffUnreadable: while the file cannot be read (here a
