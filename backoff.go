@@ -87,10 +87,10 @@ func (s BackoffState) Deferred(now time.Time) bool {
 // Next is the state after one more failure, ended at at, for reason. The
 // wait until Retry is as long as the address has been failing (from First
 // to at), at least 1 minute and at most 1 hour, shortened at random by less
-// than a quarter: an address retried when its wait ends and failing again
-// waits about twice as long each time, 1, 2, 4, ... 32 minutes, then an
-// hour, and a burst of failures at once (many deliveries in flight) counts
-// as one. Retry never moves earlier, nor more than an hour past the latest
+// than a quarter: an address retried each time its wait ends, and failing
+// again, is retried about 1, 2, 4, ... 32 minutes after its first failure,
+// then every hour, and a burst of failures at once (many deliveries in
+// flight) counts as one wait. Retry never moves earlier, nor more than an hour past the latest
 // failure. A failure more than a day after the one before starts afresh.
 // Postfix backs off a deferred message by the same rule (its cool-down is
 // the message's age, minimal_backoff_time to maximal_backoff_time).
