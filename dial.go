@@ -114,6 +114,20 @@ type Dialer struct {
 	// in a report, and gets through despite TLS failures: a Router without
 	// MTASTS and DANE; docs/tlsrpt.md).
 	TLSReports *tlsrpt.Collector
+	// Backoff remembers the addresses (IP and Port) that could not be
+	// reached, as RFC 5321, Section 4.5.4.1 asks of a sender: an attempt
+	// that is refused, times out (connecting, or waiting for the greeting
+	// or a reply to EHLO or STARTTLS), finds its address unreachable, or
+	// fails a TLS policy that requires TLS is recorded, with a backoff that
+	// grows while the address keeps failing (BackoffState.Next: 1 min,
+	// doubling, to 1 h). An address in backoff is tried after all the
+	// other targets, in route order among such addresses: never dropped,
+	// so a domain whose only address is remembered is still tried. An
+	// attempt that greets (with StartTLS: gets its session) clears its
+	// address. nil: nothing is remembered, every target in route order.
+	// Share one store among all the Dialers of a process (MemoryBackoff),
+	// or of a fleet (SQLBackoff).
+	Backoff BackoffStore
 }
 
 // defaultRouter serves Dialers whose Router is nil.
@@ -304,7 +318,11 @@ var errLostRace = errors.New("another address greeted first")
 // takes it as a fresh socket.
 //
 // The targets come from Router.Targets in route order, so the first
-// connection starts as soon as the first address is known. An attempt that
+// connection starts as soon as the first address is known. With Backoff, an
+// address in backoff waits until the route is complete and every other
+// target has been tried (the first connection starts with the first
+// address not in backoff), and the store hears how each attempt ended
+// before Dial returns. An attempt that
 // is refused, times out (ConnectTimeout, GreetingTimeout), is reset, or
 // greets with 4xx, 5xx or anything malformed gives way to the next target;
 // with Stagger, a slow one also lets the next start beside it. With
@@ -345,16 +363,7 @@ func (d *Dialer) Dial(ctx context.Context, domain string) (*Conn, error) {
 		dl.wg.Wait()
 	}()
 	targets := make(chan routed)
-	dl.wg.Go(func() {
-		defer close(targets)
-		for t, err := range dl.r.Targets(dctx, domain) {
-			select {
-			case targets <- routed{t, err}:
-			case <-dctx.Done():
-				return
-			}
-		}
-	})
+	dl.wg.Go(func() { dl.feed(dctx, targets) })
 	c, err := dl.run(dctx, targets)
 	if err != nil && dl.r.Trace != nil {
 		dl.r.emit(ctx, Event{Step: StepNoConnection, Domain: domain, Count: len(dl.attempts), Err: err,
@@ -365,8 +374,53 @@ func (d *Dialer) Dial(ctx context.Context, domain string) (*Conn, error) {
 
 // routed is one item of Router.Targets.
 type routed struct {
-	t   Target
-	err error
+	t       Target
+	err     error
+	backoff BackoffState // what Dialer.Backoff remembers of t's address
+}
+
+// feed sends the route's targets to run in route order, each as soon as it
+// is known and run asks for it, then the route's error if any, and closes
+// targets. With Dialer.Backoff, an address in backoff is held back (recall)
+// and sent once every other target has been: RFC 5321, Section 4.5.4.1
+// defers a host the sender cannot reach, never drops it.
+func (dl *dialing) feed(ctx context.Context, targets chan<- routed) {
+	defer close(targets)
+	send := func(it routed) bool {
+		select {
+		case targets <- it:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	var held []routed
+	var end error
+	for t, err := range dl.r.Targets(ctx, dl.domain) {
+		if err != nil {
+			end = err // the last item (Router.Targets)
+			break
+		}
+		it := routed{t: t}
+		if dl.d.Backoff != nil {
+			var later bool
+			if it.backoff, later = dl.recall(ctx, t); later {
+				held = append(held, it)
+				continue
+			}
+		}
+		if !send(it) {
+			return
+		}
+	}
+	for _, it := range held {
+		if !send(it) {
+			return
+		}
+	}
+	if end != nil {
+		send(routed{err: end})
+	}
 }
 
 // dialing is one call of Dial.
@@ -383,6 +437,7 @@ type dialing struct {
 
 	attempts []*attempt // in the order started
 	running  int
+	memo     sync.WaitGroup // the writes to Dialer.Backoff (remember)
 }
 
 // attempt is one connection attempt in progress or ended.
@@ -396,6 +451,7 @@ type attempt struct {
 	greeting  smtpReply // the greeting, as far as it came (a 220 one for a conn)
 	buffered  []byte    // what the server sent beyond the greeting (with StartTLS in plaintext, beyond the last reply)
 	connected bool
+	backoff   BackoffState // what Dialer.Backoff remembered of the address when it was looked up
 
 	// With Dialer.StartTLS:
 	plain      bool                 // the plaintext retry of the attempt before: no STARTTLS
@@ -426,6 +482,7 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 		winner   *attempt
 		routeErr error
 	)
+	defer dl.memo.Wait()
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -456,6 +513,7 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 				routeErr, over = it.err, true
 			default:
 				last, next = dl.begin(ctx, it.t, nil), false
+				last.backoff = it.backoff
 				restart()
 			}
 		case <-timerC:
@@ -468,11 +526,13 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 			}
 		case a := <-dl.results:
 			dl.running--
+			greeted := a.conn != nil
 			if a.retryPlain && winner == nil && ctxEnded(dl.ctx) == nil {
 				// A failed opportunistic handshake: the same address
 				// again, in plaintext, before any other target.
 				dl.ended(a)
 				last, next = dl.begin(ctx, a.Target, a), false
+				last.backoff = a.backoff
 				restart()
 				break
 			}
@@ -495,6 +555,7 @@ func (dl *dialing) run(ctx context.Context, targets <-chan routed) (*Conn, error
 				a.lose(ctxEndCause(dl.ctx))
 			}
 			dl.ended(a) // a loser's conn is closed by now: reported as cancelled
+			dl.remember(a, greeted)
 		case <-done:
 			done, over = nil, true // every attempt's context ends with ctx
 		}

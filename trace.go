@@ -142,6 +142,14 @@ const (
 	// StepMaxAddrsDropped: a host was dropped by Router.MaxAddrs: it comes
 	// after the host where the limit was reached (StepMaxAddrs).
 	StepMaxAddrsDropped
+	// StepBackoff: a decision of Dialer.Backoff, the memory of addresses
+	// that could not be reached (RFC 5321, Section 4.5.4.1): an address in
+	// backoff held back, to be tried after all the others (never dropped);
+	// an attempt's failure remembered, with the time until which the
+	// address waits; a remembered address that greeted, forgotten; or the
+	// store failing (Err; the address is then tried in route order).
+	// Count is the address's failures remembered (0 once forgotten).
+	StepBackoff
 )
 
 var stepNames = [...]string{
@@ -154,7 +162,7 @@ var stepNames = [...]string{
 	StepMTASTS: "mta-sts", StepMTASTSHost: "mta-sts-host", StepTLSA: "tlsa",
 	StepDANEUnavailable: "dane-unavailable",
 	StepEHLO:            "ehlo", StepStartTLS: "starttls", StepTLS: "tls", StepTLSReport: "tls-report",
-	StepMaxAddrsDropped: "max-addrs-dropped",
+	StepMaxAddrsDropped: "max-addrs-dropped", StepBackoff: "backoff",
 }
 
 // String returns the step's short name, e.g. "loop-guard".

@@ -24,11 +24,13 @@ type config struct {
 	Stagger        time.Duration
 	ConnectTimeout time.Duration
 	Runs           int
-	Part           string // "greeting", "tls", or "" for both
+	Part           string // "greeting", "tls", "backoff", or "" for all
+	Messages       int    // the backoff part's deliveries per contender
+	Postgres       bool   // the backoff part measures SQLBackoff over PostgreSQL too
 }
 
-// The zone: four domains with two mail hosts each, MX 10 and MX 20. What
-// each address does is in roles.
+// The zone: five domains with two mail hosts each, MX 10 and MX 20 (healthy
+// is the backoff part's healthy case). What each address does is in roles.
 const zone = `
 $ORIGIN bench.
 @             3600 IN SOA ns hostmaster 1 3600 600 86400 300
@@ -48,6 +50,10 @@ mx1.v6one     IN AAAA 2001:db8::31
               IN A    192.0.2.31
 mx2.v6one     IN AAAA 2001:db8::32
               IN A    192.0.2.32
+healthy       IN MX 10 mx1.healthy
+              IN MX 20 mx2.healthy
+mx1.healthy   IN A 192.0.2.41
+mx2.healthy   IN A 192.0.2.42
 v6            IN MX 10 mx1.v6
               IN MX 20 mx2.v6
 mx1.v6        IN AAAA 2001:db8::21
@@ -73,6 +79,7 @@ var roles = map[string]role{
 	"2001:db8::21": drop, "2001:db8::22": drop, "192.0.2.21": live, "192.0.2.22": live,
 	"2001:db8::23": drop, "192.0.2.23": live,
 	"2001:db8::31": drop, "192.0.2.31": live, "2001:db8::32": drop, "192.0.2.32": live,
+	"192.0.2.41": live, "192.0.2.42": live,
 }
 
 // A scenario is one domain to connect to.
@@ -116,13 +123,18 @@ type bench struct {
 
 func run(ctx context.Context, cfg config, w io.Writer) error {
 	before := runtime.NumGoroutine()
-	if cfg.Part != "tls" {
+	if cfg.Part == "" || cfg.Part == "greeting" {
 		if err := runGreeting(ctx, cfg, w); err != nil {
 			return err
 		}
 	}
-	if cfg.Part != "greeting" {
+	if cfg.Part == "" || cfg.Part == "tls" {
 		if err := runTLS(ctx, cfg, w); err != nil {
+			return err
+		}
+	}
+	if cfg.Part == "" || cfg.Part == "backoff" {
+		if err := runBackoff(ctx, cfg, w); err != nil {
 			return err
 		}
 	}
