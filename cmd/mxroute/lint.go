@@ -22,9 +22,9 @@ var cmdLint = &command{
 The TTL checks judge the MX TTL the zone publishes: from a zone file, from an
 authoritative answer, or asked of the zone's name servers (RD=0); a cache's
 count-down is never judged. The TLS checks run always: the _mta-sts record,
-the policy fetched from https://mta-sts.DOMAIN/, the hosts' TLSA records;
-tlsa-unsigned needs --dnssec or --dane. --mta-sts and --dane make the route
-apply them too, as such a sender does.
+the policy fetched from https://mta-sts.DOMAIN/, the hosts' TLSA records,
+the _smtp._tls records; tlsa-unsigned needs --dnssec or --dane. --mta-sts
+and --dane make the route apply them too, as such a sender does.
 
 Checks (severity, check, what):
 ` + checksHelp() + `

@@ -168,6 +168,15 @@ var allChecks = []check{
 		what: "TLSA records all unusable for SMTP",
 		doc:  "a usable MX host's TLSA records are all unusable for SMTP (PKIX-TA(0) and PKIX-EE(1) usages, unknown parameters, digests of the wrong length): DANE senders require TLS and authenticate nothing",
 		find: findTLSAUnusable},
+	// Info: reports are a help to the domain, not a condition of delivery.
+	{id: "tlsrpt-missing", severity: info, rule: "RFC 8460, Section 3",
+		what: "MTA-STS or DANE without a TLSRPT record",
+		doc:  "the domain publishes MTA-STS, or an MX host TLSA records, but its policy domain has no `_smtp._tls` TXT record (for DANE the policy domain is the TLSA base domain, the MX host, RFC 8460 §1.1): senders whose sessions fail the policy report to no one. Info: mail flows without it",
+		find: findTLSRPTMissing},
+	{id: "tlsrpt-invalid", severity: warning, rule: "RFC 8460, Section 3",
+		what: "the _smtp._tls TXT record is malformed",
+		doc:  "a `_smtp._tls` TXT record (of the domain, or of a TLSA base domain) does not parse, there are several, or one meant as one does not begin with `v=TLSRPTv1;` and is discarded: senders send no TLS report",
+		find: findTLSRPTInvalid},
 }
 
 // checksHelp is the list of checks in "mxroute lint -h".

@@ -34,6 +34,7 @@ var stsPolicies = map[string]string{
 	"badrecord.tls.example": "version: STSv1\nmode: enforce\nmx: *.tls.example\nmax_age: 604800\n",
 	"mismatch.tls.example":  "version: STSv1\nmode: enforce\nmx: mx.old-provider.example\nmax_age: 604800\n",
 	"shortage.tls.example":  "version: STSv1\nmode: enforce\nmx: mx1.tls.example\nmax_age: 3600\n",
+	"norpt.tls.example":     "version: STSv1\nmode: enforce\nmx: *.tls.example\nmax_age: 604800\n",
 }
 
 // policyServer is an HTTPS server on loopback that serves MTA-STS policies
