@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -71,7 +72,8 @@ type addrProbe struct {
 
 	// The session the Dialer handed over.
 	session    bool         // the Dialer gave a session: a sender would deliver here
-	exts       []string     // the extensions of interest, from the EHLO that counts
+	ehloAgain  bool         // the session's own EHLO was answered: exts are its
+	exts       []string     // the extensions of interest but STARTTLS, from the session's EHLO (over TLS, the ones that count)
 	sessionErr string       // what failed in the exchange after the Dialer
 	rcpt       *rcptAnswer  // with --rcpt
 	ptr        ptrFacts     // reverse DNS
@@ -256,7 +258,8 @@ func (p *probeRun) converse(ctx context.Context, conn *mxroute.Conn, a *addrProb
 		a.sessionErr = "EHLO: " + cleanErr(err)
 		return
 	}
-	for _, ext := range []string{"SIZE", "PIPELINING", "8BITMIME", "SMTPUTF8", "REQUIRETLS"} {
+	a.ehloAgain = true
+	for _, ext := range extsOfInterest {
 		if ok, param := c.Extension(ext); ok {
 			a.exts = append(a.exts, strings.TrimSpace(ext+" "+param))
 		}
@@ -294,6 +297,31 @@ func ask(t *textproto.Conn, cmd string) *rcptAnswer {
 	}
 	ans.code, ans.text = code, msg
 	return ans
+}
+
+// extsOfInterest are the EHLO keywords probe shows and compares, but
+// STARTTLS (RFC 1870 SIZE, RFC 2920 PIPELINING, RFC 6152 8BITMIME, RFC 6531
+// SMTPUTF8, RFC 8689 REQUIRETLS).
+var extsOfInterest = []string{"SIZE", "PIPELINING", "8BITMIME", "SMTPUTF8", "REQUIRETLS"}
+
+// extensions are the extensions of interest the host offers: STARTTLS from
+// the EHLO before TLS, the others from the session's own EHLO when it was
+// answered (over TLS, RFC 3207, Section 4.2: the ones that count), else
+// from the EHLO before TLS.
+func (a *addrProbe) extensions() []string {
+	var out []string
+	if a.offered() {
+		out = append(out, "STARTTLS")
+	}
+	if a.ehloAgain {
+		return append(out, a.exts...)
+	}
+	for _, ext := range extsOfInterest {
+		if v, ok := extParam(a.ehlo, ext); ok {
+			out = append(out, strings.TrimSpace(ext+" "+v))
+		}
+	}
+	return out
 }
 
 // addrLiteral is the address literal of a local address, the EHLO argument
@@ -442,17 +470,26 @@ func (r reply) has(keyword string) bool {
 	return false
 }
 
+// Limits of a reply, as the Dialer reads one: a line of 2,048 bytes, a
+// reply of 64 KiB. What breaks them is no reply the Dialer took.
+const (
+	maxReplyLine = 2048
+	maxReply     = 64 << 10
+)
+
 // parseReplies reads up to n whole replies from what a server sent (RFC
-// 5321, Section 4.2), stopping at the first line that is no reply line or
-// the end of what was read.
+// 5321, Section 4.2), stopping at the first line that is no reply line,
+// breaks the limits, or is not complete.
 func parseReplies(b []byte, n int) []reply {
 	var out []reply
 	var cur reply
+	size := 0
 	for len(out) < n {
-		i := strings.IndexByte(string(b), '\n')
-		if i < 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 || i+1 > maxReplyLine || size+i+1 > maxReply {
 			return out
 		}
+		size += i + 1
 		line := strings.TrimSuffix(string(b[:i]), "\r")
 		b = b[i+1:]
 		if len(line) < 3 || line[0] < '2' || line[0] > '5' || !isDigit(line[1]) || !isDigit(line[2]) ||
@@ -467,7 +504,7 @@ func parseReplies(b []byte, n int) []reply {
 		cur.lines = append(cur.lines, line)
 		if len(line) == 3 || line[3] == ' ' {
 			out = append(out, cur)
-			cur = reply{}
+			cur, size = reply{}, 0
 		}
 	}
 	return out

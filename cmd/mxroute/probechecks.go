@@ -425,13 +425,7 @@ var tieAspects = []struct {
 		}
 		return "none"
 	}},
-	{"extensions", func(a *addrProbe) string {
-		exts := a.exts
-		if a.offered() {
-			exts = append([]string{"STARTTLS"}, exts...)
-		}
-		return strings.Join(exts, " ")
-	}},
+	{"extensions", func(a *addrProbe) string { return strings.Join(a.extensions(), " ") }},
 }
 
 // findTieAsymmetry compares, at each preference with several hosts, what

@@ -106,18 +106,7 @@ func ehloSummary(a *addrProbe) string {
 	if a.ehlo.code/100 != 2 {
 		return replySummary(a.ehlo)
 	}
-	exts := a.exts
-	if exts == nil && !a.session {
-		// No session to ask again: the reply before TLS.
-		for _, ext := range []string{"SIZE", "PIPELINING", "8BITMIME", "SMTPUTF8", "REQUIRETLS"} {
-			if v, ok := extParam(a.ehlo, ext); ok {
-				exts = append(exts, strings.TrimSpace(ext+" "+v))
-			}
-		}
-	}
-	if a.offered() {
-		exts = append([]string{"STARTTLS"}, exts...)
-	}
+	exts := a.extensions()
 	if len(exts) == 0 {
 		return "none of STARTTLS, SIZE, PIPELINING, 8BITMIME, SMTPUTF8, REQUIRETLS"
 	}
@@ -329,10 +318,7 @@ func jsonAddrOf(a *addrProbe) jsonAddr {
 	if a.fail != nil {
 		j.Failure = &jsonStage{Stage: a.fail.stage, Failure: a.fail.failure.String(), Detail: a.fail.detail}
 	}
-	if a.offered() {
-		j.Extensions = append(j.Extensions, "STARTTLS")
-	}
-	j.Extensions = append(j.Extensions, a.exts...)
+	j.Extensions = append(j.Extensions, a.extensions()...)
 	if a.ehlo.code/100 == 2 {
 		t := &jsonTLSRun{Offered: a.offered(), Failure: a.tlsFail, Result: string(a.tlsResult), Plaintext: a.plainText}
 		if a.tlsState != nil {
