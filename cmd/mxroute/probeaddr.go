@@ -50,8 +50,9 @@ type addrProbe struct {
 	connectFail string
 	connectErr  string
 
-	// The first connection's replies before TLS, as far as they came.
-	greeting, ehlo, startTLS reply
+	// The first connection's greeting and reply to EHLO (or HELO), as far
+	// as they came.
+	greeting, ehlo reply
 	// fail is what ended the first connection before its session, when
 	// not the connect or TLS: a greeting or EHLO refused, malformed, not
 	// in time, a drop, or the --timeout.
@@ -178,31 +179,31 @@ func (a *addrProbe) first(attempts []mxroute.Attempt, conn *mxroute.Conn) {
 			a.connectTime = a.dials[0].elapsed
 		}
 		a.connectFail, a.connectErr = "cancelled", "the domain's --timeout ended first"
-		if at != nil {
-			a.connectErr = cleanErr(at.Err)
-			switch at.Failure {
-			case mxroute.FailRefused:
-				a.connectFail = "refused"
-			case mxroute.FailConnectTimeout:
-				a.connectFail = "timeout"
-			case mxroute.FailUnreachable:
-				a.connectFail = "unreachable"
-			case mxroute.FailDropped:
-				a.connectFail = "reset"
-			}
+		if at == nil {
+			return
 		}
+		switch at.Failure {
+		case mxroute.FailRefused:
+			a.connectFail = "refused"
+		case mxroute.FailConnectTimeout:
+			a.connectFail = "timeout"
+		case mxroute.FailUnreachable:
+			a.connectFail = "unreachable"
+		case mxroute.FailDropped:
+			a.connectFail = "reset"
+		default:
+			return
+		}
+		a.connectErr = cleanErr(at.Err)
 		return
 	}
 	a.connectTime = a.dials[0].elapsed
-	replies := parseReplies(a.dials[0].tap.bytes(), 3)
+	replies := parseReplies(a.dials[0].tap.bytes(), 2)
 	if len(replies) > 0 {
 		a.greeting = replies[0]
 	}
 	if a.greeting.code == 220 && len(replies) > 1 {
 		a.ehlo = replies[1]
-		if a.ehlo.code/100 == 2 && len(replies) > 2 {
-			a.startTLS = replies[2]
-		}
 	}
 	if at == nil {
 		// The first connection is the session.

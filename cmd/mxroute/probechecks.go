@@ -131,6 +131,12 @@ func (a *addrProbe) connected() bool { return a.notDialled == "" && a.connectFai
 // offered reports whether the EHLO reply offers STARTTLS.
 func (a *addrProbe) offered() bool { return a.ehlo.code/100 == 2 && a.ehlo.has("STARTTLS") }
 
+// reachedTLS reports whether the first connection got as far as STARTTLS:
+// a 220 greeting, EHLO (or HELO after it) answered, no failure before.
+func (a *addrProbe) reachedTLS() bool {
+	return a.greeting.code == 220 && a.ehlo.code != 0 && a.fail == nil
+}
+
 // daneApplies reports whether the host's policy is DANE with usable
 // records: the certificate is DANE's to judge.
 func (a *addrProbe) daneApplies() bool {
@@ -256,7 +262,7 @@ func findBannerName(r *probeResult, report reportFunc) {
 
 func findNoStartTLS(r *probeResult, report reportFunc) {
 	for i, a := range r.addrs {
-		if a.ehlo.code/100 != 2 || a.offered() {
+		if !a.reachedTLS() || a.offered() {
 			continue
 		}
 		msg := "offers no STARTTLS: mail to it travels in plaintext"

@@ -36,6 +36,8 @@ evil         IN MX 10 mx.evil
 mx.evil      IN A   192.0.2.5
 flood        IN MX 10 mx.flood
 mx.flood     IN A   192.0.2.6
+helo         IN MX 10 mx.helo
+mx.helo      IN A   192.0.2.7
 `
 
 // trickle writes the first line of a multi-line greeting, then a byte
@@ -68,7 +70,8 @@ func floodEHLO() func(string) string {
 // Bad input is bounded and escaped: a domain list with garbage lines, a
 // greeting that trickles, a TLS handshake that stalls, a banner of 100 KiB
 // on one line or in 2,000, a banner with terminal controls and a bidi
-// override, an EHLO reply of a megabyte: each is reported within
+// override, an EHLO reply of a megabyte, a server that knows no EHLO
+// (so no STARTTLS): each is reported within
 // --probe-timeout, nothing of it reaches the terminal raw or whole, and the
 // JSON stays valid.
 func TestProbeHostile(t *testing.T) {
@@ -83,13 +86,14 @@ func TestProbeHostile(t *testing.T) {
 		"192.0.2.4": smtptest.Serve(t, smtptest.Greet(append(manyLines("220-mx.long.hostile.test ", 2000), "220 end")...)).Addr,
 		"192.0.2.5": scripted(t, "mx.evil.hostile.test \x1b]0;pwned\x07 \u202eevil ESMTP", script("mx.evil.hostile.test\x1b[31m"), nil),
 		"192.0.2.6": scripted(t, "mx.flood.hostile.test ESMTP", floodEHLO(), nil),
+		"192.0.2.7": scripted(t, "mx.helo.hostile.test SMTP", heloOnly, nil),
 	}
 	var connect []string
 	for addr, to := range servers {
 		connect = append(connect, "--connect-to", addr+":25="+to)
 	}
 	from := writeFile(t, "domains", strings.Join([]string{
-		"trickle.hostile.test", "stall.hostile.test", "huge.hostile.test", "long.hostile.test", "evil.hostile.test", "flood.hostile.test",
+		"trickle.hostile.test", "stall.hostile.test", "huge.hostile.test", "long.hostile.test", "evil.hostile.test", "flood.hostile.test", "helo.hostile.test",
 		"\x1b]0;pwned\x07evil.example", "a..b", "-x", "@", strings.Repeat("l", 300) + ".example", "# a comment",
 	}, "\n")+"\n")
 	base := args(list("probe", "--zone", zone, "--probe-timeout", "1s", "--timeout", "20s", "--hello", "probe.test", "--from", from), connect)
@@ -113,11 +117,13 @@ func TestProbeHostile(t *testing.T) {
 		"    EHLO      PIPELINING\n", // flood's, from its EHLO before the flood
 		`\x1b]0;pwned\aevil.example: error: route-failed: senders bounce`,
 		"a..b: error: route-failed: senders bounce",
-		" in 11 domains\n",
+		"    EHLO      502 5.5.2 command not recognized\n    TLS       not offered: plaintext\n",
+		"helo.hostile.test: error: no-starttls: MX 10 mx.helo.hostile.test [192.0.2.7]: offers no STARTTLS",
+		" in 12 domains\n",
 	} {
 		assert.Contains(t, res.stdout, want)
 	}
-	assert.Contains(t, res.stderr, "mxroute: 11/11 domains\n", "progress, as the other commands give it")
+	assert.Contains(t, res.stderr, "mxroute: 12/12 domains\n", "progress, as the other commands give it")
 
 	res = runBinary(t, args(base, list("--json"))...)
 	assert.Equal(t, 2, res.status, res.stderr)
@@ -130,6 +136,19 @@ func TestProbeHostile(t *testing.T) {
 			assert.Equal(t, "220 mx.evil.hostile.test \x1b]0;pwned\x07 \u202eevil ESMTP", p.Addresses[0].Greeting.Text, "JSON keeps what was sent, escaped by encoding/json")
 		}
 	}
+}
+
+// heloOnly answers as a server that knows no EHLO: HELO only, no ESMTP.
+func heloOnly(cmd string) string {
+	switch strings.ToUpper(strings.Fields(cmd + " x")[0]) {
+	case "EHLO":
+		return "502 5.5.2 command not recognized\r\n"
+	case "HELO":
+		return "250 mx.helo.hostile.test\r\n"
+	case "QUIT":
+		return "221 2.0.0 bye\r\n"
+	}
+	return "250 2.0.0 ok\r\n"
 }
 
 // manyLines is n lines of prefix and a number.

@@ -73,7 +73,7 @@ func printAddr(w io.Writer, a *addrProbe, rcpt bool) {
 			}
 			line("cert", "%s; issuer %s; not after %s; %s", strings.Join(certNames(leaf), ", "), leaf.Issuer, day(leaf.NotAfter), trust)
 		}
-		if a.ehlo.code/100 == 2 {
+		if a.reachedTLS() {
 			line("policy", "%s", policySummary(a))
 		}
 		if a.sessionErr != "" {
@@ -133,7 +133,7 @@ func tlsSummary(a *addrProbe) string {
 		return tls.VersionName(a.tlsState.Version) + ", " + tls.CipherSuiteName(a.tlsState.CipherSuite)
 	case a.tlsFail != "":
 		return "failed: " + a.tlsFail
-	case a.ehlo.code/100 == 2 && !a.offered():
+	case a.reachedTLS() && !a.offered():
 		return "not offered: plaintext"
 	case a.session:
 		return "none: plaintext"
@@ -319,7 +319,7 @@ func jsonAddrOf(a *addrProbe) jsonAddr {
 		j.Failure = &jsonStage{Stage: a.fail.stage, Failure: a.fail.failure.String(), Detail: a.fail.detail}
 	}
 	j.Extensions = append(j.Extensions, a.extensions()...)
-	if a.ehlo.code/100 == 2 {
+	if a.reachedTLS() {
 		t := &jsonTLSRun{Offered: a.offered(), Failure: a.tlsFail, Result: string(a.tlsResult), Plaintext: a.plainText}
 		if a.tlsState != nil {
 			t.Version, t.Cipher = tls.VersionName(a.tlsState.Version), tls.CipherSuiteName(a.tlsState.CipherSuite)
