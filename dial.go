@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/netip"
 	"strconv"
@@ -225,6 +226,12 @@ type Attempt struct {
 	// dane.CertificateNotTrusted or mtasts.StartTLSNotSupported; "" for
 	// the other failures.
 	TLSResult TLSResult
+	// TLSState is the TLS session of a FailTLS whose handshake succeeded
+	// and whose certificate failed the policy (TLSResult
+	// certificate-not-trusted, certificate-host-mismatch, ...): the
+	// certificates the server presented, for a report or a prober. nil for
+	// every other attempt.
+	TLSState *tls.ConnectionState
 }
 
 // String describes the attempt in one line, e.g.
@@ -345,7 +352,28 @@ var errLostRace = errors.New("another address greeted first")
 // errors.Is(err, ctx.Err()). Dial returns only when every connection but
 // the Conn is closed and every goroutine it started has ended.
 func (d *Dialer) Dial(ctx context.Context, domain string) (*Conn, error) {
-	dl := &dialing{d: d, r: d.router(), ctx: ctx, domain: domain, start: time.Now(),
+	return d.dialDomain(ctx, domain, nil)
+}
+
+// DialTarget connects to the one target t of domain as Dial connects to
+// each of its targets: the connect, the greeting and, with StartTLS, EHLO
+// and STARTTLS under t.TLS (a failed handshake that t.TLS does not require
+// retried once in plaintext), with the Dialer's timeouts, Port, DialContext
+// and Router.Trace. No route is computed: t is taken as Route or Targets
+// gave it, its TLS policy included. It is for tools that look at every
+// address on its own, a prober or a monitor; an MTA uses Dial, which moves
+// on to the next target. An address the Router would never route to (a
+// special-purpose block, RFC 6890; loopback unless Router.AllowLoopback) is
+// not dialled: the error is permanent, ErrNoAddress, as on a Host. Every
+// other failure is Dial's: an *Error wrapping ErrNoConnection, temporary,
+// its attempts in Error.Attempts.
+func (d *Dialer) DialTarget(ctx context.Context, domain string, t Target) (*Conn, error) {
+	return d.dialDomain(ctx, domain, &t)
+}
+
+// dialDomain is Dial, or DialTarget when only is not nil.
+func (d *Dialer) dialDomain(ctx context.Context, domain string, only *Target) (*Conn, error) {
+	dl := &dialing{d: d, r: d.router(), ctx: ctx, domain: domain, only: only, start: time.Now(),
 		results: make(chan *attempt), begun: make(chan *attempt)}
 	if d.StartTLS {
 		var herr *Error
@@ -372,6 +400,21 @@ func (d *Dialer) Dial(ctx context.Context, domain string) (*Conn, error) {
 	return c, err
 }
 
+// only yields t alone, or the error of an address r never routes to.
+func (r *Router) only(domain string, t Target) iter.Seq2[Target, error] {
+	return func(yield func(Target, error) bool) {
+		if b := r.special(t.Addr); b != nil || !t.Addr.IsValid() {
+			detail := "no usable address: the target has no address"
+			if b != nil {
+				detail = "no usable address: " + b.describe(t.Addr)
+			}
+			yield(Target{}, &Error{Domain: domain, Host: t.Host, Status: statusUnroutable, Err: ErrNoAddress, Detail: detail})
+			return
+		}
+		yield(t, nil)
+	}
+}
+
 // routed is one item of Router.Targets.
 type routed struct {
 	t       Target
@@ -396,7 +439,11 @@ func (dl *dialing) feed(ctx context.Context, targets chan<- routed) {
 	}
 	var held []routed
 	var end error
-	for t, err := range dl.r.Targets(ctx, dl.domain) {
+	seq := dl.r.Targets(ctx, dl.domain)
+	if dl.only != nil {
+		seq = dl.r.only(dl.domain, *dl.only)
+	}
+	for t, err := range seq {
 		if err != nil {
 			end = err // the last item (Router.Targets)
 			break
@@ -429,6 +476,7 @@ type dialing struct {
 	r       *Router
 	ctx     context.Context // the caller's
 	domain  string
+	only    *Target // DialTarget's one target; nil: Router.Targets
 	start   time.Time
 	results chan *attempt // every attempt's goroutine sends its attempt once, at its end
 	begun   chan *attempt // an attempt whose server has begun a 220 greeting, at most once each
@@ -775,7 +823,7 @@ func (dl *dialing) try(ctx context.Context, a *attempt) {
 	if w.end() || ctxEnded(ctx) != nil {
 		a.close(false)
 		a.Failure, a.Err, a.Reply = FailCancelled, ctxEndCause(ctx), a.greeting.String()
-		a.TLSResult, a.tlsStatus, a.retryPlain = "", "", false
+		a.TLSResult, a.TLSState, a.tlsStatus, a.retryPlain = "", nil, "", false
 	}
 }
 

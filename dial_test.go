@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mxroute-go/mxroute/dane"
 	"github.com/mxroute-go/mxroute/internal/smtptest"
 )
 
@@ -365,6 +366,85 @@ func TestDialRouteErrors(t *testing.T) {
 			assert.Equal(t, []Step{StepNoConnection}, steps)
 		})
 	}
+}
+
+// TestDialTarget: DialTarget dials the one target it is given, as Dial
+// dials each: no route, no other target, the Dialer's rules for that one
+// attempt; an address the Router never routes to is not dialled.
+func TestDialTarget(t *testing.T) {
+	mx2 := Target{Host: "mx2.two.test", Preference: 20, Addr: netip.MustParseAddr("192.0.2.12")}
+	loop := Target{Host: "mx.loop.test", Preference: 10, Addr: netip.MustParseAddr("127.0.0.1")}
+	tests := []struct {
+		reason    string
+		target    Target
+		allowLoop bool
+		mx2       smtptest.Behaviour // nil: a closed port
+		failures  []Failure          // the error's attempts; nil: a Conn
+		is        error
+		temporary bool
+		dialed    []string
+	}{
+		{reason: "the target given, though MX 10 would greet first", target: mx2, mx2: smtptest.Greet("220 mx2"),
+			dialed: []string{"tcp4 192.0.2.12:25"}},
+		{reason: "a refusal is the answer: no other target follows", target: mx2,
+			failures: []Failure{FailRefused}, is: ErrNoConnection, temporary: true, dialed: []string{"tcp4 192.0.2.12:25"}},
+		{reason: "a 554 greeting: rejected, QUIT", target: mx2, mx2: smtptest.Greet("554 go away"),
+			failures: []Failure{FailRejected}, is: ErrNoConnection, temporary: true, dialed: []string{"tcp4 192.0.2.12:25"}},
+		{reason: "loopback without Router.AllowLoopback: never dialled (RFC 6890), as the route drops it", target: loop,
+			is: ErrNoAddress},
+		{reason: "an invalid address: never dialled", target: Target{Host: "x.test"}, is: ErrNoAddress},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			d, n := dialTest(t)
+			n.set("192.0.2.11:25", smtptest.Serve(t, smtptest.Greet("220 mx1")).Addr)
+			if tt.mx2 != nil {
+				n.set("192.0.2.12:25", smtptest.Serve(t, tt.mx2).Addr)
+			} else {
+				n.set("192.0.2.12:25", smtptest.ClosedPort(t))
+			}
+			d.Router.AllowLoopback = tt.allowLoop
+			c, err := d.DialTarget(t.Context(), "two.test", tt.target)
+			assert.Equal(t, tt.dialed, n.dialed())
+			if tt.is == nil {
+				require.NoError(t, err)
+				defer quit(t, c)
+				assert.Equal(t, tt.target, c.Target)
+				assert.Equal(t, "220 "+tt.target.Host[:3], c.Greeting)
+				assert.Empty(t, c.Attempts)
+				return
+			}
+			require.Nil(t, c)
+			require.ErrorIs(t, err, tt.is)
+			assert.Equal(t, tt.temporary, IsTemporary(err))
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			fs, _ := failures(e.Attempts)
+			assert.Equal(t, tt.failures, fs)
+			assert.Zero(t, n.stillOpen())
+		})
+	}
+	// With Router.AllowLoopback the lab's loopback address is dialled.
+	d, n := dialTest(t)
+	d.Router.AllowLoopback = true
+	n.set("127.0.0.1:25", smtptest.Serve(t, smtptest.Greet("220 lab")).Addr)
+	c, err := d.DialTarget(t.Context(), "loop.test", loop)
+	require.NoError(t, err)
+	defer quit(t, c)
+	assert.Equal(t, []string{"tcp4 127.0.0.1:25"}, n.dialed())
+
+	// With StartTLS, a handshake the target's policy (nil) does not
+	// require is retried once, on the same address, in plaintext.
+	d, n = startTLSTest(t)
+	n.set("192.0.2.12:25", (&smtpScript{upgrade: breakTLS}).serve(t))
+	c, err = d.DialTarget(t.Context(), "two.test", mx2)
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Nil(t, c.TLSState)
+	assert.Equal(t, []string{"tcp4 192.0.2.12:25", "tcp4 192.0.2.12:25"}, n.dialed())
+	fs, rs := failures(c.Attempts)
+	assert.Equal(t, []Failure{FailTLS}, fs)
+	assert.Equal(t, []TLSResult{dane.ValidationFailure}, rs)
 }
 
 // TestDialStagger checks RFC 8305's staggered attempts: a silent or slow

@@ -297,6 +297,7 @@ func (dl *dialing) handshake(a *attempt, w *watch) {
 		if required {
 			err := fmt.Errorf("the server's certificate fails the %s policy: %w", p.mode(), cerr)
 			dl.step(a, StepTLS, verifyRule(p), err, describeTLS(state)+": "+err.Error())
+			a.Attempt.TLSState = &state
 			dl.tlsFailed(a, res, statusTLSFailed, err, true)
 			return
 		}

@@ -366,6 +366,12 @@ func TestStartTLSDANE(t *testing.T) {
 				assert.Equal(t, tt.result, a.TLSResult)
 				assert.ErrorIs(t, a.Err, tt.result, "Err matches its result")
 				assert.Len(t, n.dialed(), 2, "MX 10 once, no plaintext retry, then MX 20")
+				if tt.result == dane.CertificateNotTrusted {
+					require.NotNil(t, a.TLSState, "a certificate the policy rejects: the session's certificates are kept")
+					assert.Equal(t, other.Cert.Raw, a.TLSState.PeerCertificates[0].Raw)
+				} else {
+					assert.Nil(t, a.TLSState, "no handshake, or none that finished: no state")
+				}
 			}
 			if tt.mx1 != nil {
 				assert.Equal(t, tt.cmds, tt.mx1.commands())

@@ -113,6 +113,14 @@ func (f *Fetcher) Fetch(ctx context.Context, domain string) (*Policy, error) {
 		return nil, &Error{Result: PolicyInvalid, Domain: domain, Detail: fmt.Sprintf("media type %q from %s, not text/plain", ct, url)}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSize+1))
+	if err == nil && ctx.Err() != nil {
+		// The deadline cut the transfer, though the body ended cleanly: a
+		// server may end its response when the client's TLS close_notify
+		// arrives, before the client's socket is closed, and net/http then
+		// reads a clean end. What was read is a part of the policy (fewer
+		// mx lines, say), never the policy.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, &Error{Result: FetchError, Domain: domain, Detail: "reading " + url, Err: err}
 	}

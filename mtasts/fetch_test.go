@@ -3,6 +3,7 @@ package mtasts
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -118,3 +119,39 @@ func TestFetchGivenClientKeepsNoRedirect(t *testing.T) {
 		t.Fatalf("%d requests, want 1: the redirect target is not asked", n)
 	}
 }
+
+// cutBody is a response body that gives its text, then waits for the
+// request's end and reports a clean end: a transfer cut by the deadline
+// that looks complete.
+type cutBody struct {
+	ctx  context.Context
+	text *strings.Reader
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.text.Len() > 0 {
+		return b.text.Read(p)
+	}
+	<-b.ctx.Done()
+	return 0, io.EOF
+}
+
+func (b *cutBody) Close() error { return nil }
+
+// TestFetchCutByDeadline: a body that ends cleanly only once the fetch's
+// deadline has passed is a failed fetch, not a policy: what came is a part
+// of it (here a valid policy with its first mx line only).
+func TestFetchCutByDeadline(t *testing.T) {
+	f := &Fetcher{Timeout: 50 * time.Millisecond, Client: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/plain"}}, Request: r,
+			Body: &cutBody{ctx: r.Context(), text: strings.NewReader(policyText(ModeEnforce, 604800, "mx1.example.com"))}}, nil
+	})}}
+	p, err := f.Fetch(context.Background(), "example.com")
+	if p != nil || !errors.Is(err, FetchError) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a body cut by the deadline: got policy %v, err %v; want sts-policy-fetch-error", p, err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

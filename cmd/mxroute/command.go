@@ -56,7 +56,7 @@ type runner interface {
 var commands []*command
 
 func init() {
-	commands = []*command{cmdRoute, cmdExplain, cmdLint, cmdReport, cmdVersion, cmdHelp}
+	commands = []*command{cmdRoute, cmdExplain, cmdLint, cmdProbe, cmdReport, cmdVersion, cmdHelp}
 }
 
 // lookup returns the command named (or spelled, with aliases) name, or nil.

@@ -55,40 +55,48 @@ func TestOverview(t *testing.T) {
 		assert.Contains(t, o, line, c.name)
 		assert.Contains(t, strings.Join(strings.Fields(o), " "), c.short, "%s: its short line, whole", c.name)
 	}
-	assert.Equal(t, "route, explain, lint, report, version or help", names(nil))
-	assert.Equal(t, "route, explain, lint, report or version", names(cmdHelp))
+	assert.Equal(t, "route, explain, lint, probe, report, version or help", names(nil))
+	assert.Equal(t, "route, explain, lint, probe, report or version", names(cmdHelp))
 }
 
-// The manual's table of lint checks is allChecks', in the same order with
-// the same severities, rules and texts; go test ./cmd/mxroute -update
-// writes it from allChecks. Wherever the manual keeps it (README, or a page
-// under docs/), there is one.
-func TestLintDocTable(t *testing.T) { // not parallel: -update writes a file TestREADME reads
-	const header = "| Check | Severity | Rule | Finds |\n"
+// The manual's tables of checks are allChecks' and probeChecks', in the
+// same order with the same severities, rules and texts; go test
+// ./cmd/mxroute -update writes them. Each is the table after its comment,
+// on one page of the manual (README, or a page under docs/).
+func TestDocTables(t *testing.T) { // not parallel: -update writes a file TestREADME reads
 	pages := []string{"../../README.md"}
 	if more, err := filepath.Glob("../../docs/*.md"); err == nil {
 		pages = append(pages, more...)
 	}
-	want := checksTable()
-	var found []string
-	for _, page := range pages {
-		data, err := os.ReadFile(page)
-		require.NoError(t, err)
-		text := string(data)
-		start := strings.Index(text, header)
-		if start < 0 {
-			continue
+	for _, table := range []struct {
+		marker string // the comment the table follows
+		checks []check
+	}{
+		{"<!-- This table is allChecks' ", allChecks},
+		{"<!-- This table is probeChecks' ", probeChecks},
+	} {
+		want := checksTable(table.checks)
+		var found []string
+		for _, page := range pages {
+			data, err := os.ReadFile(page)
+			require.NoError(t, err)
+			text := string(data)
+			at := strings.Index(text, table.marker)
+			if at < 0 {
+				continue
+			}
+			found = append(found, page)
+			start := at + strings.IndexByte(text[at:], '\n') + 1
+			end := start
+			for end < len(text) && text[end] == '|' {
+				end += strings.IndexByte(text[end:], '\n') + 1
+			}
+			if *update {
+				require.NoError(t, os.WriteFile(page, []byte(text[:start]+want+text[end:]), 0o644))
+				continue
+			}
+			assert.Equal(t, want, text[start:end], "%s: the table after %q (go test ./cmd/mxroute -update rewrites it)", page, table.marker)
 		}
-		found = append(found, page)
-		end := start
-		for end < len(text) && text[end] == '|' {
-			end += strings.IndexByte(text[end:], '\n') + 1
-		}
-		if *update {
-			require.NoError(t, os.WriteFile(page, []byte(text[:start]+want+text[end:]), 0o644))
-			continue
-		}
-		assert.Equal(t, want, text[start:end], "%s: the table of lint checks is allChecks' (go test ./cmd/mxroute -update rewrites it)", page)
+		assert.Len(t, found, 1, "one page of the manual has the table after %q: %v", table.marker, found)
 	}
-	assert.Len(t, found, 1, "one page of the manual has the table of lint checks: %v", found)
 }

@@ -22,12 +22,12 @@ var cmdLint = &command{
 The TTL checks judge the MX TTL the zone publishes: from a zone file, from an
 authoritative answer, or asked of the zone's name servers (RD=0); a cache's
 count-down is never judged. The TLS checks run always: the _mta-sts record,
-the policy fetched from https://mta-sts.DOMAIN/, the hosts' TLSA records;
-tlsa-unsigned needs --dnssec or --dane. --mta-sts and --dane make the route
-apply them too, as such a sender does.
+the policy fetched from https://mta-sts.DOMAIN/, the hosts' TLSA records,
+the _smtp._tls records; tlsa-unsigned needs --dnssec or --dane. --mta-sts
+and --dane make the route apply them too, as such a sender does.
 
 Checks (severity, check, what):
-` + checksHelp() + `
+` + checksHelp(allChecks) + `
 Exit status: 0 nothing found (or info only), 1 warnings only, 2 some error,
 64 usage error, 66 unreadable zone or --from file.
 `,
@@ -85,19 +85,9 @@ func (l *lintRun) newRouter() *mxroute.Router {
 // and exits 2 on any error, 1 on warnings only, else 0.
 func (l *lintRun) run(ctx context.Context, e *env) int {
 	prog := l.newProgress(e)
-	var errs, warns, infos, domains int
+	var t tally
 	forEach(ctx, l.domains, l.workers, l.lintOne, func(i int, query string, res lintResult) {
-		domains++
-		for _, f := range res.findings {
-			switch f.check.severity {
-			case errorSev:
-				errs++
-			case warning:
-				warns++
-			default:
-				infos++
-			}
-		}
+		t.add(res.findings)
 		prog.clear()
 		if l.json {
 			writeJSON(e.stdout, jsonLintOf(query, res))
@@ -108,16 +98,45 @@ func (l *lintRun) run(ctx context.Context, e *env) int {
 	})
 	if !l.json {
 		prog.clear()
-		notes := ""
-		if infos > 0 { // a run without info findings reads as before they existed
-			notes = fmt.Sprintf(", %d info", infos)
-		}
-		fmt.Fprintf(e.stdout, "%s, %s%s in %s\n", plural(errs, "error"), plural(warns, "warning"), notes, plural(domains, "domain"))
+		fmt.Fprintln(e.stdout, t.String())
 	}
+	return t.status()
+}
+
+// tally counts a run's findings by severity, for the last line of lint's
+// and probe's text and their exit status.
+type tally struct{ errs, warns, infos, domains int }
+
+// add counts one domain and its findings.
+func (t *tally) add(findings []finding) {
+	t.domains++
+	for _, f := range findings {
+		switch f.check.severity {
+		case errorSev:
+			t.errs++
+		case warning:
+			t.warns++
+		default:
+			t.infos++
+		}
+	}
+}
+
+// String is the count line: "1 error, 2 warnings in 3 domains".
+func (t *tally) String() string {
+	notes := ""
+	if t.infos > 0 { // a run without info findings reads as before they existed
+		notes = fmt.Sprintf(", %d info", t.infos)
+	}
+	return fmt.Sprintf("%s, %s%s in %s", plural(t.errs, "error"), plural(t.warns, "warning"), notes, plural(t.domains, "domain"))
+}
+
+// status is the exit status: 2 on any error, 1 on warnings only, else 0.
+func (t *tally) status() int {
 	switch {
-	case errs > 0:
+	case t.errs > 0:
 		return exitLintError
-	case warns > 0:
+	case t.warns > 0:
 		return exitLintWarn
 	}
 	return exitOK

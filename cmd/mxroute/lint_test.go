@@ -155,7 +155,8 @@ func TestLintChecksAllPlanted(t *testing.T) {
 		"mx-lookup-failed", "null-mx-mixed", "null-mx-preference", "implicit-mx", "mx-duplicate",
 		"mx-family-mismatch", "mx-ttl-short", "mx-ttl-long", "servers-disagree", "servers-disagree-ttl",
 		"mx-not-authenticated", "mx-ttl-unchecked",
-		"sts-record-invalid", "sts-policy-unavailable", "sts-mx-mismatch", "sts-max-age-short", "tlsa-unsigned", "tlsa-unusable"}
+		"sts-record-invalid", "sts-policy-unavailable", "sts-mx-mismatch", "sts-max-age-short", "tlsa-unsigned", "tlsa-unusable",
+		"tlsrpt-missing", "tlsrpt-invalid"}
 	var ids []string
 	for _, c := range allChecks {
 		ids = append(ids, c.id)

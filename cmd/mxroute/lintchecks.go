@@ -31,9 +31,9 @@ func (s severity) String() string {
 	return "warning"
 }
 
-// A check is one thing lint looks for: a row of "mxroute lint -h" and of the
-// manual's table of checks (TestLintDocTable holds the manual to allChecks),
-// and the function that looks.
+// A check is one thing lint (or probe) looks for: a row of "mxroute lint
+// -h" and of the manual's table of checks (TestDocTables holds the manual
+// to allChecks and probeChecks), and the function that looks.
 type check struct {
 	id       string // in every finding: "mx-cname"
 	severity severity
@@ -41,8 +41,11 @@ type check struct {
 	what     string // its line in "mxroute lint -h"
 	doc      string // the manual's "Finds" column, Markdown
 	// find looks at a domain and files what it finds with report, under
-	// this check.
+	// this check: lint's checks (allChecks).
 	find func(d *linted, report reportFunc)
+	// probe looks at a probed domain: probe's checks (probeChecks,
+	// probechecks.go).
+	probe func(r *probeResult, report reportFunc)
 }
 
 // reportFunc files a finding about host ("" for the domain) at its place in
@@ -168,12 +171,21 @@ var allChecks = []check{
 		what: "TLSA records all unusable for SMTP",
 		doc:  "a usable MX host's TLSA records are all unusable for SMTP (PKIX-TA(0) and PKIX-EE(1) usages, unknown parameters, digests of the wrong length): DANE senders require TLS and authenticate nothing",
 		find: findTLSAUnusable},
+	// Info: reports are a help to the domain, not a condition of delivery.
+	{id: "tlsrpt-missing", severity: info, rule: "RFC 8460, Section 3",
+		what: "MTA-STS or DANE without a TLSRPT record",
+		doc:  "the domain publishes MTA-STS, or an MX host TLSA records, but its policy domain has no `_smtp._tls` TXT record (for DANE the policy domain is the TLSA base domain, the MX host, RFC 8460 §1.1): senders whose sessions fail the policy report to no one. Info: mail flows without it",
+		find: findTLSRPTMissing},
+	{id: "tlsrpt-invalid", severity: warning, rule: "RFC 8460, Section 3",
+		what: "the _smtp._tls TXT record is malformed",
+		doc:  "a `_smtp._tls` TXT record (of the domain, or of a TLSA base domain) does not parse, there are several, or one meant as one does not begin with `v=TLSRPTv1;` and is discarded: senders send no TLS report",
+		find: findTLSRPTInvalid},
 }
 
-// checksHelp is the list of checks in "mxroute lint -h".
-func checksHelp() string {
+// checksHelp is the list of checks in "mxroute lint -h" (and probe -h).
+func checksHelp(checks []check) string {
 	var b strings.Builder
-	for _, c := range allChecks {
+	for _, c := range checks {
 		fmt.Fprintf(&b, "  %-8s %-23s %s\n", c.severity, c.id, c.what)
 	}
 	return b.String()
@@ -181,11 +193,11 @@ func checksHelp() string {
 
 // checksTable is the manual's table of checks, in Markdown. Its rules are
 // written short: "RFC 2181 §10.3, RFC 5321 §5.1".
-func checksTable() string {
+func checksTable(checks []check) string {
 	var b strings.Builder
 	b.WriteString("| Check | Severity | Rule | Finds |\n|-------|----------|------|-------|\n")
-	short := strings.NewReplacer(", Section ", " §", "; ", ", ")
-	for _, c := range allChecks {
+	short := strings.NewReplacer(", Section ", " §", ", Sections ", " §§", "; ", ", ")
+	for _, c := range checks {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", c.id, c.severity, short.Replace(c.rule), c.doc)
 	}
 	return b.String()

@@ -12,6 +12,7 @@ import (
 	"github.com/mxroute-go/mxroute"
 	"github.com/mxroute-go/mxroute/dane"
 	"github.com/mxroute-go/mxroute/mtasts"
+	"github.com/mxroute-go/mxroute/tlsrpt"
 )
 
 // lint's TLS checks. lint is a checker: it looks at what a domain publishes
@@ -39,6 +40,23 @@ const minMaxAge = 24 * time.Hour
 type tlsFacts struct {
 	sts  stsFacts
 	tlsa []tlsaFact // the usable hosts that have TLSA records, in route order
+	// rpt are the TLSRPT records of the policy domains (RFC 8460, Section
+	// 1.1): the domain's first, then each TLSA base domain of tlsa.
+	rpt []rptFact
+}
+
+// rptFact is what one policy domain publishes for TLS reporting at
+// _smtp._tls.<policy domain>.
+type rptFact struct {
+	domain string    // the policy domain
+	name   string    // _smtp._tls.<domain>
+	tlsa   *tlsaFact // the host whose TLSA base domain it is; nil: the recipient domain
+	looked bool      // the TXT lookup answered
+	record *tlsrpt.Record
+	// err is why there is no record: tlsrpt.ErrNoRecord (none published),
+	// or the record is malformed, several, or one meant as one is
+	// discarded.
+	err error
 }
 
 // stsFacts are the domain's MTA-STS record and policy.
@@ -72,7 +90,42 @@ func (d *linted) lookupTLS() tlsFacts {
 	}
 	f.sts = d.lookupSTS(d.rt.Domain)
 	f.tlsa = d.lookupTLSA(d.rt)
+	f.rpt = append(f.rpt, d.lookupTLSRPT(d.rt.Domain, nil))
+	seen := map[string]bool{d.rt.Domain: true}
+	for i := range f.tlsa {
+		t := &f.tlsa[i]
+		if base := t.policy.ServerName(); !seen[base] {
+			seen[base] = true
+			f.rpt = append(f.rpt, d.lookupTLSRPT(base, t))
+		}
+	}
 	return f
+}
+
+// lookupTLSRPT reads the TXT records at _smtp._tls.<domain> and picks the
+// TLSRPT record (RFC 8460, Section 3). A TXT lookup that fails says
+// nothing: no finding.
+func (d *linted) lookupTLSRPT(domain string, t *tlsaFact) rptFact {
+	r := rptFact{domain: domain, name: "_smtp._tls." + domain, tlsa: t}
+	records, err := d.run.sts.TXT(d.ctx, r.name)
+	if err != nil {
+		return r
+	}
+	r.looked = true
+	r.record, r.err = tlsrpt.FindRecord(records)
+	if errors.Is(r.err, tlsrpt.ErrNoRecord) {
+		// Section 3: records not beginning with "v=TLSRPTv1" are
+		// discarded; one meant as one ("v=TLSRPTv1 rua=...",
+		// "v=tlsrptv1; ...") leaves the domain without reports, in
+		// silence.
+		for _, rec := range records {
+			if strings.HasPrefix(strings.ToLower(rec), "v=tlsrpt") {
+				r.err = fmt.Errorf("%q does not begin with \"v=TLSRPTv1\" and \";\", and is discarded", rec)
+				break
+			}
+		}
+	}
+	return r
 }
 
 // lookupSTS reads the domain's _mta-sts TXT records and, when one is an
@@ -254,5 +307,55 @@ func findTLSAUnusable(d *linted, report reportFunc) {
 			report(place{atTLSA, t.index}, t.host.Name, "MX %d %s: the TLSA records at %s are all unusable for SMTP (%s): DANE senders require TLS and authenticate nothing",
 				t.host.Preference, t.host.Name, t.name, strings.Join(t.policy.Unusable(), "; "))
 		}
+	}
+}
+
+// rptPlace is where a policy domain's TLSRPT findings go: the recipient
+// domain's with its MTA-STS findings, a TLSA base domain's with its
+// host's TLSA findings.
+func rptPlace(r rptFact) place {
+	if r.tlsa != nil {
+		return place{atTLSA, r.tlsa.index}
+	}
+	return place{atTLS, 0}
+}
+
+// findTLSRPTMissing reports a policy domain that publishes MTA-STS (a valid
+// _mta-sts record) or DANE (TLSA records at its base domain) and no TLSRPT
+// record: senders whose sessions fail the policy have no one to report to
+// (RFC 8460, Section 3). For DANE the policy domain is the TLSA base
+// domain, the MX host, not the recipient domain (Section 1.1), as mox
+// reads it too.
+func findTLSRPTMissing(d *linted, report reportFunc) {
+	f := d.tls()
+	for _, r := range f.rpt {
+		if !r.looked || !errors.Is(r.err, tlsrpt.ErrNoRecord) {
+			continue
+		}
+		switch {
+		case r.tlsa != nil:
+			t := r.tlsa
+			report(rptPlace(r), t.host.Name, "MX %d %s: TLSA records at %s, but no TLSRPT record at %s (for DANE the policy domain is the TLSA base domain): senders report DANE failures to no one",
+				t.host.Preference, t.host.Name, t.name, r.name)
+		case f.sts.record != nil:
+			report(rptPlace(r), "", "MTA-STS is published (%s, id %s), but no TLSRPT record at %s: senders report policy failures to no one",
+				f.sts.name, f.sts.record.ID, r.name)
+		}
+	}
+}
+
+// findTLSRPTInvalid reports a TLSRPT record that does not parse, several of
+// them, or one meant as one that senders discard: they send no report
+// (RFC 8460, Section 3), whatever the domain publishes besides.
+func findTLSRPTInvalid(d *linted, report reportFunc) {
+	for _, r := range d.tls().rpt {
+		if !r.looked || r.err == nil || errors.Is(r.err, tlsrpt.ErrNoRecord) {
+			continue
+		}
+		host := ""
+		if r.tlsa != nil {
+			host = r.tlsa.host.Name
+		}
+		report(rptPlace(r), host, "%s: %s: senders send no TLS report", r.name, strings.TrimPrefix(r.err.Error(), "tlsrpt: "))
 	}
 }

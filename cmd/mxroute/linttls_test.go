@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -45,6 +46,9 @@ func TestLintTLSZone(t *testing.T) {
 		"shortage.tls.example":  {"sts-max-age-short"},
 		"unsigned.tls.example":  {"tlsa-unsigned mx.insecure.tls.example"},
 		"pkix.tls.example":      {"tlsa-unusable mx-pkix.tls.example"},
+		"norpt.tls.example":     {"tlsrpt-missing"},
+		"danenorpt.tls.example": {"tlsrpt-missing mx3.tls.example"},
+		"badrpt.tls.example":    {"tlsrpt-invalid"},
 	}
 	offline := map[string][]string{}
 	for d, f := range want {
@@ -217,6 +221,80 @@ func TestLintSTSFetch(t *testing.T) {
 			assert.Contains(t, l.Findings[0].Message, tt.want, tt.reason)
 			assert.True(t, strings.HasPrefix(l.Findings[0].Message, "record id 1, but no policy"), l.Findings[0].Message)
 			assert.Equal(t, 2, res.status)
+		})
+	}
+}
+
+// tlsrpt-invalid and tlsrpt-missing: every way a _smtp._tls record leaves
+// the domain without reports (RFC 8460, Section 3), and when its absence is
+// worth an info (MTA-STS published) or nothing (no policy to report on).
+func TestLintTLSRPTRecord(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		sts    bool     // the domain publishes MTA-STS
+		txts   []string // at _smtp._tls.a.sts.test, presentation form
+		want   string   // "check: message"; "" for none
+		reason string
+	}{
+		{"valid", true, list(`"v=TLSRPTv1; rua=mailto:r@a.sts.test"`), "", "a record: reports"},
+		{"two strings", true, list(`"v=TLSRPTv1;" " rua=https://r.sts.test/"`), "", "the strings of a record are concatenated"},
+		{"other TXT beside it", true, list(`"v=TLSRPTv1; rua=mailto:r@a.sts.test"`, `"v=spf1 -all"`), "", "records not beginning with v=TLSRPTv1 are discarded"},
+		{"none, with MTA-STS", true, nil,
+			"tlsrpt-missing: MTA-STS is published (_mta-sts.a.sts.test, id 1), but no TLSRPT record at _smtp._tls.a.sts.test: senders report policy failures to no one",
+			"a policy and no one to report its failures to"},
+		{"none, without MTA-STS", false, nil, "", "no policy, nothing to report: no finding"},
+		{"no semicolon", true, list(`"v=TLSRPTv1 rua=mailto:r@a.sts.test"`),
+			`tlsrpt-invalid: _smtp._tls.a.sts.test: "v=TLSRPTv1 rua=mailto:r@a.sts.test" does not begin with "v=TLSRPTv1" and ";", and is discarded: senders send no TLS report`,
+			"a record meant as TLSRPT that senders discard, in silence (and no tlsrpt-missing besides)"},
+		{"wrong case, without MTA-STS", false, list(`"v=tlsrptv1; rua=mailto:r@a.sts.test"`),
+			`tlsrpt-invalid: _smtp._tls.a.sts.test: "v=tlsrptv1; rua=mailto:r@a.sts.test" does not begin with "v=TLSRPTv1" and ";", and is discarded: senders send no TLS report`,
+			`the version is case-sensitive (%s"v=TLSRPTv1"); a broken record is a finding with or without a policy`},
+		{"no rua", true, list(`"v=TLSRPTv1; x=1"`),
+			`tlsrpt-invalid: _smtp._tls.a.sts.test: malformed TLSRPT TXT record "v=TLSRPTv1; x=1": no rua field: senders send no TLS report`,
+			"rua is required"},
+		{"unencoded !", true, list(`"v=TLSRPTv1; rua=mailto:a@a.sts.test,mailto:b@a.sts.test!x"`),
+			`tlsrpt-invalid: _smtp._tls.a.sts.test: malformed TLSRPT TXT record "v=TLSRPTv1; rua=mailto:a@a.sts.test,mailto:b@a.sts.test!x": rua URI "mailto:b@a.sts.test!x": '!' must be percent-encoded: senders send no TLS report`,
+			"Section 3: commas, exclamation points and semicolons in a URI MUST be encoded"},
+		{"two records", true, list(`"v=TLSRPTv1; rua=mailto:a@a.sts.test"`, `"v=TLSRPTv1; rua=mailto:b@a.sts.test"`),
+			`tlsrpt-invalid: _smtp._tls.a.sts.test: more than one TLSRPT TXT record: ["v=TLSRPTv1; rua=mailto:a@a.sts.test" "v=TLSRPTv1; rua=mailto:b@a.sts.test"]: senders send no TLS report`,
+			"unless exactly one record is left, the domain has no TLSRPT"},
+		{"escaped control byte", true, list(`"v=TLSRPTv1; rua=mailto:r@a.sts.test\027"`),
+			`tlsrpt-invalid: _smtp._tls.a.sts.test: malformed TLSRPT TXT record "v=TLSRPTv1; rua=mailto:r@a.sts.test\x1b": rua URI "mailto:r@a.sts.test\x1b": '\x1b' is not a URI character: senders send no TLS report`,
+			"unescaped before parsing, quoted back in the message"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ps := servePolicies(t, map[string]string{"a.sts.test": "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 604800\n"})
+			var sts []string
+			if tt.sts {
+				sts = list(`"v=STSv1; id=1"`)
+			}
+			zone := stsTestZone(t, sts...)
+			data, err := os.ReadFile(zone)
+			require.NoError(t, err)
+			data = []byte(strings.Replace(string(data), stsTestTLSRPT, "", 1)) // the records are the case's
+			for _, txt := range tt.txts {
+				data = append(data, "_smtp._tls.a IN TXT "+txt+"\n"...)
+			}
+			require.NoError(t, os.WriteFile(zone, data, 0o644))
+			res := runBinary(t, args(list("lint", "--json", "--zone", zone), ps.flags, list("a.sts.test"))...)
+			var l jsonLint
+			require.NoError(t, json.Unmarshal([]byte(res.stdout), &l), res.stdout+res.stderr)
+			if tt.want == "" {
+				assert.Empty(t, l.Findings, tt.reason)
+				assert.Equal(t, 0, res.status)
+				return
+			}
+			require.Len(t, l.Findings, 1, "%s: %v", tt.reason, l.Findings)
+			assert.Equal(t, tt.want, l.Findings[0].Check+": "+l.Findings[0].Message, tt.reason)
+			assert.Equal(t, "RFC 8460, Section 3", l.Findings[0].Rule)
+			if l.Findings[0].Check == "tlsrpt-missing" {
+				assert.Equal(t, 0, res.status, "info leaves the exit status alone")
+			} else {
+				assert.Equal(t, 1, res.status, "a warning")
+			}
 		})
 	}
 }

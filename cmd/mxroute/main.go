@@ -4,6 +4,7 @@
 //	mxroute route   [flags] DOMAIN...   the delivery plan: hosts and addresses in order, or the verdict
 //	mxroute explain [flags] DOMAIN...   the same, with every decision and the rule behind it
 //	mxroute lint    [flags] DOMAIN...   checks of the MX setup, each with a severity
+//	mxroute probe   [flags] DOMAIN...   every address connected to: greeting, STARTTLS, certificate, reverse DNS; findings as lint's
 //	mxroute report  --sqlite FILE | --postgres DSN --domain DOMAIN [--day DAY]
 //	                                    a day's TLS report (RFC 8460) from the Dialer's counters
 //	mxroute version                     the module and Go versions (also --version)
@@ -16,12 +17,12 @@
 // route and explain exit as MTAs do, after sysexits(3): 0 every domain
 // routed, 75 (EX_TEMPFAIL) some domain failed temporarily (defer), 69
 // (EX_UNAVAILABLE) some domain failed permanently (bounce) and none
-// temporarily. lint exits 0 when it finds nothing (or info only), 1 when it
-// finds warnings only, 2 when it finds an error. report exits 0 when it
-// printed the report, 65 (EX_DATAERR) when some counters could not be read,
-// 69 when the store could not be. Every command exits 64 (EX_USAGE) on bad
-// arguments and 66 (EX_NOINPUT) when a zone file, the --from file or the
-// SQLite file cannot be read.
+// temporarily. lint and probe exit 0 when they find nothing (or info only),
+// 1 when they find warnings only, 2 when they find an error. report exits 0
+// when it printed the report, 65 (EX_DATAERR) when some counters could not
+// be read, 69 when the store could not be. Every command exits 64
+// (EX_USAGE) on bad arguments and 66 (EX_NOINPUT) when a zone file, the
+// --from file or the store's file cannot be read.
 //
 // The command uses only the public API of github.com/mxroute-go/mxroute.
 package main

@@ -217,7 +217,7 @@ func TestVersion(t *testing.T) {
 // mxroute help COMMAND prints what mxroute COMMAND --help prints.
 func TestHelpCommand(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range []string{"route", "explain", "lint"} {
+	for _, cmd := range []string{"route", "explain", "lint", "probe"} {
 		help := runBinary(t, "help", cmd)
 		flag := runBinary(t, cmd, "--help")
 		assert.Equal(t, 0, help.status, cmd)
@@ -234,7 +234,7 @@ func TestHelpCommand(t *testing.T) {
 	}
 	bad := runBinary(t, "help", "deliver")
 	assert.Equal(t, 64, bad.status)
-	assert.Equal(t, "mxroute help: unknown command \"deliver\" (want route, explain, lint, report or version)\n", bad.stderr)
+	assert.Equal(t, "mxroute help: unknown command \"deliver\" (want route, explain, lint, probe, report or version)\n", bad.stderr)
 }
 
 // Every failed route shows its table when hosts are known: a loop bounce

@@ -77,4 +77,5 @@ func TestREADME(t *testing.T) {
 	end := start + strings.Index(explain[start:], "\n\n")
 	inManual(explain[start:end+1], "explain TLS block, explain_tls.golden's")
 	inManual(readGolden("lint_tls"), "lint TLS example, lint_tls.golden")
+	inManual(readGolden("probe_docs"), "probe example, probe_docs.golden")
 }

@@ -94,7 +94,7 @@ func TestUsageErrors(t *testing.T) {
 		wantErr    string
 	}{
 		{"no command", list(), 64, "usage: mxroute COMMAND"},
-		{"unknown command", list("deliver", "x"), 64, `mxroute: unknown command "deliver" (want route, explain, lint, report, version or help)` + "\n"},
+		{"unknown command", list("deliver", "x"), 64, `mxroute: unknown command "deliver" (want route, explain, lint, probe, report, version or help)` + "\n"},
 		{"bad zone", list("route", "--zone", bad, "bad.test"), 66, "mxroute route: " + bad + `: mxroute: zone "bad.test.": dns: bad MX Pref: "ten" at line: 1:12` + "\n"},
 		{"missing zone", list("lint", "--zone", bad+".missing", "bad.test"), 66, "mxroute lint: open " + bad + ".missing: no such file or directory\n"},
 		{"missing from", list("explain", "--from", bad+".missing"), 66, "mxroute explain: open " + bad + ".missing: no such file or directory\n"},
@@ -119,7 +119,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range []string{"route", "explain", "lint"} {
+	for _, cmd := range []string{"route", "explain", "lint", "probe"} {
 		res := runBinary(t, cmd, "-h")
 		assert.Equal(t, 0, res.status, "-h is not an error")
 		assert.Empty(t, res.stderr, "asked-for help goes to stdout")
@@ -130,13 +130,15 @@ func TestHelp(t *testing.T) {
 	res := runBinary(t, "help")
 	assert.Equal(t, 0, res.status)
 	assert.Contains(t, res.stdout, "Commands:")
-	res = runBinary(t, "lint", "-h")
-	for _, c := range allChecks {
-		assert.Contains(t, res.stdout, c.id, "lint -h lists every check")
-	}
-	for _, line := range strings.Split(res.stdout, "\n") {
-		if !strings.HasPrefix(line, "    \t") { // the flag package's own indentation
-			assert.LessOrEqual(t, len(line), 80, "lint -h fits 80 columns: %q", line)
+	for cmd, checks := range map[string][]check{"lint": allChecks, "probe": probeChecks} {
+		res = runBinary(t, cmd, "-h")
+		for _, c := range checks {
+			assert.Contains(t, res.stdout, c.id, "%s -h lists every check", cmd)
+		}
+		for _, line := range strings.Split(res.stdout, "\n") {
+			if !strings.HasPrefix(line, "    \t") { // the flag package's own indentation
+				assert.LessOrEqual(t, len(line), 80, "%s -h fits 80 columns: %q", cmd, line)
+			}
 		}
 	}
 }

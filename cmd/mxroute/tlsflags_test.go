@@ -34,6 +34,7 @@ var stsPolicies = map[string]string{
 	"badrecord.tls.example": "version: STSv1\nmode: enforce\nmx: *.tls.example\nmax_age: 604800\n",
 	"mismatch.tls.example":  "version: STSv1\nmode: enforce\nmx: mx.old-provider.example\nmax_age: 604800\n",
 	"shortage.tls.example":  "version: STSv1\nmode: enforce\nmx: mx1.tls.example\nmax_age: 3600\n",
+	"norpt.tls.example":     "version: STSv1\nmode: enforce\nmx: *.tls.example\nmax_age: 604800\n",
 }
 
 // policyServer is an HTTPS server on loopback that serves MTA-STS policies
@@ -145,8 +146,9 @@ func (w adSetter) WriteMsg(m *dns.Msg) error {
 }
 
 // stsTestZone writes sts.test.zone: a.sts.test with one MX, mx.sts.test,
-// and the TXT records given at _mta-sts.a.sts.test (each a record: its
-// strings in presentation form, quotes included).
+// a TLSRPT record (stsTestTLSRPT), and the TXT records given at
+// _mta-sts.a.sts.test (each a record: its strings in presentation form,
+// quotes included).
 func stsTestZone(t *testing.T, txts ...string) string {
 	t.Helper()
 	zone := `$TTL 3600
@@ -157,12 +159,16 @@ ns         IN A   192.0.2.53
 a          IN MX  10 mx.sts.test.
 mx         IN A   192.0.2.25
 mta-sts.a  IN A   192.0.2.80
-`
+` + stsTestTLSRPT
 	for _, txt := range txts {
 		zone += "_mta-sts.a IN TXT " + txt + "\n"
 	}
 	return writeFile(t, "sts.test.zone", zone)
 }
+
+// stsTestTLSRPT is the TLSRPT record of stsTestZone: a.sts.test reports,
+// so that its MTA-STS record is no tlsrpt-missing.
+const stsTestTLSRPT = "_smtp._tls.a IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@sts.test\"\n"
 
 // Bad TLS flags are usage errors (64), unreadable --ca-file files input
 // errors (66); one line each.

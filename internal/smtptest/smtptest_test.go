@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/smtp"
+	"net/textproto"
 	"syscall"
 	"testing"
 	"time"
@@ -115,4 +117,24 @@ func TestConverse(t *testing.T) {
 	assert.Equal(t, "220 scripted\r\n", line)
 	_, err = br2.ReadString('\n')
 	assert.ErrorIs(t, err, io.EOF, "an empty answer closes the connection")
+}
+
+// TestStartMailRcpt: a MailServer that knows its mailboxes answers 550
+// 5.1.1 at RCPT for the others; one without known takes every recipient.
+func TestStartMailRcpt(t *testing.T) {
+	rcpt := func(addr, to string) error {
+		c, err := smtp.Dial(addr)
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Mail(""))
+		return c.Rcpt(to)
+	}
+	s := StartMailRcpt(t, "mx.test", nil, func(to string) bool { return to == "postmaster@a.test" })
+	assert.NoError(t, rcpt(s.Addr, "postmaster@a.test"))
+	err := rcpt(s.Addr, "nobody@a.test")
+	var te *textproto.Error
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, 550, te.Code)
+	assert.Equal(t, "5.1.1 no such user", te.Msg)
+	assert.NoError(t, rcpt(StartMail(t, "mx.test", nil).Addr, "nobody@a.test"), "no known: every recipient")
 }

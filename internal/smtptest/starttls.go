@@ -23,6 +23,8 @@ import (
 type MailServer struct {
 	Addr string // host:port on 127.0.0.1
 
+	known func(rcpt string) bool // nil: every recipient (set before it serves)
+
 	mu      sync.Mutex
 	msgs    []string
 	overTLS []bool
@@ -47,7 +49,16 @@ func StartMail(t testing.TB, domain string, cert *tls.Certificate) *MailServer {
 // does not take when it swaps in the TLS socket, a data race under -race.
 func StartMailTLS(t testing.TB, domain string, cfg *tls.Config) *MailServer {
 	t.Helper()
-	s := &MailServer{}
+	return StartMailRcpt(t, domain, cfg, nil)
+}
+
+// StartMailRcpt starts a MailServer as StartMailTLS does whose RCPT TO takes
+// only the recipients known reports true for and answers the others "550
+// 5.1.1", as a server that knows its mailboxes; nil takes every recipient,
+// as a backup MX that cannot check them does.
+func StartMailRcpt(t testing.TB, domain string, cfg *tls.Config, known func(rcpt string) bool) *MailServer {
+	t.Helper()
+	s := &MailServer{known: known}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		_, overTLS := c.TLSConnectionState()
 		return session{s, overTLS}, nil
@@ -130,7 +141,12 @@ type session struct {
 func (session) Reset()                               {}
 func (session) Logout() error                        { return nil }
 func (session) Mail(string, *smtp.MailOptions) error { return nil }
-func (session) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (ss session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if ss.s.known != nil && !ss.s.known(to) {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}
+	return nil
+}
 func (ss session) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
