@@ -12,65 +12,31 @@ import (
 	"time"
 )
 
-// SQLStore is a Store in a SQL table that a fleet of MTAs shares:
-// PostgreSQL (9.5 and later) or SQLite (3.25 and later), so that a policy
-// one MTA fetched serves them all, and one MTA's cache is no other's blind
-// spot (postfix-mta-sts-resolver's postgres cache is the peer). The caller
+// SQLStore is a Store in a SQL table that a fleet of MTAs shares, so that
+// a policy one MTA fetched serves all (postfix-mta-sts-resolver's postgres
+// cache is the peer): PostgreSQL (9.5 and later) or SQLite (3.25 and
+// later; open it in WAL mode, so that reads do not wait for writes, with a
+// busy timeout, e.g. modernc.org/sqlite's
+// "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)"). The caller
 // opens the *sql.DB with the driver of its choice; this package imports
-// none. Call Init once to create the table. The zero value is not usable:
-// DB is required.
+// none. The zero value is not usable: DB is required; call Init once to
+// create the table.
 //
-// A row is a domain's policy as its text (the format of Section 3.2, which
-// ParsePolicy reads back on every Get), the id of the TXT record it was
-// fetched under, when it was fetched and expires, its mode, its size, and
-// its last use; times are Unix nanoseconds. A row whose policy no longer
-// parses (or whose columns do not fit) is skipped: the Get of its domain
-// finds no entry and an error naming it, every other row is read as
-// before, and the next fetch of the domain replaces it.
-//
-// Newer wins. Put is one upsert, "INSERT ... ON CONFLICT (domain) DO UPDATE
-// ... WHERE" the row holds an older fetch (or the same instant under a
-// smaller id), so concurrent writers end with the newest fetch whole, and
-// a slow MTA of the fleet cannot roll a newer policy back. The fetch times
-// come from the MTAs' clocks, which must agree (NTP). A row that expired,
-// or was fetched more than an hour ahead of the writer's clock (a clock
-// gone wrong), is replaced by any Put, so that it cannot block the
-// domain's cache until it expires. An entry that is already expired is not
-// kept: it removes an older row.
-//
-// Bounded as MemoryStore is: when a Put leaves more than MaxEntries rows
-// or MaxBytes, one DELETE removes every expired row, then policies in mode
-// none or testing, then the least recently used, until the table is within
-// its bounds; never the row just put, and never by expiry, so that an
-// attacker's year-long policies cannot push out a victim's one-day enforce
-// policy in use (RFC 8461, Section 10.2). A Get records its use in the
-// row's last_used at most once a minute per domain (fleet-wide: the row's
-// own last_used is the clock), so that a busy domain costs one UPDATE a
-// minute rather than one a delivery; uses are thus known to the minute,
-// which is all eviction needs.
-//
-// Reads never wait on writes: Get is one SELECT by primary key, which
-// PostgreSQL's MVCC answers beside any writer, and which SQLite answers
-// beside a writer in WAL mode (open it with modernc.org/sqlite's
-// "_pragma=journal_mode(WAL)", and "_pragma=busy_timeout(5000)" so that
-// writers wait for one another rather than fail). The use a Get records
-// is written after it returns, by one goroutine of the store that writes
-// the uses pending in batches and ends when none is left (its failures
-// are dropped: a use not recorded only makes a row look older). No
-// statement here opens a transaction of its own.
-//
-// There is no cache in the process: every Get asks the database. The table
-// is shared, and a copy held here would hide a policy another MTA fetched
-// (a changed id seen in DNS would cost this MTA a fetch of its own, and a
-// blocked fetch would keep it on the older policy), and would hide this
-// MTA's uses from the fleet's eviction. A Get by primary key costs one
-// round-trip to the database, the order of the TXT question Lookup asks
-// anyway (BenchmarkSQLStoreGet).
+// A row holds the policy as its text, re-parsed by every Get, the TXT
+// record's id, and what refresh and eviction go by: when it was fetched,
+// expires and was last used (Unix nanoseconds), whether its mode is
+// enforce, its size. Every Get asks the database: a copy kept in the
+// process would hide from this MTA a policy another one fetched, and this
+// MTA's uses from the fleet's eviction; a Get by key is one round-trip,
+// the order of the TXT question Lookup asks anyway (BenchmarkSQLStoreGet).
+// It is bounded and evicts as MemoryStore does (see Put), and no statement
+// opens a transaction of its own, so that no read waits behind one.
 type SQLStore struct {
 	// DB is the database. Required.
 	DB *sql.DB
 	// Table is the table's name: a letter or "_", then letters, digits,
-	// "_", at most 63. Zero: "mtasts_policies".
+	// "_", at most 56 (its indexes are named after it, with a suffix, in
+	// PostgreSQL's 63). Zero: "mtasts_policies".
 	Table string
 	// MaxEntries bounds the rows kept. 0: 10,000 (as MemoryStore; a fleet
 	// mailing more domains with MTA-STS than that should raise it).
@@ -89,7 +55,7 @@ type SQLStore struct {
 // into statements, so nothing else is accepted).
 var ErrBadTable = errors.New("mtasts: malformed SQL table name")
 
-var tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+var tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,55}$`)
 
 const (
 	// touchEvery is how old a row's last use must be for a Get to
@@ -136,24 +102,28 @@ func (s *SQLStore) maxBytes() int64 {
 	return defaultMaxBytes
 }
 
-// Init creates the table if it does not exist.
+// Init creates the table and its indexes if they do not exist.
 func (s *SQLStore) Init(ctx context.Context) error {
 	t, err := s.table()
 	if err != nil {
 		return err
 	}
-	_, err = s.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t+` (
+	for _, q := range []string{`CREATE TABLE IF NOT EXISTS ` + t + ` (
 	domain TEXT PRIMARY KEY,
 	policy_id TEXT NOT NULL,
 	fetched BIGINT NOT NULL,
 	expires BIGINT NOT NULL,
-	mode TEXT NOT NULL,
+	enforce INTEGER NOT NULL,
 	size BIGINT NOT NULL,
 	last_used BIGINT NOT NULL,
 	policy TEXT NOT NULL
-)`)
-	if err != nil {
-		return fmt.Errorf("mtasts: creating table %s: %w", t, err)
+)`,
+		`CREATE INDEX IF NOT EXISTS ` + t + `_evict ON ` + t + ` (enforce, last_used, domain)`,
+		`CREATE INDEX IF NOT EXISTS ` + t + `_expires ON ` + t + ` (expires)`,
+	} {
+		if _, err := s.DB.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("mtasts: creating table %s: %w", t, err)
+		}
 	}
 	return nil
 }
@@ -170,8 +140,19 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// Get returns the entry of domain. A row that does not parse is no entry,
-// and the error names it.
+// Get returns the entry of domain: one SELECT by primary key, which
+// PostgreSQL's MVCC and SQLite's WAL answer beside any writer. A row that
+// does not parse is no entry, and the error names it; the next fetch of
+// the domain replaces it.
+//
+// Get records the use in the row's last_used, by which eviction goes, at
+// most once a minute a domain, fleet-wide (the row's own last_used is the
+// clock): a busy domain costs an UPDATE a minute, not one a delivery, and
+// eviction knows uses to the minute. The UPDATE is made after Get returns,
+// by one goroutine of the store that writes the uses pending, in batches,
+// and ends when none is left, so that no Get waits behind a writer's lock;
+// its failures are dropped (a use not recorded only makes a row look
+// older).
 func (s *SQLStore) Get(ctx context.Context, domain string) (Entry, bool, error) {
 	t, err := s.table()
 	if err != nil {
@@ -212,9 +193,23 @@ func newerSQL(t string) string {
 		t + `.expires <= $4 OR ` + t + `.fetched > $5)`
 }
 
-// Put stores the entry of domain unless the table holds a newer fetch, and
-// evicts others when the table is over its bounds. An entry already
-// expired is not kept, and removes an older row.
+// Put stores the entry of domain unless the table holds a newer fetch: one
+// upsert whose WHERE lets only a later fetch replace the row (at the same
+// instant, the larger id), so that concurrent writers end alike and a slow
+// MTA of the fleet cannot roll a policy back. Fetch times come from the
+// MTAs' clocks, which must agree (NTP); a row that expired, or was fetched
+// more than an hour ahead of this clock (a clock gone wrong), is replaced
+// by any Put, so that it cannot hold the domain. An entry already expired
+// is not kept: it removes an older row.
+//
+// When the table is then over MaxEntries or MaxBytes, every expired row
+// goes, then policies in mode none or testing, then the least recently
+// used, until it is within them; never the row just put, and never by
+// expiry, so that an attacker's year-long policies cannot push out a
+// victim's one-day enforce policy in use (RFC 8461, Section 10.2). Two
+// indexes serve it, so that a Put into a full table costs a count of the
+// rows and a few index lookups, not a sort of the table
+// (BenchmarkSQLStorePutFull).
 func (s *SQLStore) Put(ctx context.Context, domain string, e Entry) error {
 	t, err := s.table()
 	if err != nil {
@@ -236,13 +231,17 @@ func (s *SQLStore) Put(ctx context.Context, domain string, e Entry) error {
 	}
 	text := e.Policy.String()
 	size := int64(len(text) + len(domain) + len(e.ID) + rowOverhead)
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO `+t+` (domain, fetched, policy_id, expires, mode, size, last_used, policy)
+	enforce := 0
+	if e.Policy.Mode == ModeEnforce {
+		enforce = 1
+	}
+	res, err := s.DB.ExecContext(ctx, `INSERT INTO `+t+` (domain, fetched, policy_id, expires, enforce, size, last_used, policy)
 	VALUES ($1, $2, $3, $6, $7, $8, $4, $9)
 	ON CONFLICT (domain) DO UPDATE SET fetched = excluded.fetched, policy_id = excluded.policy_id,
-		expires = excluded.expires, mode = excluded.mode, size = excluded.size,
+		expires = excluded.expires, enforce = excluded.enforce, size = excluded.size,
 		last_used = excluded.last_used, policy = excluded.policy
 	WHERE `+newerSQL(t),
-		domain, fetched, e.ID, nowNS, nowNS+int64(maxSkew), unixNano(e.Expires()), string(e.Policy.Mode), size, text)
+		domain, fetched, e.ID, nowNS, nowNS+int64(maxSkew), unixNano(e.Expires()), enforce, size, text)
 	if err != nil {
 		return fmt.Errorf("mtasts: policy cache table %s: writing %q: %w", t, domain, err)
 	}
@@ -253,37 +252,54 @@ func (s *SQLStore) Put(ctx context.Context, domain string, e Entry) error {
 }
 
 // evict brings the table within its bounds, never evicting keep (the row
-// just put, which stays even if larger than MaxBytes): one DELETE of every
-// expired row and the shortest run of the others, in the order of
-// eviction, that leaves at most MaxEntries rows and MaxBytes. Concurrent
-// evictions pick the same rows first, so they overlap rather than add up.
+// just put, which stays even if larger than MaxBytes): when over them,
+// every expired row goes, then, if still over, the shortest run of the
+// others in the order of eviction that leaves at most MaxEntries rows and
+// MaxBytes. Concurrent evictions pick the same rows first, so they overlap
+// rather than add up.
 func (s *SQLStore) evict(ctx context.Context, t, keep string, now int64) error {
-	var n, bytes int64
-	err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM `+t).Scan(&n, &bytes)
+	n, bytes, err := s.count(ctx, t)
+	if err != nil || n <= s.max() && bytes <= s.maxBytes() {
+		return err
+	}
+	res, err := s.DB.ExecContext(ctx, `DELETE FROM `+t+` WHERE expires <= $1 AND domain <> $2`, now, keep)
 	if err != nil {
-		return fmt.Errorf("mtasts: policy cache table %s: counting: %w", t, err)
+		return fmt.Errorf("mtasts: policy cache table %s: evicting: %w", t, err)
 	}
-	if n <= s.max() && bytes <= s.maxBytes() {
-		return nil
+	if gone, err := res.RowsAffected(); err != nil || gone > 0 {
+		if n, bytes, err = s.count(ctx, t); err != nil || n <= s.max() && bytes <= s.maxBytes() {
+			return err
+		}
 	}
-	// The order of eviction: expired, then mode none or testing, then
-	// enforce; within each the least recently used first (the domain
-	// breaks ties, so that the order is total). A row goes when it is
-	// expired, among the first n-MaxEntries, or when the rows before it do
-	// not yet free bytes-MaxBytes.
-	const order = `ORDER BY CASE WHEN expires <= $2 THEN 0 WHEN mode = 'enforce' THEN 2 ELSE 1 END, last_used, domain
-		ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`
+	// The run: the first rows in the order of eviction (mode none or
+	// testing before enforce, then the least recently used; the domain
+	// breaks ties), read through the index, at most as many as can be
+	// needed (a row takes at least rowOverhead bytes); of them, a row goes
+	// when it is among the first n-MaxEntries, or when the rows before it
+	// do not yet free bytes-MaxBytes.
+	overN, overBytes := max(n-s.max(), 0), max(bytes-s.maxBytes(), 0)
+	limit := min(overN+overBytes/rowOverhead+1, n)
+	const order = `ORDER BY enforce, last_used, domain`
 	_, err = s.DB.ExecContext(ctx, `DELETE FROM `+t+` WHERE domain IN (
 	SELECT domain FROM (
-		SELECT domain, expires, ROW_NUMBER() OVER (`+order+`) AS n,
-			CAST(SUM(size) OVER (`+order+`) AS BIGINT) - size AS before
-		FROM `+t+` WHERE domain <> $1
-	) ranked WHERE expires <= $2 OR n <= $3 OR before < $4
-)`, keep, now, n-s.max(), bytes-s.maxBytes())
+		SELECT domain, ROW_NUMBER() OVER (`+order+`) AS n,
+			CAST(SUM(size) OVER (`+order+` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) - size AS before
+		FROM (SELECT domain, enforce, last_used, size FROM `+t+` WHERE domain <> $1 `+order+` LIMIT $2) AS candidates
+	) AS ranked WHERE n <= $3 OR before < $4
+)`, keep, limit, overN, overBytes)
 	if err != nil {
 		return fmt.Errorf("mtasts: policy cache table %s: evicting: %w", t, err)
 	}
 	return nil
+}
+
+// count gives the rows of the table and the bytes they take.
+func (s *SQLStore) count(ctx context.Context, t string) (n, bytes int64, err error) {
+	err = s.DB.QueryRowContext(ctx, `SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM `+t).Scan(&n, &bytes)
+	if err != nil {
+		return 0, 0, fmt.Errorf("mtasts: policy cache table %s: counting: %w", t, err)
+	}
+	return n, bytes, nil
 }
 
 // touch has the use of domain at now written, after Get returns: by the

@@ -200,7 +200,7 @@ func testSQLRoundTrip(t *testing.T, b backend) {
 	if err := s.Put(ctx, "evil.example/x?", Entry{Policy: mustPolicy(t, tests[0].text), Fetched: now}); !errors.Is(err, ErrBadDomain) {
 		t.Errorf("a Put of a name that is no domain: %v, want ErrBadDomain", err)
 	}
-	for _, bad := range []string{"x; DROP TABLE roundtrip", "1abc", "a.b", strings.Repeat("t", 64)} {
+	for _, bad := range []string{"x; DROP TABLE roundtrip", "1abc", "a.b", strings.Repeat("t", 57)} {
 		s := &SQLStore{DB: db, Table: bad}
 		if err := s.Init(ctx); !errors.Is(err, ErrBadTable) {
 			t.Errorf("table %q: Init %v, want ErrBadTable", bad, err)
@@ -427,8 +427,8 @@ func testSQLBadRows(t *testing.T, b backend) {
 		if tt.sqliteOnly && !b.sqlite {
 			continue
 		}
-		if _, err := s.DB.ExecContext(ctx, `INSERT INTO bad_rows (domain, policy_id, fetched, expires, mode, size, last_used, policy)
-			VALUES ($1, 'bad', $2, $3, 'enforce', 100, 0, $4)`, tt.domain, tt.fetched, expires, tt.policy); err != nil {
+		if _, err := s.DB.ExecContext(ctx, `INSERT INTO bad_rows (domain, policy_id, fetched, expires, enforce, size, last_used, policy)
+			VALUES ($1, 'bad', $2, $3, 1, 100, 0, $4)`, tt.domain, tt.fetched, expires, tt.policy); err != nil {
 			t.Fatalf("%s: %v", tt.reason, err)
 		}
 		e, ok, err := s.Get(ctx, tt.domain)
@@ -455,8 +455,8 @@ func testSQLBadRows(t *testing.T, b backend) {
 		}
 	}
 	// Eviction goes on around a bad row, evicting it first: nothing uses it.
-	if _, err := s.DB.ExecContext(ctx, `INSERT INTO bad_rows (domain, policy_id, fetched, expires, mode, size, last_used, policy)
-		VALUES ('junk.example', 'bad', $1, $2, 'junk', 100, 0, 'junk')`, fetched, expires); err != nil {
+	if _, err := s.DB.ExecContext(ctx, `INSERT INTO bad_rows (domain, policy_id, fetched, expires, enforce, size, last_used, policy)
+		VALUES ('junk.example', 'bad', $1, $2, 1, 100, 0, 'junk')`, fetched, expires); err != nil {
 		t.Fatal(err)
 	}
 	s.MaxEntries = int(sqlInt(t, s, `SELECT COUNT(*) FROM TABLE`))
@@ -504,6 +504,25 @@ func testSQLMaxBytes(t *testing.T, b backend) {
 		}
 		if n := len(sqlDomains(t, s)); n != 4 {
 			t.Errorf("%d rows, want the victim's and the 3 of the attacker's that fit in 200 KiB", n)
+		}
+
+		// A large policy put among many small ones evicts as many of them
+		// as its bytes need, in one Put.
+		many := newSQLTestStore(t, db, "max_bytes_many", 0)
+		many.MaxBytes = 80 << 10
+		for i := range 100 {
+			if err := many.Put(ctx, "small"+itoa(i)+".example", Entry{Policy: small, ID: "s", Fetched: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := many.Put(ctx, "evil.example", Entry{Policy: big, ID: "e", Fetched: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if n := sqlInt(t, many, `SELECT CAST(SUM(size) AS BIGINT) FROM TABLE`); n > many.MaxBytes {
+			t.Errorf("a large policy among 100 small ones: %d bytes, over MaxBytes %d", n, many.MaxBytes)
+		}
+		if n := sqlInt(t, many, `SELECT COUNT(*) FROM TABLE`); n < 50 {
+			t.Errorf("a large policy among 100 small ones left %d rows: more evicted than its bytes need", n)
 		}
 
 		one := newSQLTestStore(t, db, "max_bytes_one", 0)
@@ -675,8 +694,9 @@ func BenchmarkSQLStoreGet(b *testing.B) {
 }
 
 // BenchmarkSQLStorePutFull: a Put of a new domain into a full table of
-// 10,000 rows, each evicting one (a count, then one DELETE ranking the
-// rows).
+// 10,000 rows, each evicting one: the upsert, a count of the rows, and the
+// DELETEs of the expired rows and of the least recently used, through
+// their indexes.
 func BenchmarkSQLStorePutFull(b *testing.B) {
 	ctx := context.Background()
 	p, err := ParsePolicy([]byte(policyText(ModeEnforce, 86400, "mx1.example.com", "*.example.net")))
@@ -688,13 +708,13 @@ func BenchmarkSQLStorePutFull(b *testing.B) {
 		// Filled in one statement: 10,000 Puts would take long.
 		for i := 0; i < defaultMaxEntries; i += 500 {
 			var q strings.Builder
-			q.WriteString(`INSERT INTO bench_full (domain, policy_id, fetched, expires, mode, size, last_used, policy) VALUES `)
+			q.WriteString(`INSERT INTO bench_full (domain, policy_id, fetched, expires, enforce, size, last_used, policy) VALUES `)
 			for j := i; j < i+500; j++ {
 				if j > i {
 					q.WriteString(", ")
 				}
 				now := time.Now()
-				fmt.Fprintf(&q, "('f%d.example', 'x', %d, %d, 'enforce', 200, %d, '%s')", j, now.UnixNano(),
+				fmt.Fprintf(&q, "('f%d.example', 'x', %d, %d, 1, 200, %d, '%s')", j, now.UnixNano(),
 					now.Add(p.MaxAge).UnixNano(), now.UnixNano()+int64(j), p.String())
 			}
 			if _, err := db.Exec(q.String()); err != nil {
