@@ -30,13 +30,16 @@
 //     4.1): "*.example.com" matches exactly one more leftmost label; case and
 //     a trailing dot do not matter.
 //
-// The policy cache is a [Store]: [MemoryStore], or [FileStore], which
-// survives restarts and whose reads never wait for its writes. Both are
-// bounded in entries and bytes (a policy costs about its body) and evict
-// expired entries, then policies in mode none or testing, then the least
-// recently used: never by expiry, which would let an attacker's year-long
-// policies push out a victim's one-day policy in use. Failures carry the RFC 8460 (TLSRPT) result type
-// ([Result]: sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid).
+// The policy cache is a [Store]: [MemoryStore]; [FileStore], which
+// survives restarts and whose reads never wait for its writes; or
+// [SQLStore], a table in PostgreSQL or SQLite that a fleet of MTAs shares,
+// where the newer fetch wins and reads never wait for writes either. All
+// are bounded in entries and bytes (a policy costs about its body) and
+// evict expired entries, then policies in mode none or testing, then the
+// least recently used: never by expiry, which would let an attacker's
+// year-long policies push out a victim's one-day policy in use. Failures
+// carry the RFC 8460 (TLSRPT) result type ([Result]:
+// sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid).
 //
 // [TLSConfig] is the STARTTLS configuration for an MX host under a policy
 // (Section 4.2): a chain to a trusted root, unexpired, with a DNS-ID for the

@@ -2,9 +2,15 @@ package mtasts_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/mxroute-go/mxroute/mtasts"
+
+	_ "modernc.org/sqlite"
 )
 
 // The policy of RFC 8461, Section 3.2, and the MX host names it allows.
@@ -47,4 +53,43 @@ func ExampleClient_Lookup() {
 	fmt.Println(p == nil, status, err)
 	// Output:
 	// true none <nil>
+}
+
+// Two MTAs share their policy cache in one SQL table (here SQLite; with
+// PostgreSQL, open the *sql.DB with its driver, e.g. pgx's "pgx"): what one
+// fetched, the other finds, and a slower MTA's older fetch does not roll
+// it back.
+func ExampleSQLStore() {
+	dir, err := os.MkdirTemp("", "mtasts-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "sts.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	mtaA := &mtasts.SQLStore{DB: db}
+	if err := mtaA.Init(ctx); err != nil {
+		panic(err)
+	}
+	mtaB := &mtasts.SQLStore{DB: db}
+	// Each MTA gives its store to its Client: &mtasts.Client{Store: mtaA}.
+	// Here the Puts stand for the fetches a Client makes.
+	policy := func(mx string) *mtasts.Policy {
+		p, err := mtasts.ParsePolicy([]byte("version: STSv1\nmode: enforce\nmx: " + mx + "\nmax_age: 86400\n"))
+		if err != nil {
+			panic(err)
+		}
+		return p
+	}
+	now := time.Now()
+	mtaA.Put(ctx, "example.com", mtasts.Entry{Policy: policy("mx2.example.com"), ID: "2", Fetched: now})
+	mtaB.Put(ctx, "example.com", mtasts.Entry{Policy: policy("mx1.example.com"), ID: "1", Fetched: now.Add(-time.Minute)})
+	e, ok, err := mtaB.Get(ctx, "example.com")
+	fmt.Println(ok, err, e.ID, e.Policy.MX)
+	// Output:
+	// true <nil> 2 [mx2.example.com]
 }

@@ -81,7 +81,7 @@ type Client struct {
 	// Fetcher fetches policies; its zero value is the RFC's rules.
 	Fetcher Fetcher
 	// Store caches policies. Nil: a MemoryStore of this Client. A FileStore
-	// keeps them across restarts.
+	// keeps them across restarts; a SQLStore shares them across a fleet.
 	Store Store
 	// RefreshAfter bounds the age from which a cached policy whose id has
 	// not changed is fetched again, so it does not expire while the domain

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -453,6 +454,17 @@ func TestFileStoreOldFailedKey(t *testing.T) {
 // in active use, and the next delivery to the victim, its fetch blocked,
 // went without MTA-STS (RFC 8461, Section 10.2).
 func TestMemoryStoreEviction(t *testing.T) {
+	testEviction(t, func(t *testing.T, max int) (Store, func() []string) {
+		s := &MemoryStore{MaxEntries: max}
+		return s, func() []string { return slices.Collect(maps.Keys(s.m)) }
+	})
+}
+
+// testEviction runs the cases of eviction against the stores newStore
+// makes (in the bubble of synctest.Test), bounded to max entries, with the
+// domains each holds. Two minutes pass before each step, so that every
+// use is later than the one before, to the minute as SQLStore records it.
+func testEviction(t *testing.T, newStore func(t *testing.T, max int) (Store, func() []string)) {
 	ctx := context.Background()
 	pol := func(mode Mode, maxAge time.Duration) *Policy {
 		return &Policy{Mode: mode, MX: []Pattern{{Domain: "mx.example"}}, MaxAge: maxAge}
@@ -478,8 +490,8 @@ func TestMemoryStoreEviction(t *testing.T) {
 				put("evil3", pol(ModeEnforce, year)), get("victim"), put("evil4", pol(ModeEnforce, year)), get("victim"),
 				put("evil5", pol(ModeEnforce, year))},
 			[]string{"victim", "evil4", "evil5"}},
-		{"expired first", "an expired entry goes first, however recently used",
-			[]op{put("short", pol(ModeEnforce, time.Minute)), put("b", pol(ModeEnforce, day)), put("c", pol(ModeEnforce, day)),
+		{"expired first", "an expired entry goes first, however recently used, and alone when that makes room",
+			[]op{put("b", pol(ModeEnforce, day)), put("c", pol(ModeEnforce, day)), put("short", pol(ModeEnforce, time.Minute)),
 				{sleep: time.Hour}, get("short"), put("d", pol(ModeEnforce, day))},
 			[]string{"b", "c", "d"}},
 		{"none and testing", "mode none and testing go before enforce, the least recently used of them first",
@@ -505,20 +517,22 @@ func TestMemoryStoreEviction(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := &MemoryStore{MaxEntries: 3}
+				s, held := newStore(t, 3)
 				for _, o := range tt.ops {
-					time.Sleep(o.sleep)
+					time.Sleep(2*time.Minute + o.sleep)
 					if o.put != "" {
-						s.Put(ctx, o.put, Entry{Policy: o.policy, Fetched: time.Now()})
+						if err := s.Put(ctx, o.put, Entry{Policy: o.policy, Fetched: time.Now()}); err != nil {
+							t.Fatal(err)
+						}
 					}
 					if o.get != "" {
-						s.Get(ctx, o.get)
+						if _, _, err := s.Get(ctx, o.get); err != nil {
+							t.Fatal(err)
+						}
 					}
+					settle(s)
 				}
-				var got []string
-				for d := range s.m {
-					got = append(got, d)
-				}
+				got := held()
 				slices.Sort(got)
 				want := slices.Sorted(slices.Values(tt.want))
 				if !slices.Equal(got, want) {
@@ -526,6 +540,14 @@ func TestMemoryStoreEviction(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// settle waits until what s does after a call returns is done: the uses
+// an SQLStore writes after its Gets.
+func settle(s Store) {
+	if ss, ok := s.(*SQLStore); ok {
+		ss.touches.Wait()
 	}
 }
 
@@ -574,8 +596,14 @@ func TestMemoryStoreMaxBytes(t *testing.T) {
 // max_age, between deliveries to the victim, then the victim's record and
 // policy host blocked: the victim's policy is still in force.
 func TestLookupEvictionAttack(t *testing.T) {
+	testLookupEvictionAttack(t, func(*testing.T) Store { return &MemoryStore{MaxEntries: 2} })
+}
+
+// testLookupEvictionAttack runs the attack against the store newStore
+// makes (in the bubble of synctest.Test), which must hold two entries.
+func testLookupEvictionAttack(t *testing.T, newStore func(*testing.T) Store) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newLookupEnv(t, &MemoryStore{MaxEntries: 2})
+		e := newLookupEnv(t, newStore(t))
 		const victim = "a.example"
 		e.txt.set("_mta-sts."+victim, "v=STSv1; id=one")
 		e.ps.serve(victim, policy(policyText(ModeEnforce, 86400, "mx.a.example")))
@@ -584,6 +612,7 @@ func TestLookupEvictionAttack(t *testing.T) {
 			if _, st, err := e.c.Lookup(context.Background(), d); st != want {
 				t.Fatalf("%s: %s, want %s (%v)", d, st, want, err)
 			}
+			settle(e.c.Store)
 		}
 		lookup(victim, StatusFetched)
 		for _, d := range []string{"b.example", "c.example", "d.example"} {
