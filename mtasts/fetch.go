@@ -116,6 +116,13 @@ func (f *Fetcher) Fetch(ctx context.Context, domain string) (*Policy, error) {
 	if err != nil {
 		return nil, &Error{Result: FetchError, Domain: domain, Detail: "reading " + url, Err: err}
 	}
+	// A body that ends once the Timeout (or the caller's ctx) has passed is
+	// no policy: a server ends its response cleanly when the cancelled
+	// client's close_notify reaches it, and that end can be read before the
+	// socket closes, so the body would be only the lines sent in time.
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Result: FetchError, Domain: domain, Detail: "reading " + url, Err: err}
+	}
 	if int64(len(body)) > maxSize {
 		return nil, &Error{Result: PolicyInvalid, Domain: domain, Detail: fmt.Sprintf("policy at %s is larger than %d bytes", url, maxSize)}
 	}
