@@ -35,7 +35,8 @@ type smtpScript struct {
 	upgrade  func(c net.Conn, br *bufio.Reader) // after a 220 to STARTTLS; nil: hold (a stalled handshake)
 	wait     map[string]<-chan struct{}         // a command ("EHLO", "STARTTLS") whose reply waits for the channel
 
-	stop chan struct{} // closed when the test ends, before the server stops: no reply waits then
+	stop chan struct{}    // closed when the test ends, before the server stops: no reply waits then
+	srv  *smtptest.Server // the server serve started
 
 	mu   sync.Mutex
 	cmds []string
@@ -47,9 +48,35 @@ func (s *smtpScript) serve(t testing.TB) string {
 		up = hold
 	}
 	s.stop = make(chan struct{})
-	addr := smtptest.Serve(t, smtptest.Converse("220 mx.test ESMTP", s.answer, up)).Addr
+	s.srv = smtptest.Serve(t, smtptest.Converse("220 mx.test ESMTP", s.answer, up))
 	t.Cleanup(func() { close(s.stop) }) // runs before the server's Close, which waits for the answers
-	return addr
+	return s.srv.Addr
+}
+
+// left waits until the server has seen the client close n connections, so
+// that commands holds all they carried: the Dialer writes its QUIT and
+// closes without awaiting the 221 (dial.go, quitTimeout), so Dial can
+// return before the server has read the QUIT.
+func (s *smtpScript) left(t *testing.T, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.True(t, s.srv.WaitClosed(ctx, n), "the client closes its %d connection(s) to the script", n)
+}
+
+// closedBy is how many of the dials (as testNet records them) went to addr
+// and were closed by the client: all of them, but the Conn's when addr won.
+func closedBy(dials []string, addr string, won bool) int {
+	n := 0
+	for _, d := range dials {
+		if strings.HasSuffix(d, " "+addr) {
+			n++
+		}
+	}
+	if won {
+		n--
+	}
+	return n
 }
 
 func (s *smtpScript) answer(cmd string) string {
@@ -230,6 +257,7 @@ func TestStartTLSOpportunistic(t *testing.T) {
 			}
 			assert.Equal(t, tt.dialed, dialed)
 			if tt.mx1 != nil {
+				tt.mx1.left(t, closedBy(n.dialed(), "192.0.2.11:25", tt.winner == "mx1.two.test"))
 				assert.Equal(t, tt.cmds, tt.mx1.commands())
 			}
 			if tt.hello != "" {
@@ -374,6 +402,7 @@ func TestStartTLSDANE(t *testing.T) {
 				}
 			}
 			if tt.mx1 != nil {
+				tt.mx1.left(t, closedBy(n.dialed(), "192.0.2.1:25", tt.winner == "mx1.a.test"))
 				assert.Equal(t, tt.cmds, tt.mx1.commands())
 			}
 			askedOnce(t, s)
@@ -775,6 +804,7 @@ func TestStartTLSOff(t *testing.T) {
 	assert.Nil(t, c.TLSState)
 	assert.Empty(t, c.HelloReply)
 	require.NoError(t, c.Close())
+	mx.left(t, 1)
 	assert.Empty(t, mx.commands())
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -155,3 +157,71 @@ func TestFetchCutByDeadline(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestFetchBodyEndedByTimeout: a policy host that sends the first lines of
+// its policy and stalls, and ends the response cleanly when the client
+// leaves (as net/http's server does once it reads the client's
+// close_notify), must not have the lines sent so far taken for its policy
+// when the client's socket closes late (a loaded machine): the body then
+// ends in io.EOF after the Timeout has passed. The fetch failed (a
+// sts-policy-fetch-error), whatever the cut text parses to; here it would
+// be an enforce policy without the MX host that was to follow.
+func TestFetchBodyEndedByTimeout(t *testing.T) {
+	ca := newCA(t)
+	ps, f := newPolicyServer(t, ca)
+	ps.serve("example.com", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // "mx: mx2.example.com" never comes
+	})
+	tr := f.Client.Transport.(*http.Transport).Clone()
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &lateClose{Conn: c, closing: make(chan struct{}), answered: make(chan struct{})}, nil
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	f.Client = &http.Client{Transport: tr}
+	f.Timeout = 500 * time.Millisecond
+	p, err := f.Fetch(t.Context(), "example.com")
+	if !errors.Is(err, FetchError) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got policy %+v, error %v; want a FetchError at the Timeout", p, err)
+	}
+}
+
+// lateClose is a client socket whose Close comes late, as a goroutine
+// descheduled between writing its TLS close_notify and closing the socket:
+// the socket closes only once a read has returned after Close began (the
+// server's answer to the close_notify), or after 10 seconds.
+type lateClose struct {
+	net.Conn
+	once     sync.Once
+	closing  chan struct{} // closed when Close begins
+	answered chan struct{} // closed when a read returns after that
+	aOnce    sync.Once
+}
+
+func (c *lateClose) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	select {
+	case <-c.closing:
+		c.aOnce.Do(func() { close(c.answered) })
+	default:
+	}
+	return n, err
+}
+
+func (c *lateClose) Close() error {
+	c.once.Do(func() {
+		close(c.closing)
+		select {
+		case <-c.answered:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	return c.Conn.Close()
+}
