@@ -50,6 +50,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// wait receives from ch, failing the test after 10 s: a bound on
+// something that must happen.
+func wait[T any](t *testing.T, what string, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still not so after 10 s: %s", what)
+		panic("unreachable")
+	}
+}
+
 // TestFileStore: the Store contract, and the same counters read back by
 // another FileStore from the file.
 func TestFileStore(t *testing.T) {
@@ -352,7 +365,7 @@ func TestFileStoreUnwritable(t *testing.T) {
 		if err := s.Add(ctx, testKeys()[0], 2); err != nil {
 			t.Errorf("Add: %v, want it counted", err)
 		}
-		if err := <-errs; !strings.Contains(err.Error(), "is a directory") || !strings.Contains(err.Error(), "not written") {
+		if err := wait(t, "a write tried", errs); !strings.Contains(err.Error(), "is a directory") || !strings.Contains(err.Error(), "not written") {
 			t.Errorf("OnWriteError(%v), want the read's error and that nothing was written", err)
 		}
 		cs, err := s.Counters(ctx, storeDay, "")
@@ -414,7 +427,7 @@ func TestFileStoreNoReaderWaits(t *testing.T) {
 	s.writing = func() { once.Do(func() { close(in); <-release }) }
 	deleted := make(chan error)
 	go func() { deleted <- s.Delete(ctx, storeDay.AddDays(5), "") }()
-	<-in
+	wait(t, "the Delete's write", in)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -457,7 +470,7 @@ func TestFileStoreCoalesced(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Delete(ctx, storeDay, "") })
-	<-in
+	wait(t, "the first Delete's write", in)
 	for i := 1; i < 11; i++ {
 		wg.Go(func() {
 			if err := s.Delete(ctx, storeDay.AddDays(i), ""); err != nil {
@@ -497,16 +510,19 @@ func TestFileStoreClose(t *testing.T) {
 	var once sync.Once
 	s.OnWriteError = func(error) { once.Do(func() { close(in); <-release }) }
 	s.Add(ctx, testKeys()[0], 1)
-	<-in // the timer's write failed, its goroutine is in OnWriteError
-	closed := make(chan error)
+	wait(t, "the timer's write", in) // it failed, its goroutine is in OnWriteError
+	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
+	var err error
 	select {
-	case <-closed:
+	case err = <-closed:
 		t.Error("Close returned while the timer's write was under way")
+		close(release)
 	case <-time.After(50 * time.Millisecond):
+		close(release)
+		err = wait(t, "Close", closed)
 	}
-	close(release)
-	if err := <-closed; !errors.Is(err, fs.ErrNotExist) {
+	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Close: %v, want the error of its write", err)
 	}
 
