@@ -4,7 +4,7 @@
 //	mxroute route   [flags] DOMAIN...   the delivery plan: hosts and addresses in order, or the verdict
 //	mxroute explain [flags] DOMAIN...   the same, with every decision and the rule behind it
 //	mxroute lint    [flags] DOMAIN...   checks of the MX setup, each with a severity
-//	mxroute report  --sqlite FILE | --postgres DSN --domain DOMAIN [--day DAY]
+//	mxroute report  --file FILE --domain DOMAIN [--day DAY]
 //	                                    a day's TLS report (RFC 8460) from the Dialer's counters
 //	mxroute version                     the module and Go versions (also --version)
 //	mxroute help [COMMAND]              this list, or a command's flags (as COMMAND -h)
@@ -19,9 +19,9 @@
 // temporarily. lint exits 0 when it finds nothing (or info only), 1 when it
 // finds warnings only, 2 when it finds an error. report exits 0 when it
 // printed the report, 65 (EX_DATAERR) when some counters could not be read,
-// 69 when the store could not be. Every command exits 64 (EX_USAGE) on bad
-// arguments and 66 (EX_NOINPUT) when a zone file, the --from file or the
-// SQLite file cannot be read.
+// 69 when the file could not be. Every command exits 64 (EX_USAGE) on bad
+// arguments and 66 (EX_NOINPUT) when a zone file or the --from file cannot
+// be read, or report's --file does not exist.
 //
 // The command uses only the public API of github.com/mxroute-go/mxroute.
 package main
