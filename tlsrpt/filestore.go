@@ -73,9 +73,10 @@ type FileStore struct {
 	FlushInterval time.Duration
 	// OnWriteError, if not nil, is called with the error of each write
 	// made for Adds that fails; the counts stay in memory and the write is
-	// tried again FlushInterval later. It runs on the write's goroutine
-	// and must not call Close. Nil: the error is not reported, and Close
-	// returns the error of its own write if that fails too.
+	// tried again FlushInterval after it returns. It runs on the write's
+	// goroutine, one call at a time, and must not call Close. Nil: the
+	// error is not reported, and Close returns the error of its own write
+	// if that fails too.
 	OnWriteError func(error)
 
 	loadMu sync.Mutex  // serializes reading the file
@@ -269,12 +270,12 @@ func (s *FileStore) flush() {
 	if err == nil {
 		return
 	}
+	if s.OnWriteError != nil {
+		s.OnWriteError(err) // before the next timer: never two calls at once
+	}
 	s.mu.Lock()
 	s.schedule()
 	s.mu.Unlock()
-	if s.OnWriteError != nil {
-		s.OnWriteError(err)
-	}
 }
 
 // Counters gives the counters of day for domain ("" for all). An entry of
