@@ -13,8 +13,9 @@
 //     delivery: the policy applied (an MTA-STS policy, DANE TLSA records, or
 //     none found), success or the RFC 8460 failure [Result], the addresses and
 //     names seen. It counts them per policy domain and UTC day in a [Store]:
-//     a [MemoryStore], or a [SQLStore] over database/sql that a fleet of MTAs
-//     can share (PostgreSQL, SQLite; the caller brings the driver).
+//     a [MemoryStore], a [FileStore] (one file, for a single MTA without a
+//     database), or a [SQLStore] over database/sql that a fleet of MTAs can
+//     share (PostgreSQL, SQLite; the caller brings the driver).
 //   - The report (Section 4.4): [Submitter.Report] turns a day's counters
 //     into the JSON report with every field of the RFC's schema.
 //   - The delivery (Section 5): [Submitter.Encode] gzips it under the file

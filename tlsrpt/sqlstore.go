@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"regexp"
 	"strings"
 )
@@ -110,13 +109,6 @@ func (s *SQLStore) Add(ctx context.Context, k Key, n int64) error {
 	return nil
 }
 
-func addrText(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
-
 // Counters gives the counters of day for domain ("" for all). A row that
 // does not parse is skipped, its error joined to the one returned, and the
 // others are read all the same.
@@ -160,33 +152,15 @@ func (s *SQLStore) Counters(ctx context.Context, day Day, domain string) ([]Coun
 
 // parseRow turns the columns of a row into a counter, or says why not.
 func parseRow(r [13]string, n int64) (Counter, error) {
-	fail := func(why string) (Counter, error) { return Counter{}, fmt.Errorf("%w: %s", ErrBadKey, why) }
-	day, err := ParseDay(r[0])
-	if err != nil {
-		return fail(fmt.Sprintf("day %q", r[0]))
+	t := counterText{Day: r[0], PolicyDomain: r[1], PolicyType: r[3], Result: r[6], SendingIP: r[7], ReceivingIP: r[8],
+		MXName: r[9], HELO: r[10], AdditionalInfo: r[11], ReasonCode: r[12], N: n}
+	if err := json.Unmarshal([]byte(r[4]), &t.PolicyString); err != nil {
+		return Counter{}, fmt.Errorf("%w: policy_string %q: %v", ErrBadKey, r[4], err)
 	}
-	k := Key{Day: day, Policy: Policy{Domain: r[1], Type: PolicyType(r[3])}, Result: Result(r[6]),
-		MXHost: r[9], HELO: r[10], AdditionalInfo: r[11], ReasonCode: r[12]}
-	if err := json.Unmarshal([]byte(r[4]), &k.Policy.String); err != nil {
-		return fail(fmt.Sprintf("policy_string %q: %v", r[4], err))
+	if err := json.Unmarshal([]byte(r[5]), &t.MXHost); err != nil {
+		return Counter{}, fmt.Errorf("%w: mx_host %q: %v", ErrBadKey, r[5], err)
 	}
-	if err := json.Unmarshal([]byte(r[5]), &k.Policy.MXHost); err != nil {
-		return fail(fmt.Sprintf("mx_host %q: %v", r[5], err))
-	}
-	for i, a := range []*netip.Addr{&k.SendingIP, &k.ReceivingIP} {
-		if s := r[7+i]; s != "" {
-			if *a, err = netip.ParseAddr(s); err != nil {
-				return fail(fmt.Sprintf("address %q", s))
-			}
-		}
-	}
-	if n < 0 {
-		return fail(fmt.Sprintf("count %d", n))
-	}
-	if err := k.check(); err != nil {
-		return Counter{}, err
-	}
-	return Counter{Key: k, N: n}, nil
+	return t.counter()
 }
 
 // Pending gives the domains and days with counters before the day given.

@@ -86,6 +86,70 @@ func (k Key) check() error {
 	return nil
 }
 
+// counterText is a counter as a store keeps it outside memory: an entry
+// of a FileStore's file (this JSON, with the field names of RFC 8460,
+// Section 4.4), the columns of a SQLStore's row.
+type counterText struct {
+	Day            string   `json:"day"`
+	PolicyDomain   string   `json:"policy-domain"`
+	PolicyType     string   `json:"policy-type"`
+	PolicyString   []string `json:"policy-string"`
+	MXHost         []string `json:"mx-host"`
+	Result         string   `json:"result-type,omitempty"`
+	SendingIP      string   `json:"sending-mta-ip,omitempty"`
+	ReceivingIP    string   `json:"receiving-ip,omitempty"`
+	MXName         string   `json:"receiving-mx-hostname,omitempty"`
+	HELO           string   `json:"receiving-mx-helo,omitempty"`
+	AdditionalInfo string   `json:"additional-information,omitempty"`
+	ReasonCode     string   `json:"failure-reason-code,omitempty"`
+	N              int64    `json:"n"`
+}
+
+// text gives the counter as a store keeps it.
+func (c Counter) text() counterText {
+	return counterText{Day: c.Day.String(), PolicyDomain: c.Policy.Domain, PolicyType: string(c.Policy.Type),
+		PolicyString: nonNil(c.Policy.String), MXHost: nonNil(c.Policy.MXHost), Result: string(c.Result),
+		SendingIP: addrText(c.SendingIP), ReceivingIP: addrText(c.ReceivingIP), MXName: c.MXHost, HELO: c.HELO,
+		AdditionalInfo: c.AdditionalInfo, ReasonCode: c.ReasonCode, N: c.N}
+}
+
+// counter reads a counter back, or says why it is not one a Collector
+// makes (ErrBadKey).
+func (t counterText) counter() (Counter, error) {
+	fail := func(why string) (Counter, error) { return Counter{}, fmt.Errorf("%w: %s", ErrBadKey, why) }
+	day, err := ParseDay(t.Day)
+	if err != nil {
+		return fail(fmt.Sprintf("day %q", t.Day))
+	}
+	k := Key{Day: day, Policy: Policy{Domain: t.PolicyDomain, Type: PolicyType(t.PolicyType), String: t.PolicyString,
+		MXHost: t.MXHost}, Result: Result(t.Result), MXHost: t.MXName, HELO: t.HELO, AdditionalInfo: t.AdditionalInfo,
+		ReasonCode: t.ReasonCode}
+	for _, a := range []struct {
+		text string
+		addr *netip.Addr
+	}{{t.SendingIP, &k.SendingIP}, {t.ReceivingIP, &k.ReceivingIP}} {
+		if a.text != "" {
+			if *a.addr, err = netip.ParseAddr(a.text); err != nil {
+				return fail(fmt.Sprintf("address %q", a.text))
+			}
+		}
+	}
+	if t.N < 0 {
+		return fail(fmt.Sprintf("count %d", t.N))
+	}
+	if err := k.check(); err != nil {
+		return Counter{}, err
+	}
+	return Counter{Key: k, N: t.N}, nil
+}
+
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
 // keyDetail is what tells counters of one day and policy domain apart, the
 // part of a key that SQLStore hashes.
 type keyDetail struct {
@@ -130,9 +194,8 @@ type MemoryStore struct {
 	// Zero: 1,000,000.
 	MaxCounters int
 
-	mu   sync.Mutex
-	days map[Day]map[string]map[string]*Counter // day, policy domain, key id
-	n    int
+	mu  sync.Mutex
+	set counterSet
 }
 
 func (s *MemoryStore) maxCounters() int {
@@ -150,6 +213,42 @@ func (s *MemoryStore) Add(ctx context.Context, k Key, n int64) error {
 	id := k.id()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.set.add(k, id, n, s.maxCounters())
+}
+
+// Counters gives the counters of day for domain ("" for all).
+func (s *MemoryStore) Counters(ctx context.Context, day Day, domain string) ([]Counter, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.set.counters(day, domain), nil
+}
+
+// Pending gives the domains and days with counters before the day given.
+func (s *MemoryStore) Pending(ctx context.Context, before Day) ([]DomainDay, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.set.pending(before), nil
+}
+
+// Delete removes the counters of day for domain ("" for all).
+func (s *MemoryStore) Delete(ctx context.Context, day Day, domain string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set.delete(day, domain)
+	return nil
+}
+
+// counterSet is the counters of a MemoryStore or a FileStore, by day,
+// policy domain and key id. Its owner guards it. A key, once in the set,
+// never changes: only the counts do.
+type counterSet struct {
+	days map[Day]map[string]map[string]*Counter
+	n    int
+}
+
+// add adds n to the counter of k, whose id is id, making the counter when
+// the set holds fewer than max.
+func (s *counterSet) add(k Key, id string, n int64, max int) error {
 	doms := s.days[k.Day]
 	if doms == nil {
 		if s.days == nil {
@@ -167,7 +266,7 @@ func (s *MemoryStore) Add(ctx context.Context, k Key, n int64) error {
 		c.N += n
 		return nil
 	}
-	if s.n >= s.maxCounters() {
+	if s.n >= max {
 		return fmt.Errorf("%w (%d counters)", ErrStoreFull, s.n)
 	}
 	k.Policy.String = slices.Clone(k.Policy.String)
@@ -177,10 +276,8 @@ func (s *MemoryStore) Add(ctx context.Context, k Key, n int64) error {
 	return nil
 }
 
-// Counters gives the counters of day for domain ("" for all).
-func (s *MemoryStore) Counters(ctx context.Context, day Day, domain string) ([]Counter, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// counters gives copies of the counters of day for domain ("" for all).
+func (s *counterSet) counters(day Day, domain string) []Counter {
 	var out []Counter
 	for d, cs := range s.days[day] {
 		if domain != "" && d != domain {
@@ -190,13 +287,11 @@ func (s *MemoryStore) Counters(ctx context.Context, day Day, domain string) ([]C
 			out = append(out, *c)
 		}
 	}
-	return out, nil
+	return out
 }
 
-// Pending gives the domains and days with counters before the day given.
-func (s *MemoryStore) Pending(ctx context.Context, before Day) ([]DomainDay, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// pending gives the domains and days with counters before the day given.
+func (s *counterSet) pending(before Day) []DomainDay {
 	var out []DomainDay
 	for day, doms := range s.days {
 		if !day.Before(before) {
@@ -206,13 +301,11 @@ func (s *MemoryStore) Pending(ctx context.Context, before Day) ([]DomainDay, err
 			out = append(out, DomainDay{Domain: d, Day: day})
 		}
 	}
-	return out, nil
+	return out
 }
 
-// Delete removes the counters of day for domain ("" for all).
-func (s *MemoryStore) Delete(ctx context.Context, day Day, domain string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// delete removes the counters of day for domain ("" for all).
+func (s *counterSet) delete(day Day, domain string) {
 	doms := s.days[day]
 	for d, cs := range doms {
 		if domain == "" || d == domain {
@@ -223,5 +316,4 @@ func (s *MemoryStore) Delete(ctx context.Context, day Day, domain string) error 
 	if len(doms) == 0 {
 		delete(s.days, day)
 	}
-	return nil
 }

@@ -5,7 +5,7 @@
 //	mxroute explain [flags] DOMAIN...   the same, with every decision and the rule behind it
 //	mxroute lint    [flags] DOMAIN...   checks of the MX setup, each with a severity
 //	mxroute probe   [flags] DOMAIN...   every address connected to: greeting, STARTTLS, certificate, reverse DNS; findings as lint's
-//	mxroute report  --sqlite FILE | --postgres DSN --domain DOMAIN [--day DAY]
+//	mxroute report  --file FILE --domain DOMAIN [--day DAY]
 //	                                    a day's TLS report (RFC 8460) from the Dialer's counters
 //	mxroute version                     the module and Go versions (also --version)
 //	mxroute help [COMMAND]              this list, or a command's flags (as COMMAND -h)
@@ -20,9 +20,9 @@
 // temporarily. lint and probe exit 0 when they find nothing (or info only),
 // 1 when they find warnings only, 2 when they find an error. report exits 0
 // when it printed the report, 65 (EX_DATAERR) when some counters could not
-// be read, 69 when the store could not be. Every command exits 64
-// (EX_USAGE) on bad arguments and 66 (EX_NOINPUT) when a zone file, the
-// --from file or the store's file cannot be read.
+// be read, 69 when the file could not be. Every command exits 64
+// (EX_USAGE) on bad arguments and 66 (EX_NOINPUT) when a zone file or the
+// --from file cannot be read, or report's --file does not exist.
 //
 // The command uses only the public API of github.com/mxroute-go/mxroute.
 package main

@@ -1,10 +1,9 @@
 package main
 
 import (
-	"database/sql"
 	"net/netip"
-	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mxroute-go/mxroute/internal/pgtest"
 	"github.com/mxroute-go/mxroute/tlsrpt"
 )
 
@@ -46,38 +44,41 @@ func reportSessions() []tlsrpt.Session {
 	return s
 }
 
-// fillStore counts reportSessions into a SQLStore over db.
-func fillStore(t *testing.T, db *sql.DB) {
+// fileStore is a tlsrpt.FileStore's file holding reportSessions'
+// counters, as an MTA leaves it, closed.
+func fileStore(t *testing.T) string {
 	t.Helper()
-	s := &tlsrpt.SQLStore{DB: db}
-	require.NoError(t, s.Init(t.Context()))
+	path := filepath.Join(t.TempDir(), "tlsrpt.json")
+	s := &tlsrpt.FileStore{Path: path}
 	c := &tlsrpt.Collector{Store: s}
 	for _, sess := range reportSessions() {
 		require.NoError(t, c.Add(t.Context(), sess))
 	}
-}
-
-// sqliteStore is a SQLite file holding reportSessions' counters, closed.
-func sqliteStore(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "tlsrpt.db")
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Opaque: path}).String())
-	require.NoError(t, err)
-	defer db.Close()
-	fillStore(t, db)
+	require.NoError(t, s.Close())
 	return path
 }
 
 // TestReportGolden: mxroute report prints a day's report of a policy
-// domain from a SQLite store, as docs/command.md shows it.
+// domain from a FileStore's file, as docs/command.md shows it; the file
+// is left as it was.
 func TestReportGolden(t *testing.T) {
 	t.Parallel()
-	db := sqliteStore(t)
+	db := fileStore(t)
+	before, err := os.ReadFile(db)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		after, err := os.ReadFile(db)
+		require.NoError(t, err)
+		assert.Equal(t, string(before), string(after), "report wrote the MTA's file")
+		es, err := os.ReadDir(filepath.Dir(db))
+		require.NoError(t, err)
+		assert.Len(t, es, 1, "report left files beside the MTA's")
+	})
 	runGolden(t, []goldenCase{
-		{name: "report_sts", args: []string{"report", "--sqlite", db, "--domain", "shop.example", "--day", "2026-05-01",
+		{name: "report_sts", args: []string{"report", "--file", db, "--domain", "shop.example", "--day", "2026-05-01",
 			"--submitter", "mail.sender.example", "--org", "Sender Inc."}, wantStatus: exitOK,
 			reason: "the MTA-STS policy's report: the other day and the other domain left out"},
-		{name: "report_tlsa", args: []string{"report", "--domain", "MX1.Shop.Example.", "--sqlite", db, "--day", "2026-05-01",
+		{name: "report_tlsa", args: []string{"report", "--domain", "MX1.Shop.Example.", "--file", db, "--day", "2026-05-01",
 			"--contact", "tlsrpt@mail.sender.example"}, wantStatus: exitOK,
 			reason: "the TLSA base domain's report; the submitter from --contact; the domain as typed"},
 	})
@@ -88,22 +89,21 @@ func TestReportGolden(t *testing.T) {
 	assert.Contains(t, string(manual), "```json\n"+string(want)+"```\n", "docs/command.md's report example is report_sts.golden")
 }
 
-// TestReportErrors: what report refuses, and what it says when the store
+// TestReportErrors: what report refuses, and what it says when the file
 // is not as it should be.
 func TestReportErrors(t *testing.T) {
 	t.Parallel()
-	db := sqliteStore(t)
-	broken := filepath.Join(t.TempDir(), "broken.db")
+	db := fileStore(t)
+	broken := filepath.Join(t.TempDir(), "broken.json")
 	{
-		bdb, err := sql.Open("sqlite", "file:"+broken)
+		b, err := os.ReadFile(db)
 		require.NoError(t, err)
-		fillStore(t, bdb)
-		_, err = bdb.Exec(`INSERT INTO tlsrpt_counters VALUES ('2026-05-01', 'shop.example', 'x', 'sts', 'not json', '[]', '', '', '', '', '', '', '', 7)`)
-		require.NoError(t, err)
-		require.NoError(t, bdb.Close())
+		bad := `{"day":"2026-05-01","policy-domain":"shop.example","policy-type":"dmarc","policy-string":[],"mx-host":[],"n":7}`
+		b = []byte(strings.Replace(string(b), "\n]}", ",\n"+bad+"\n]}", 1))
+		require.NoError(t, os.WriteFile(broken, b, 0o600))
 	}
-	empty := filepath.Join(t.TempDir(), "empty.db")
-	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	corrupt := filepath.Join(t.TempDir(), "corrupt.json")
+	require.NoError(t, os.WriteFile(corrupt, []byte("{not json"), 0o600))
 	day := []string{"--day", "2026-05-01", "--submitter", "mail.sender.example"}
 	tests := []struct {
 		reason string
@@ -112,25 +112,26 @@ func TestReportErrors(t *testing.T) {
 		stderr string // in stderr
 		stdout string // in stdout
 	}{
-		{"neither store", append([]string{"report", "--domain", "shop.example"}, day...), exitUsage, "one of --sqlite FILE and --postgres DSN is required", ""},
-		{"both stores", append([]string{"report", "--sqlite", db, "--postgres", "postgres://x", "--domain", "shop.example"}, day...), exitUsage,
-			"one of --sqlite FILE and --postgres DSN is required", ""},
-		{"no domain", append([]string{"report", "--sqlite", db}, day...), exitUsage, "--domain is required", ""},
-		{"a positional domain", append([]string{"report", "--sqlite", db, "shop.example"}, day...), exitUsage, `takes no arguments (got "shop.example")`, ""},
-		{"a day that is no date", []string{"report", "--sqlite", db, "--domain", "shop.example", "--day", "2026-13-01", "--submitter", "s.example"},
+		{"no file", append([]string{"report", "--domain", "shop.example"}, day...), exitUsage, "--file is required", ""},
+		{"no SQL store: the command carries no SQL driver", append([]string{"report", "--sqlite", db, "--domain", "shop.example"}, day...),
+			exitUsage, "flag provided but not defined: -sqlite", ""},
+		{"no domain", append([]string{"report", "--file", db}, day...), exitUsage, "--domain is required", ""},
+		{"a positional domain", append([]string{"report", "--file", db, "shop.example"}, day...), exitUsage, `takes no arguments (got "shop.example")`, ""},
+		{"a day that is no date", []string{"report", "--file", db, "--domain", "shop.example", "--day", "2026-13-01", "--submitter", "s.example"},
 			exitUsage, `--day "2026-13-01": want YYYY-MM-DD`, ""},
 		{"a contact at another domain than the submitter's (RFC 8460, Section 5.3)",
-			[]string{"report", "--sqlite", db, "--domain", "shop.example", "--submitter", "mail.sender.example", "--contact", "a@other.example"},
+			[]string{"report", "--file", db, "--domain", "shop.example", "--submitter", "mail.sender.example", "--contact", "a@other.example"},
 			exitUsage, "contact \"a@other.example\" is not at the submitter domain", ""},
-		{"a domain that is no domain", append([]string{"report", "--sqlite", db, "--domain", "shop example"}, day...), exitUsage, "not a valid domain", ""},
-		{"no such SQLite file", append([]string{"report", "--sqlite", filepath.Join(t.TempDir(), "none.db"), "--domain", "shop.example"}, day...),
-			exitNoInput, "--sqlite: stat ", ""},
-		{"a table name that is no identifier", append([]string{"report", "--sqlite", db, "--domain", "shop.example", "--table", "x; DROP TABLE y"}, day...),
-			exitUsage, "malformed SQL table name", ""},
-		{"no such table", append([]string{"report", "--sqlite", empty, "--domain", "shop.example"}, day...), exitUnavailable, "no such table", ""},
-		{"a row that does not parse: the report of the others, and exit 65", append([]string{"report", "--sqlite", broken, "--domain", "shop.example"}, day...),
-			exitDataErr, "some counters could not be read, the report has the others", `"total-successful-session-count": 3`},
-		{"nothing counted: an empty report, and a note", append([]string{"report", "--sqlite", db, "--domain", "none.example"}, day...),
+		{"a domain that is no domain", append([]string{"report", "--file", db, "--domain", "shop example"}, day...), exitUsage, "not a valid domain", ""},
+		{"no such file", append([]string{"report", "--file", filepath.Join(t.TempDir(), "none.json"), "--domain", "shop.example"}, day...),
+			exitNoInput, "--file: stat ", ""},
+		{"a directory, not a file", append([]string{"report", "--file", t.TempDir(), "--domain", "shop.example"}, day...),
+			exitUnavailable, "is a directory", ""},
+		{"a file that does not parse", append([]string{"report", "--file", corrupt, "--domain", "shop.example"}, day...),
+			exitUnavailable, "does not parse", ""},
+		{"an entry that does not parse: the report of the others, and exit 65", append([]string{"report", "--file", broken, "--domain", "shop.example"}, day...),
+			exitDataErr, `some counters could not be read, the report has the others: counter file "` + broken + `": entry`, `"total-successful-session-count": 3`},
+		{"nothing counted: an empty report, and a note", append([]string{"report", "--file", db, "--domain", "none.example"}, day...),
 			exitOK, "no session of none.example counted on 2026-05-01", `"policies": []`},
 	}
 	for _, tt := range tests {
@@ -147,25 +148,23 @@ func TestReportErrors(t *testing.T) {
 			}
 		})
 	}
+	b, err := os.ReadFile(corrupt)
+	require.NoError(t, err)
+	assert.Equal(t, "{not json", string(b), "report moved or wrote a file that does not parse")
 }
 
-// TestReportPostgres: the same report from the same counters in a
-// PostgreSQL database (a fleet's shared store), started for the test
-// (skipped without PostgreSQL, failed under CI=true).
-func TestReportPostgres(t *testing.T) {
-	srv := pgtest.Start(t)
-	db, err := sql.Open("pgx", srv.DSN)
+// TestReportNoSQLDriver: the command links no SQL driver; they are
+// test dependencies (the library takes a *sql.DB and imports none).
+func TestReportNoSQLDriver(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	require.NoError(t, err)
-	defer db.Close()
-	fillStore(t, db)
-	res := runBinary(t, "report", "--postgres", srv.DSN, "--domain", "shop.example", "--day", "2026-05-01",
-		"--submitter", "mail.sender.example", "--org", "Sender Inc.")
-	assert.Equal(t, exitOK, res.status, res.stderr)
-	want, err := os.ReadFile("testdata/report_sts.golden")
-	require.NoError(t, err)
-	assert.Equal(t, string(want), res.stdout, "PostgreSQL and SQLite give one report")
-
-	bad := runBinary(t, "report", "--postgres", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2",
-		"--domain", "shop.example", "--day", "2026-05-01", "--submitter", "mail.sender.example")
-	assert.Equal(t, exitUnavailable, bad.status, "a server that is not there: %s", bad.stderr)
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.Contains(dep, "database/sql/driver") {
+			continue
+		}
+		for _, driver := range []string{"pgx", "sqlite", "lib/pq", "mysql"} {
+			assert.NotContains(t, dep, driver, "the command imports a SQL driver")
+		}
+	}
 }
