@@ -1,7 +1,6 @@
 package mxroute
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,10 +9,11 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mxroute-go/mxroute/internal/atomicfile"
 )
 
 // defaultBackoffEntries bounds a MemoryBackoff or FileBackoff whose
@@ -283,35 +283,8 @@ func (s *FileBackoff) save(lerr error) error {
 	if err != nil {
 		return fmt.Errorf("mxroute: encoding backoff file: %w", err)
 	}
-	return cmp.Or(writeFileAtomic(s.Path, b), lerr)
-}
-
-// writeFileAtomic replaces path with b: a reader sees the old file or the
-// new one, and a crash leaves one of them.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("mxroute: writing backoff file: %w", err)
+	if err := atomicfile.Write(s.Path, b); err != nil {
+		return fmt.Errorf("mxroute: writing backoff file %q: %w", s.Path, err)
 	}
-	name := tmp.Name()
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		_ = os.Remove(name)
-		return fmt.Errorf("mxroute: writing backoff file %q: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return lerr
 }

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mxroute-go/mxroute/internal/atomicfile"
 )
 
 // Entry is a cached policy: the policy, the id of the TXT record it was
@@ -460,39 +461,9 @@ func (s *FileStore) write(gen uint64) error {
 	if err != nil {
 		return fmt.Errorf("mtasts: encoding policy cache: %w", err)
 	}
-	if err := writeAtomic(s.Path, b); err != nil {
-		return err
+	if err := atomicfile.Write(s.Path, b); err != nil {
+		return fmt.Errorf("mtasts: writing policy cache %q: %w", s.Path, err)
 	}
 	s.written = have
-	return nil
-}
-
-// writeAtomic replaces path with b: a reader sees the old file or the new
-// one, and a crash leaves one of them.
-func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("mtasts: writing policy cache: %w", err)
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("mtasts: writing policy cache %q: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		d.Sync()
-		d.Close()
-	}
 	return nil
 }

@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mxroute-go/mxroute/internal/atomicfile"
 )
 
 // FileStore is a Store kept in one file, for a single MTA without a
@@ -437,45 +438,9 @@ func (s *FileStore) write() error {
 		s.moved = true
 		s.mu.Unlock()
 	}
-	if err := writeFile(s.Path, buf.Bytes()); err != nil {
-		return err
+	if err := atomicfile.Write(s.Path, buf.Bytes()); err != nil {
+		return fmt.Errorf("tlsrpt: writing counter file %q: %w", s.Path, err)
 	}
 	s.written = gen
-	return nil
-}
-
-// writeFile replaces path with b: a reader sees the old file or the new
-// one, and a crash leaves one of them. The file keeps its permissions;
-// a new one is 0600.
-func writeFile(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tlsrpt: writing counter file: %w", err)
-	}
-	name := tmp.Name()
-	if fi, serr := os.Stat(path); serr == nil {
-		err = tmp.Chmod(fi.Mode().Perm())
-	}
-	if err == nil {
-		_, err = tmp.Write(b)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("tlsrpt: writing counter file %q: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		d.Sync()
-		d.Close()
-	}
 	return nil
 }
