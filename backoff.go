@@ -106,7 +106,9 @@ func (s BackoffState) next(at int64, reason Failure, k int64) BackoffState {
 	}
 	first, last, retry := s.First.UnixMilli(), s.Last.UnixMilli(), s.Retry.UnixMilli()
 	r := at + jitter(min(max(at-first, backoffMin), backoffMax), k)
-	if retry > r && retry <= at+backoffMax {
+	// An hour past the latest failure, max(last, at): a failure reported
+	// late (another MTA's clock) must not bring Retry before Last.
+	if retry > r && retry <= max(last, at)+backoffMax {
 		r = retry
 	}
 	return BackoffState{Failures: s.Failures + 1, First: msTime(min(first, at)), Last: msTime(max(last, at)),

@@ -67,6 +67,9 @@ var scheduleCases = []struct {
 	{"a failure reported late (another MTA's clock) keeps First and Last in order",
 		state(2, t0, t0+2*mn, t0+4*mn, FailConnectTimeout), t0 - sec, 0,
 		state(3, t0-sec, t0+2*mn, t0+4*mn, FailRefused)},
+	{"a failure reported late, more than an hour before the retry, never brings the retry before the last failure",
+		state(3, t0, t0+30*mn, t0+60*mn, FailConnectTimeout), t0 - 10*sec, 0,
+		state(4, t0-10*sec, t0+30*mn, t0+60*mn, FailRefused)},
 	{"a record of no failures counts as none", state(0, t0, t0, t0, FailConnectTimeout), t0 + hr, 0,
 		state(1, t0+hr, t0+hr, t0+hr+mn, FailTLS)},
 }

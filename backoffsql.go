@@ -112,7 +112,7 @@ ON CONFLICT (addr) DO UPDATE SET
 	first_failure = CASE WHEN {FRESH} OR {T}.first_failure > $2 THEN $2 ELSE {T}.first_failure END,
 	last_failure = CASE WHEN {FRESH} OR {T}.last_failure < $2 THEN $2 ELSE {T}.last_failure END,
 	retry_at = CASE WHEN {FRESH} THEN $4
-		WHEN {T}.retry_at > {RETRY} AND {T}.retry_at <= $2 + {MAX} THEN {T}.retry_at
+		WHEN {T}.retry_at > {RETRY} AND {T}.retry_at <= (CASE WHEN {T}.last_failure > $2 THEN {T}.last_failure ELSE $2 END) + {MAX} THEN {T}.retry_at
 		ELSE {RETRY} END,
 	reason = $3
 RETURNING ` + backoffColumns
