@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -211,4 +212,39 @@ func serverAddr(s string) (string, error) {
 		return "", bad(fmt.Sprintf("port %q: want a number in 1..65535", port))
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// answersAt asks name's records of qtype through res (the run's resolver)
+// and returns those of the end of its CNAME chain in the answer; found is
+// false for NXDOMAIN and NODATA. Any other rcode is an error.
+func answersAt(ctx context.Context, res mxroute.Resolver, name string, qtype uint16) ([]dns.RR, bool, error) {
+	msg, err := res.Resolve(ctx, strings.ToLower(name), qtype)
+	switch {
+	case err != nil:
+		return nil, false, err
+	case msg.Rcode == dns.RcodeNameError:
+		return nil, false, nil
+	case msg.Rcode != dns.RcodeSuccess:
+		return nil, false, fmt.Errorf("%s lookup for %s: %s", dns.TypeToString[qtype], name, dns.RcodeToString[msg.Rcode])
+	}
+	owner := strings.ToLower(name)
+	for range 16 {
+		next := ""
+		for _, rr := range msg.Answer {
+			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, owner) {
+				next = strings.ToLower(c.Target)
+			}
+		}
+		if next == "" {
+			break
+		}
+		owner = next
+	}
+	var out []dns.RR
+	for _, rr := range msg.Answer {
+		if rr.Header().Rrtype == qtype && strings.EqualFold(rr.Header().Name, owner) {
+			out = append(out, rr)
+		}
+	}
+	return out, len(out) > 0, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -41,7 +40,7 @@ func (p *probeRun) lookupPTR(ctx context.Context, a netip.Addr) ptrFacts {
 		f.err = err.Error()
 		return f
 	}
-	rrs, found, err := p.answers(ctx, name, dns.TypePTR)
+	rrs, found, err := answersAt(ctx, p.resolver, name, dns.TypePTR)
 	if err != nil {
 		f.err = err.Error()
 		return f
@@ -61,7 +60,7 @@ func (p *probeRun) lookupPTR(ctx context.Context, a netip.Addr) ptrFacts {
 		qtype = dns.TypeAAAA
 	}
 	for _, n := range f.names {
-		rrs, _, err := p.answers(ctx, dns.Fqdn(n), qtype)
+		rrs, _, err := answersAt(ctx, p.resolver, dns.Fqdn(n), qtype)
 		if err != nil {
 			continue
 		}
@@ -80,39 +79,4 @@ func (p *probeRun) lookupPTR(ctx context.Context, a netip.Addr) ptrFacts {
 		}
 	}
 	return f
-}
-
-// answers asks name's records of qtype through the run's resolver and
-// returns those of the end of its CNAME chain in the answer; found is false
-// for NXDOMAIN and NODATA. Any other rcode is an error.
-func (p *probeRun) answers(ctx context.Context, name string, qtype uint16) ([]dns.RR, bool, error) {
-	msg, err := p.resolver.Resolve(ctx, strings.ToLower(name), qtype)
-	switch {
-	case err != nil:
-		return nil, false, err
-	case msg.Rcode == dns.RcodeNameError:
-		return nil, false, nil
-	case msg.Rcode != dns.RcodeSuccess:
-		return nil, false, fmt.Errorf("%s lookup for %s: %s", dns.TypeToString[qtype], name, dns.RcodeToString[msg.Rcode])
-	}
-	owner := strings.ToLower(name)
-	for range 16 {
-		next := ""
-		for _, rr := range msg.Answer {
-			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, owner) {
-				next = strings.ToLower(c.Target)
-			}
-		}
-		if next == "" {
-			break
-		}
-		owner = next
-	}
-	var out []dns.RR
-	for _, rr := range msg.Answer {
-		if rr.Header().Rrtype == qtype && strings.EqualFold(rr.Header().Name, owner) {
-			out = append(out, rr)
-		}
-	}
-	return out, len(out) > 0, nil
 }

@@ -137,31 +137,13 @@ const maxTXTRecords = 16
 func (f *tlsFlags) lookupTXT(res mxroute.Resolver) mtasts.TXTFunc {
 	return func(ctx context.Context, name string) ([]string, error) {
 		fqdn := dns.Fqdn(strings.ToLower(name))
-		msg, err := res.Resolve(ctx, fqdn, dns.TypeTXT)
-		switch {
-		case err != nil:
+		rrs, _, err := answersAt(ctx, res, fqdn, dns.TypeTXT)
+		if err != nil {
 			return nil, err
-		case msg.Rcode == dns.RcodeNameError:
-			return nil, nil
-		case msg.Rcode != dns.RcodeSuccess:
-			return nil, fmt.Errorf("TXT lookup for %s: %s", fqdn, dns.RcodeToString[msg.Rcode])
 		}
 		var out []string
-		owner := fqdn // follow the answer's CNAMEs: the records are the chain's end's
-		for range 16 {
-			next := ""
-			for _, rr := range msg.Answer {
-				if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, owner) {
-					next = strings.ToLower(c.Target)
-				}
-			}
-			if next == "" {
-				break
-			}
-			owner = next
-		}
-		for _, rr := range msg.Answer {
-			if t, ok := rr.(*dns.TXT); ok && strings.EqualFold(t.Hdr.Name, owner) && len(out) < maxTXTRecords {
+		for _, rr := range rrs {
+			if t, ok := rr.(*dns.TXT); ok && len(out) < maxTXTRecords {
 				var b strings.Builder
 				for _, s := range t.Txt {
 					b.WriteString(unescapeTXT(s))
