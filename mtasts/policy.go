@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mxroute-go/mxroute/internal/tagrecord"
 )
 
 // Mode is a policy's mode (RFC 8461, Section 5).
@@ -131,7 +133,7 @@ func ParsePolicy(body []byte) (*Policy, error) {
 			continue
 		}
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || !validKey(k) {
+		if !ok || !tagrecord.ValidKey(k) {
 			return fail(fmt.Sprintf("line %q is not \"key: value\"", line))
 		}
 		v = strings.Trim(v, " \t")
@@ -238,7 +240,7 @@ func validDomain(d string) bool {
 			return false
 		}
 		for i := 0; i < len(l); i++ {
-			if !isAlnum(l[i]) && l[i] != '-' {
+			if !tagrecord.IsAlnum(l[i]) && l[i] != '-' {
 				return false
 			}
 		}

@@ -3,6 +3,8 @@ package mtasts
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mxroute-go/mxroute/internal/tagrecord"
 )
 
 // Record is a parsed _mta-sts TXT record (RFC 8461, Section 3.1).
@@ -35,27 +37,14 @@ func ParseRecord(txt string) (*Record, error) {
 	fail := func(why string) (*Record, error) {
 		return nil, fmt.Errorf("%w %q: %s", ErrRecordSyntax, txt, why)
 	}
-	rest, ok := strings.CutPrefix(txt, "v=STSv1")
-	if !ok {
-		return fail(`does not begin with "v=STSv1"`)
-	}
-	parts := strings.Split(rest, ";")
-	if strings.Trim(parts[0], " \t") != "" {
-		return fail(`"v=STSv1" is not followed by ";"`)
-	}
-	parts = parts[1:]
-	// [sts-sep] at the end: the last part may be empty.
-	if n := len(parts); n > 0 && strings.Trim(parts[n-1], " \t") == "" {
-		parts = parts[:n-1]
-	}
-	if len(parts) == 0 {
-		return fail("no fields")
+	parts, why := tagrecord.Fields(txt, "v=STSv1")
+	if why != "" {
+		return fail(why)
 	}
 	r := &Record{}
 	for _, p := range parts {
-		p = strings.Trim(p, " \t")
 		k, v, ok := strings.Cut(p, "=")
-		if !ok || !validKey(k) || !validRecordValue(v) {
+		if !ok || !tagrecord.ValidKey(k) || !tagrecord.ValidValue(v) {
 			return fail(fmt.Sprintf("malformed field %q", p))
 		}
 		if k == "id" {
@@ -90,13 +79,7 @@ func (r *Record) String() string {
 // and a ";" are discarded; none left is ErrNoRecord, more than one
 // ErrMultipleRecords, and the one left must parse.
 func FindRecord(txts []string) (*Record, error) {
-	var found []string
-	for _, t := range txts {
-		rest, ok := strings.CutPrefix(t, "v=STSv1")
-		if ok && strings.HasPrefix(strings.TrimLeft(rest, " \t"), ";") {
-			found = append(found, t)
-		}
-	}
+	found := tagrecord.Select(txts, "v=STSv1")
 	switch len(found) {
 	case 0:
 		return nil, ErrNoRecord
@@ -106,48 +89,14 @@ func FindRecord(txts []string) (*Record, error) {
 	return nil, fmt.Errorf("%w: %q", ErrMultipleRecords, found)
 }
 
-// validKey: (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / "."), the
-// extension name of both grammars (Sections 3.1 and 3.2).
-func validKey(k string) bool {
-	if len(k) == 0 || len(k) > 32 || !isAlnum(k[0]) {
-		return false
-	}
-	for i := 1; i < len(k); i++ {
-		c := k[i]
-		if !isAlnum(c) && c != '_' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-// validRecordValue: 1*(%x21-3A / %x3C / %x3E-7E), no "=", ";", space or
-// control character.
-func validRecordValue(v string) bool {
-	if v == "" {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < 0x21 || c > 0x7e || c == '=' || c == ';' {
-			return false
-		}
-	}
-	return true
-}
-
 func validID(v string) bool {
 	if len(v) == 0 || len(v) > 32 {
 		return false
 	}
 	for i := 0; i < len(v); i++ {
-		if !isAlnum(v[i]) {
+		if !tagrecord.IsAlnum(v[i]) {
 			return false
 		}
 	}
 	return true
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }

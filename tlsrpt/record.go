@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/mxroute-go/mxroute/internal/tagrecord"
 )
 
 // Sentinels about the TXT record (Section 3). Without exactly one valid
@@ -59,32 +61,19 @@ func ParseRecord(txt string) (*Record, error) {
 	fail := func(why string) (*Record, error) {
 		return nil, fmt.Errorf("%w %q: %s", ErrRecordSyntax, txt, why)
 	}
-	rest, ok := strings.CutPrefix(txt, "v=TLSRPTv1")
-	if !ok {
-		return fail(`does not begin with "v=TLSRPTv1"`)
-	}
-	parts := strings.Split(rest, ";")
-	if trimWSP(parts[0]) != "" {
-		return fail(`"v=TLSRPTv1" is not followed by ";"`)
-	}
-	parts = parts[1:]
-	// [field-delim] at the end: the last part may be empty.
-	if n := len(parts); n > 0 && trimWSP(parts[n-1]) == "" {
-		parts = parts[:n-1]
-	}
-	if len(parts) == 0 {
-		return fail("no fields")
+	parts, why := tagrecord.Fields(txt, "v=TLSRPTv1")
+	if why != "" {
+		return fail(why)
 	}
 	r := &Record{}
 	rua := false
 	for _, p := range parts {
-		p = trimWSP(p)
 		k, v, ok := strings.Cut(p, "=")
-		if !ok || !validKey(k) {
+		if !ok || !tagrecord.ValidKey(k) {
 			return fail(fmt.Sprintf("malformed field %q", p))
 		}
 		if k != "rua" {
-			if !validExtValue(v) {
+			if !tagrecord.ValidValue(v) {
 				return fail(fmt.Sprintf("malformed field %q", p))
 			}
 			r.Extensions = append(r.Extensions, Extension{Key: k, Value: v})
@@ -110,13 +99,7 @@ func ParseRecord(txt string) (*Record, error) {
 // "v=TLSRPTv1" and a ";" are discarded; none left is ErrNoRecord, more than
 // one ErrMultipleRecords, and the one left must parse.
 func FindRecord(txts []string) (*Record, error) {
-	var found []string
-	for _, t := range txts {
-		rest, ok := strings.CutPrefix(t, "v=TLSRPTv1")
-		if ok && strings.HasPrefix(strings.TrimLeft(rest, " \t"), ";") {
-			found = append(found, t)
-		}
-	}
+	found := tagrecord.Select(txts, "v=TLSRPTv1")
 	switch len(found) {
 	case 0:
 		return nil, ErrNoRecord
@@ -241,36 +224,6 @@ func mailtoAddrs(u *url.URL) ([]string, string) {
 		out = append(out, a)
 	}
 	return out, ""
-}
-
-// validKey: (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / "."), the
-// tlsrpt-ext-name.
-func validKey(k string) bool {
-	if len(k) == 0 || len(k) > 32 || !isAlnum(k[0]) {
-		return false
-	}
-	for i := 1; i < len(k); i++ {
-		c := k[i]
-		if !isAlnum(c) && c != '_' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-// validExtValue: 1*(%x21-3A / %x3C / %x3E-7E), no "=", ";", space or
-// control character.
-func validExtValue(v string) bool {
-	if v == "" {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < 0x21 || c > 0x7e || c == '=' || c == ';' {
-			return false
-		}
-	}
-	return true
 }
 
 // validScheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986,
